@@ -1,0 +1,55 @@
+"""Jobs: one per courier group and orchestration group (asset selections), and the whole workflow."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from workflow_platform.catalog.models import Catalog
+from workflow_platform.layout import courier_key, domain_key, feed_key, orchestration_key, segment_key
+
+WORKFLOW_JOB = "workflow"
+
+
+def courier_group_job_name(group: str) -> str:
+    return f"courier_group__{group}"
+
+
+def orchestration_group_job_name(group: str) -> str:
+    return f"orchestration_group__{group}"
+
+
+def ingest_selection(catalog: Catalog, couriers: list[str]) -> dg.AssetSelection:
+    keys = []
+    for name in couriers:
+        courier = catalog.courier(name)
+        keys.append(courier_key(name))
+        if courier.load != "land_only":
+            keys += [feed_key(courier.feed), domain_key(courier.feed)]
+    return dg.AssetSelection.assets(*keys)
+
+
+def build_jobs(catalog: Catalog) -> list[dg.UnresolvedAssetJobDefinition]:
+    jobs = [dg.define_asset_job(WORKFLOW_JOB, selection=dg.AssetSelection.all(),
+                                description="The whole workflow: every courier, feed, domain table, Stitch, "
+                                "database, segment and orchestration.")]
+    for group in catalog.courier_groups:
+        ingest = ingest_selection(catalog, [c.courier for c in group.couriers])
+        selection = ingest
+        if group.run_type in ("full", "refresh"):
+            builds = dg.AssetSelection.key_prefixes(["stitch"], ["database"])
+            selection = ingest | (ingest.downstream() & builds)
+        jobs.append(dg.define_asset_job(
+            courier_group_job_name(group.name), selection=selection,
+            description=group.description or f"Courier group {group.name} ({group.run_type} run).",
+            tags={"courier_group": group.name, "run_type": group.run_type},
+        ))
+    for group in catalog.orchestration_groups:
+        orchestrations = [orchestration_key(o) for o in group.orchestrations]
+        segments = {segment_key(o.segment) for o in catalog.orchestrations if o.name in group.orchestrations}
+        jobs.append(dg.define_asset_job(
+            orchestration_group_job_name(group.name),
+            selection=dg.AssetSelection.assets(*orchestrations, *sorted(segments, key=str)),
+            description=group.description or f"Orchestration group {group.name}.",
+            tags={"orchestration_group": group.name},
+        ))
+    return jobs

@@ -1,0 +1,85 @@
+"""Run the workflow in-process (the CLI's `run`): pick the job and the window, execute, summarize."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import dagster as dg
+
+from workflow_platform.automation.jobs import WORKFLOW_JOB, courier_group_job_name, ingest_selection
+from workflow_platform.automation.window import SKIP_MISSING_TAG, window_tags
+from workflow_platform.catalog.models import Catalog
+from workflow_platform.settings import warehouse_path
+
+ROW_KEYS = ("dagster/row_count", "rows_landed", "rows", "customers")
+
+
+@dataclass
+class AssetRow:
+    key: str
+    rows: int | None
+    detail: str
+
+
+@dataclass
+class RunOutcome:
+    run_id: str
+    success: bool
+    window_text: str
+    warehouse: str
+    rows: list[AssetRow] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+
+def run_workflow(catalog: Catalog, window: tuple[dt.date, dt.date] | None = None, group: str | None = None,
+                 ingest_only: bool = False, skip_missing: bool = False, warehouse: str | None = None,
+                 instance: dg.DagsterInstance | None = None, log_level: str = "CRITICAL") -> RunOutcome:
+    from workflow_platform.definitions import build_definitions
+
+    warehouse = str(warehouse or warehouse_path())
+    defs = build_definitions(catalog, warehouse)
+    if group and group not in {g.name for g in catalog.courier_groups}:
+        raise ValueError(f"unknown courier group {group!r}; groups: {', '.join(g.name for g in catalog.courier_groups)}")
+    job = defs.resolve_job_def(courier_group_job_name(group) if group else WORKFLOW_JOB)
+    tags = window_tags(*window) if window else {}
+    if skip_missing:
+        tags[SKIP_MISSING_TAG] = "true"
+    selection = None
+    if ingest_only:
+        couriers = ([c.courier for c in next(g for g in catalog.courier_groups if g.name == group).couriers]
+                    if group else [c.name for c in catalog.couriers])
+        selection = list(ingest_selection(catalog, couriers).resolve(defs.resolve_asset_graph()))
+    own_instance = instance is None
+    instance = instance or (dg.DagsterInstance.get() if _has_dagster_home() else dg.DagsterInstance.ephemeral())
+    try:
+        result = job.execute_in_process(
+            instance=instance, tags=tags, asset_selection=selection, raise_on_error=False,
+            run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+        )
+    finally:
+        if own_instance:
+            instance.dispose()
+    outcome = RunOutcome(
+        run_id=result.run_id, success=result.success,
+        window_text=f"{window[0]} .. {window[1]}" if window else "default look-back window", warehouse=warehouse,
+    )
+    for event in result.get_asset_materialization_events():
+        materialization = event.event_specific_data.materialization
+        metadata = {k: v.value for k, v in materialization.metadata.items()}
+        rows = next((int(metadata[k]) for k in ROW_KEYS if k in metadata), None)
+        detail = ", ".join(f"{k}={metadata[k]}" for k in ("files_loaded", "rows_rejected", "rows_inserted",
+                                                           "rows_updated", "id_churn_pct") if k in metadata)
+        outcome.rows.append(AssetRow(materialization.asset_key.to_user_string(), rows, detail))
+    for event in result.all_events:
+        if event.event_type_value == "STEP_FAILURE":
+            error = event.step_failure_data.user_failure_data
+            message = error.description if error and error.description else event.step_failure_data.error.message
+            outcome.failures.append(f"{event.step_key}: {message.strip()}")
+    return outcome
+
+
+def _has_dagster_home() -> bool:
+    import os
+
+    return bool(os.environ.get("DAGSTER_HOME"))

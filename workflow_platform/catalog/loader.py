@@ -1,0 +1,209 @@
+"""Load a catalog folder of YAML files into one validated `Catalog`, or report every error.
+
+Errors carry the file, the line and the field path, and suggest the closest valid name. Nothing is
+returned unless the whole folder is valid, so an invalid catalog never half-loads.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from workflow_platform.catalog.models import LIST_SECTIONS, SINGLE_SECTIONS, Catalog, Model
+
+
+@dataclass(frozen=True)
+class CatalogError:
+    file: str
+    line: int
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+
+
+class CatalogInvalid(Exception):
+    """The catalog has errors; `errors` lists all of them."""
+
+    def __init__(self, errors: list[CatalogError]):
+        self.errors = errors
+        super().__init__(f"{len(errors)} catalog error(s):\n" + "\n".join(f"  {e}" for e in errors))
+
+
+@dataclass
+class Located:
+    """A YAML value with the line of every nested key and item (path tuple -> 1-based line)."""
+
+    value: Any
+    file: str
+    lines: dict[tuple, int] = field(default_factory=dict)
+
+    def line(self, path: tuple) -> int:
+        while path and path not in self.lines:
+            path = path[:-1]
+        return self.lines.get(path, 1)
+
+
+def _to_python(node: yaml.Node, path: tuple, lines: dict[tuple, int]) -> Any:
+    lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        out: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = _to_python(key_node, path + ("<key>",), {})
+            if key in out:
+                raise yaml.MarkedYAMLError(problem=f"duplicate key {key!r}", problem_mark=key_node.start_mark)
+            lines[path + (key,)] = key_node.start_mark.line + 1
+            out[key] = _to_python(value_node, path + (key,), lines)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_to_python(item, path + (i,), lines) for i, item in enumerate(node.value)]
+    return yaml.SafeLoader(" ").construct_object(node)  # scalars: typed like yaml.safe_load
+
+
+def read_yaml(path: Path, display: str) -> Located:
+    text = path.read_text(encoding="utf-8")
+    lines: dict[tuple, int] = {}
+    node = yaml.compose(text, Loader=yaml.SafeLoader)
+    value = _to_python(node, (), lines) if node is not None else {}
+    return Located(value, display, lines)
+
+
+def _suggest(word: str, choices) -> str:
+    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _pydantic_errors(exc: ValidationError, model: type[Model], doc: Located, base: tuple) -> list[CatalogError]:
+    errors = []
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        message = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            allowed = _fields_at(model, loc[:-1])
+            message = f"unknown field {loc[-1]!r}{_suggest(loc[-1], allowed)}"
+        elif err["type"] == "missing":
+            message = "required field is missing"
+        elif err["type"] == "literal_error":
+            message = f"{message}, got {err.get('input')!r}{_suggest(err.get('input'), _literal_choices(err))}"
+        elif err["type"] == "string_pattern_mismatch":
+            message = f"{err.get('input')!r} is not a valid name: use lowercase letters, digits and _ (start with a letter)"
+        field_path = ".".join(str(p) for p in base + loc)
+        errors.append(CatalogError(doc.file, doc.line(base + loc), field_path, message))
+    return errors
+
+
+def _literal_choices(err: dict) -> list[str]:
+    expected = (err.get("ctx") or {}).get("expected", "")
+    return [c.strip().strip("'") for c in expected.replace(" or ", ",").split(",") if c.strip()]
+
+
+def _fields_at(model: type[Model], loc: tuple) -> list[str]:
+    """Field names of the (nested) model at `loc`, for 'did you mean' on unknown fields."""
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        info = getattr(current, "model_fields", {}).get(part)
+        if info is None:
+            return []
+        current = _model_in(info.annotation)
+    return list(getattr(current, "model_fields", {}))
+
+
+def _model_in(annotation: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, Model):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def load_catalog(folder: str | Path) -> Catalog:
+    """Load and validate every `*.yaml`/`*.yml` file under `folder`; raise `CatalogInvalid` on any error."""
+    from workflow_platform.catalog.validate import check_references
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise CatalogInvalid([CatalogError(str(folder), 0, "", "catalog folder does not exist")])
+    files = sorted(p for p in folder.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+    if not files:
+        raise CatalogInvalid([CatalogError(str(folder), 0, "", "no .yaml files in the catalog folder")])
+
+    errors: list[CatalogError] = []
+    sections: dict[str, list] = {name: [] for name in LIST_SECTIONS}
+    singles: dict[str, Any] = {}
+    origins: dict[tuple[str, str], tuple[str, int]] = {}  # (section, name) -> (file, line)
+    broken: set[tuple[str, str]] = set()  # entries that failed: references to them are not re-reported
+    tenant = None
+    known = ["tenant", *LIST_SECTIONS, *SINGLE_SECTIONS]
+
+    for path in files:
+        display = str(path.relative_to(folder))
+        try:
+            doc = read_yaml(path, display)
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark
+            errors.append(CatalogError(display, mark.line + 1 if mark else 0, "", f"invalid YAML: {exc.problem}"))
+            continue
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            errors.append(CatalogError(display, 0, "", f"cannot read YAML: {exc}"))
+            continue
+        if doc.value in (None, {}):
+            continue
+        if not isinstance(doc.value, dict):
+            errors.append(CatalogError(display, 1, "", "expected a mapping of sections (couriers:, feeds:, ...)"))
+            continue
+        for section, body in doc.value.items():
+            if section == "tenant":
+                tenant = str(body)
+            elif section in LIST_SECTIONS:
+                model = LIST_SECTIONS[section]
+                if not isinstance(body, list):
+                    errors.append(CatalogError(display, doc.line((section,)), section, "expected a list of entries"))
+                    continue
+                for index, item in enumerate(body):
+                    try:
+                        entry = model.model_validate(item)
+                    except ValidationError as exc:
+                        errors.extend(_pydantic_errors(exc, model, doc, (section, index)))
+                        if isinstance(item, dict) and isinstance(item.get("name"), str):
+                            broken.add((section, item["name"]))
+                        continue
+                    key = (section, entry.name)
+                    line = doc.line((section, index))
+                    if key in origins:
+                        first = origins[key]
+                        errors.append(CatalogError(display, line, f"{section}.{index}.name",
+                                                   f"duplicate name {entry.name!r} (first defined at {first[0]}:{first[1]})"))
+                        continue
+                    origins[key] = (display, line)
+                    sections[section].append(entry)
+            elif section in SINGLE_SECTIONS:
+                model = SINGLE_SECTIONS[section]
+                if section in singles:
+                    errors.append(CatalogError(display, doc.line((section,)), section, "section is defined in two files"))
+                    continue
+                try:
+                    singles[section] = model.model_validate(body if body is not None else {})
+                except ValidationError as exc:
+                    errors.extend(_pydantic_errors(exc, model, doc, (section,)))
+            else:
+                errors.append(CatalogError(display, doc.line((section,)), str(section),
+                                           f"unknown section{_suggest(section, known)}"))
+
+    catalog = Catalog.model_construct(tenant=tenant or folder.name, **sections, **{
+        name: singles.get(name, model()) for name, model in SINGLE_SECTIONS.items()
+    })
+    errors.extend(check_references(catalog, origins, broken))
+    if errors:
+        raise CatalogInvalid(errors)
+    return catalog

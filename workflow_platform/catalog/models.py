@@ -1,0 +1,507 @@
+"""Typed model of one tenant's catalog: every section a YAML file may hold.
+
+Each model forbids unknown fields so a typo is an error, not a silently ignored setting.
+Cross-references between sections are checked in `catalog.validate`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+
+Identifier = Annotated[
+    str,
+    StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,62}$"),
+    Field(description="lowercase letters, digits and underscores, starting with a letter"),
+]
+
+PII_TAGS = (
+    "given-name", "surname", "full-name", "email", "phone", "address", "address2", "city", "state",
+    "postal", "country", "birthdate", "gender",
+)
+TRANSACTION_TAGS = (
+    "order-id", "order-datetime", "item-quantity", "item-revenue", "product-id", "is-return",
+    "is-cancellation", "store-id", "purchase-channel",
+)
+KEY_TAGS = ("pk", "update-dt")
+SEMANTIC_TAGS = PII_TAGS + TRANSACTION_TAGS + KEY_TAGS
+FK_TAG = re.compile(r"^fk-[a-z][a-z0-9_]*$")
+SK_TAG = re.compile(r"^sk-[a-z][a-z0-9_]*$")
+SINGLE_USE_TAGS = {"given-name", "surname", "full-name", "email", "birthdate", "gender"}
+
+FIELD_TYPE = re.compile(
+    r"^(string|integer|float|boolean|date|datetime|decimal\((?P<p>\d{1,2}),\s*(?P<s>\d{1,2})\))$"
+)
+
+DURATION = re.compile(r"^\s*(?P<n>\d+)\s*(?P<unit>seconds?|minutes?|hours?|days?|weeks?|s|m|h|d|w)\s*$")
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def is_valid_tag(tag: str) -> bool:
+    return tag in SEMANTIC_TAGS or bool(FK_TAG.match(tag)) or bool(SK_TAG.match(tag))
+
+
+# --------------------------------------------------------------------------- couriers
+
+
+class Location(Model):
+    """A named landing location. `url` is a local path (relative paths resolve against the data
+    folder) or an fsspec URL such as `s3://bucket/prefix` or `sftp://host/path`."""
+
+    name: Identifier
+    url: str = "landing"
+    storage_options: dict[str, str] = Field(default_factory=dict)
+    storage_options_env: dict[str, str] = Field(
+        default_factory=dict, description="storage option name -> environment variable holding its value"
+    )
+
+
+class FileFormat(Model):
+    format: Literal["csv", "tsv", "psv", "delimited", "json", "ndjson", "parquet"] = "csv"
+    delimiter: str | None = None
+    header: bool = True
+    quote: str = '"'
+    escape: str | None = None
+    encoding: Literal["utf-8", "latin-1"] = "utf-8"
+    compression: Literal["auto", "none", "gzip", "zip"] = "auto"
+
+    @model_validator(mode="after")
+    def _delimiter(self) -> FileFormat:
+        if self.format == "delimited" and not self.delimiter:
+            raise ValueError("format 'delimited' needs a 'delimiter'")
+        if self.delimiter is not None and len(self.delimiter) != 1:
+            raise ValueError("delimiter must be exactly one character")
+        return self
+
+    @property
+    def separator(self) -> str:
+        return self.delimiter or {"tsv": "\t", "psv": "|"}.get(self.format, ",")
+
+
+class Courier(Model):
+    """Pulls files matching an Amperity-style pattern from a location and loads them into one feed."""
+
+    name: Identifier
+    description: str = ""
+    location: Identifier = "landing"
+    pattern: str
+    feed: Identifier
+    load: Literal["upsert", "truncate_upsert", "land_only"] = "upsert"
+    optional: bool = False
+    file: FileFormat = Field(default_factory=FileFormat)
+
+    @field_validator("pattern")
+    @classmethod
+    def _pattern(cls, value: str) -> str:
+        from workflow_platform.couriers.patterns import FilePattern
+
+        FilePattern.parse(value)  # raises ValueError with a precise message
+        return value
+
+
+# --------------------------------------------------------------------------- feeds
+
+
+class FeedColumn(Model):
+    name: Identifier
+    type: str = "string"
+    format: str | None = Field(None, description="date/datetime format in Joda tokens, e.g. yyyy-MM-dd")
+    tag: list[str] = Field(default_factory=list)
+    description: str = ""
+
+    @field_validator("tag", mode="before")
+    @classmethod
+    def _tag_list(cls, value):
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("type")
+    @classmethod
+    def _type(cls, value: str) -> str:
+        value = value.strip().lower()
+        match = FIELD_TYPE.match(value)
+        if not match:
+            raise ValueError(
+                f"unknown type {value!r}; expected one of string, integer, float, boolean, date, datetime, "
+                "decimal(p,s)"
+            )
+        if match.group("p") and not (0 <= int(match.group("s")) <= int(match.group("p")) <= 38):
+            raise ValueError("decimal(p,s) needs 1 <= p <= 38 and 0 <= s <= p")
+        return value
+
+    @field_validator("tag")
+    @classmethod
+    def _tags(cls, value: list[str]) -> list[str]:
+        for tag in value:
+            if not is_valid_tag(tag):
+                from difflib import get_close_matches
+
+                close = get_close_matches(tag, SEMANTIC_TAGS, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise ValueError(f"unknown semantic tag {tag!r}{hint} (or fk-<namespace>, sk-<namespace>)")
+        return value
+
+
+class Feed(Model):
+    """Types and standardizes a courier's files into the domain table `domain.<name>`."""
+
+    name: Identifier
+    source: Identifier
+    description: str = ""
+    columns: list[FeedColumn] = Field(min_length=1)
+    last_updated: Identifier | None = Field(None, description="column that decides between duplicate keys")
+    error_threshold: float = Field(1.0, ge=0, le=100, description="percent of rejected rows a file may have")
+    priority: int = Field(999, ge=0, description="source priority in merged_customers (lower wins)")
+    stitch: bool | None = Field(None, description="take part in identity resolution; default: when it has PII tags")
+
+    @model_validator(mode="after")
+    def _columns(self) -> Feed:
+        names = [c.name for c in self.columns]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"duplicate column names: {', '.join(dupes)}")
+        if not self.primary_key:
+            raise ValueError("a feed needs at least one column tagged 'pk'")
+        for tag in SINGLE_USE_TAGS:
+            used = [c.name for c in self.columns if tag in c.tag]
+            if len(used) > 1:
+                raise ValueError(f"tag {tag!r} may appear once per feed, found on {', '.join(used)}")
+        for column in self.columns:
+            if "birthdate" in column.tag and column.type != "date":
+                raise ValueError(f"column {column.name!r}: the birthdate tag needs type date")
+            if {"phone", "postal"} & set(column.tag) and column.type != "string":
+                raise ValueError(f"column {column.name!r}: phone and postal columns must be type string")
+        if self.last_updated and self.last_updated not in names:
+            raise ValueError(f"last_updated names unknown column {self.last_updated!r}")
+        return self
+
+    @property
+    def primary_key(self) -> list[str]:
+        return [c.name for c in self.columns if "pk" in c.tag]
+
+    def columns_tagged(self, tag: str) -> list[FeedColumn]:
+        return [c for c in self.columns if tag in c.tag]
+
+    @property
+    def has_pii(self) -> bool:
+        return any(set(c.tag) & set(PII_TAGS) for c in self.columns)
+
+    @property
+    def in_stitch(self) -> bool:
+        return self.has_pii if self.stitch is None else self.stitch
+
+    @property
+    def is_transactions(self) -> bool:
+        return any(set(c.tag) & {"order-id", "item-revenue"} for c in self.columns)
+
+    @property
+    def table(self) -> str:
+        return f"domain.{self.name}"
+
+
+# --------------------------------------------------------------------------- stitch and databases
+
+
+class StitchSettings(Model):
+    """Identity resolution settings. The deterministic rules link records outright."""
+
+    email_blocklist: list[str] = Field(
+        default_factory=lambda: [
+            "test@", "noemail@", "none@", "no@", "na@", "null@", "fake@", "example@", "@example.com",
+            "@test.com", "noreply@", "donotreply@",
+        ],
+        description="an email that starts with (x@) or ends with (@x) an entry is treated as missing",
+    )
+    phone_blocklist: list[str] = Field(
+        default_factory=lambda: ["1234567890", "0123456789", "5555555555"],
+        description="10-digit phones treated as missing (all-same-digit phones always are)",
+    )
+    rules: list[Literal["email", "phone_surname", "name_birthdate", "foreign_key"]] = Field(
+        default_factory=lambda: ["email", "phone_surname", "name_birthdate", "foreign_key"]
+    )
+
+
+class DatabaseTable(Model):
+    name: Identifier
+    sql: str
+    description: str = ""
+
+
+class Database(Model):
+    """A schema of tables. A `customer_360` database gets unified_coalesced, merged_customers and
+    customer_360 built from Stitch, plus its custom SQL tables."""
+
+    name: Identifier
+    type: Literal["customer_360", "empty"] = "customer_360"
+    description: str = ""
+    tables: list[DatabaseTable] = Field(default_factory=list)
+
+
+class RowThresholds(Model):
+    min_rows: int | None = Field(None, ge=0)
+    max_rows: int | None = Field(None, ge=0)
+
+
+class Segment(Model):
+    """A SQL SELECT over database tables (a query or an audience), materialized as `segment.<name>`."""
+
+    name: Identifier
+    sql: str
+    description: str = ""
+    warn_when: RowThresholds | None = None
+    fail_when: RowThresholds | None = None
+
+
+# --------------------------------------------------------------------------- activations
+
+
+class Destination(Model):
+    """Where orchestrations send files. Only `local` is implemented in this version."""
+
+    name: Identifier
+    type: Literal["local", "s3", "sftp", "webhook"] = "local"
+    url: str = "exports"
+    format: Literal["csv", "tsv", "psv", "delimited", "parquet", "ndjson"] = "csv"
+    delimiter: str | None = None
+    header: bool = True
+    compression: Literal["none", "gzip", "zip"] = "none"
+    line_ending: Literal["LF", "CRLF"] = "LF"
+    success_file: bool = False
+    storage_options_env: dict[str, str] = Field(default_factory=dict)
+
+
+class Orchestration(Model):
+    """Sends a segment's rows to a destination."""
+
+    name: Identifier
+    segment: Identifier
+    destination: Identifier
+    filename: str = Field("{name}.csv", description="file name; {name} and {date} (YYYY-MM-DD) are replaced")
+    columns: dict[str, str] | None = Field(None, description="data template: segment column -> output name, in order")
+    workflow: Literal["manual", "automatic"] = "manual"
+    description: str = ""
+
+
+class SubAudience(Model):
+    name: Identifier
+    percent: float = Field(gt=0, le=100)
+    destinations: list[Identifier] = Field(default_factory=list)
+
+
+class Campaign(Model):
+    name: Identifier
+    segment: Identifier
+    sub_audiences: list[SubAudience] = Field(min_length=1)
+    recurrence: Literal["once", "daily", "weekly"] = "once"
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _percent(self) -> Campaign:
+        total = sum(s.percent for s in self.sub_audiences)
+        if abs(total - 100) > 1e-9:
+            raise ValueError(f"sub_audiences percents add up to {total:g}, expected 100")
+        return self
+
+
+# --------------------------------------------------------------------------- automation
+
+
+def _duration_seconds(value: str) -> int:
+    match = DURATION.match(str(value))
+    if not match:
+        raise ValueError(f"invalid duration {value!r}; expected e.g. '30 minutes', '2 hours', '1 day'")
+    unit = match.group("unit")[0]
+    return int(match.group("n")) * {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[unit]
+
+
+class GroupCourier(Model):
+    courier: Identifier
+    wait: str = "0 seconds"
+    look_back: str = "1 day"
+    notify_when_missing: bool = True
+    stop_when_missing: bool = False
+
+    @field_validator("wait", "look_back")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        _duration_seconds(value)
+        return value
+
+    @property
+    def wait_seconds(self) -> int:
+        return _duration_seconds(self.wait)
+
+    @property
+    def look_back_seconds(self) -> int:
+        return _duration_seconds(self.look_back)
+
+
+def _cron(value: str | None) -> str | None:
+    if value is None:
+        return value
+    from dagster._utils.schedules import is_valid_cron_string
+
+    if not is_valid_cron_string(value):
+        raise ValueError(f"invalid cron schedule {value!r}; expected 5 fields such as '0 6 * * *'")
+    return value
+
+
+def _timezone(value: str) -> str:
+    from zoneinfo import ZoneInfo
+
+    try:
+        ZoneInfo(value)
+    except Exception as exc:  # noqa: BLE001 - any failure means an unknown zone
+        raise ValueError(f"unknown time zone {value!r}; expected an IANA name such as 'America/New_York'") from exc
+    return value
+
+
+class CourierGroup(Model):
+    """Couriers that run together, on a schedule or manually."""
+
+    name: Identifier
+    couriers: list[GroupCourier] = Field(min_length=1)
+    description: str = ""
+    schedule: str | None = None
+    timezone: str = "UTC"
+    active: bool = True
+    run_type: Literal["full", "refresh", "source"] = "full"
+    runtime_threshold: str | None = Field(None, description="warn when a run exceeds this, e.g. '2 hours'")
+
+    @field_validator("couriers", mode="before")
+    @classmethod
+    def _names(cls, value):
+        return [{"courier": v} if isinstance(v, str) else v for v in value]
+
+    _schedule = field_validator("schedule")(classmethod(lambda cls, v: _cron(v)))
+    _tz = field_validator("timezone")(classmethod(lambda cls, v: _timezone(v)))
+
+    @field_validator("runtime_threshold")
+    @classmethod
+    def _threshold(cls, value):
+        if value is not None:
+            _duration_seconds(value)
+        return value
+
+
+class OrchestrationGroup(Model):
+    """Orchestrations that run as a unit: after a courier group, on a schedule, or manually."""
+
+    name: Identifier
+    orchestrations: list[Identifier] = Field(min_length=1)
+    description: str = ""
+    enabled: bool = True
+    run_after: Identifier | None = Field(None, description="courier group whose success triggers this group")
+    schedule: str | None = None
+    timezone: str = "UTC"
+
+    _schedule = field_validator("schedule")(classmethod(lambda cls, v: _cron(v)))
+    _tz = field_validator("timezone")(classmethod(lambda cls, v: _timezone(v)))
+
+    @model_validator(mode="after")
+    def _one_trigger(self) -> OrchestrationGroup:
+        if self.run_after and self.schedule:
+            raise ValueError("choose one run option: run_after or schedule, not both")
+        return self
+
+
+class Recipients(Model):
+    email: list[str] = Field(default_factory=list)
+    slack: list[str] = Field(default_factory=list)
+
+    @field_validator("slack")
+    @classmethod
+    def _channels(cls, value: list[str]) -> list[str]:
+        for channel in value:
+            if not re.match(r"^#[a-z0-9][a-z0-9_-]*$", channel):
+                raise ValueError(f"slack channel {channel!r} must look like '#data-alerts'")
+        return value
+
+    @field_validator("email")
+    @classmethod
+    def _emails(cls, value: list[str]) -> list[str]:
+        for address in value:
+            if not re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", address):
+                raise ValueError(f"invalid email address {address!r}")
+        return value
+
+
+class Alerts(Model):
+    allowed_email_domains: list[str] = Field(default_factory=list)
+    courier_groups: Recipients = Field(default_factory=Recipients)
+    orchestration_groups: Recipients = Field(default_factory=Recipients)
+    campaigns: Recipients = Field(default_factory=Recipients)
+
+    @model_validator(mode="after")
+    def _domains(self) -> Alerts:
+        if self.allowed_email_domains:
+            for recipients in (self.courier_groups, self.orchestration_groups, self.campaigns):
+                for address in recipients.email:
+                    if address.rsplit("@", 1)[1].lower() not in self.allowed_email_domains:
+                        raise ValueError(f"email {address!r} is outside allowed_email_domains")
+        return self
+
+
+# --------------------------------------------------------------------------- the whole catalog
+
+LIST_SECTIONS: dict[str, type[Model]] = {
+    "locations": Location,
+    "couriers": Courier,
+    "feeds": Feed,
+    "databases": Database,
+    "segments": Segment,
+    "destinations": Destination,
+    "orchestrations": Orchestration,
+    "campaigns": Campaign,
+    "courier_groups": CourierGroup,
+    "orchestration_groups": OrchestrationGroup,
+}
+SINGLE_SECTIONS: dict[str, type[Model]] = {"stitch": StitchSettings, "alerts": Alerts}
+
+
+class Catalog(Model):
+    """One tenant's validated configuration."""
+
+    tenant: str = "tenant"
+    locations: list[Location] = Field(default_factory=list)
+    couriers: list[Courier] = Field(default_factory=list)
+    feeds: list[Feed] = Field(default_factory=list)
+    stitch: StitchSettings = Field(default_factory=StitchSettings)
+    databases: list[Database] = Field(default_factory=list)
+    segments: list[Segment] = Field(default_factory=list)
+    destinations: list[Destination] = Field(default_factory=list)
+    orchestrations: list[Orchestration] = Field(default_factory=list)
+    campaigns: list[Campaign] = Field(default_factory=list)
+    courier_groups: list[CourierGroup] = Field(default_factory=list)
+    orchestration_groups: list[OrchestrationGroup] = Field(default_factory=list)
+    alerts: Alerts = Field(default_factory=Alerts)
+
+    def feed(self, name: str) -> Feed:
+        return next(f for f in self.feeds if f.name == name)
+
+    def courier(self, name: str) -> Courier:
+        return next(c for c in self.couriers if c.name == name)
+
+    def location(self, name: str) -> Location:
+        return next((loc for loc in self.locations if loc.name == name), Location(name=name))
+
+    def group_of_courier(self, courier: str) -> CourierGroup | None:
+        return next((g for g in self.courier_groups if any(c.courier == courier for c in g.couriers)), None)
+
+    def group_of_orchestration(self, orchestration: str) -> OrchestrationGroup | None:
+        return next((g for g in self.orchestration_groups if orchestration in g.orchestrations), None)
+
+    @property
+    def stitch_feeds(self) -> list[Feed]:
+        return [f for f in self.feeds if f.in_stitch and self._loaded(f)]
+
+    @property
+    def transaction_feeds(self) -> list[Feed]:
+        return [f for f in self.feeds if f.is_transactions and self._loaded(f)]
+
+    def _loaded(self, feed: Feed) -> bool:
+        return any(c.feed == feed.name and c.load != "land_only" for c in self.couriers)

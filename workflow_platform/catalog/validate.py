@@ -1,0 +1,156 @@
+"""Cross-reference checks over a whole catalog: every name a section uses must exist elsewhere."""
+
+from __future__ import annotations
+
+import difflib
+import json
+
+import duckdb
+
+from workflow_platform.catalog.loader import CatalogError
+from workflow_platform.catalog.models import Catalog
+
+RESERVED_SCHEMAS = {"raw", "staging", "domain", "stitch", "segment", "audit", "main", "information_schema"}
+STANDARD_TABLES = ("unified_coalesced", "merged_customers", "customer_360")
+
+
+def database_tables(catalog: Catalog) -> dict[str, list[str]]:
+    """Qualified table names each database provides, in build order."""
+    out = {}
+    for db in catalog.databases:
+        standard = list(STANDARD_TABLES) if db.type == "customer_360" else []
+        out[db.name] = [f"{db.name}.{t}" for t in standard] + [f"{db.name}.{t.name}" for t in db.tables]
+    return out
+
+
+class SqlParseError(ValueError):
+    """Catalog SQL that is not one parseable SELECT."""
+
+
+def sql_tables(sql: str) -> set[str]:
+    """Qualified names (`schema.table`, lowercase) of the tables a SELECT reads; CTE names are left out.
+
+    Parses only (DuckDB's json_serialize_sql), so it needs no warehouse; raises SqlParseError."""
+    tree = json.loads(_PARSER.execute("SELECT json_serialize_sql(?)", [sql]).fetchone()[0])
+    if tree.get("error"):
+        message = tree.get("error_message", "cannot parse")
+        if "Only SELECT" in message or tree.get("error_type") == "not implemented":
+            message = "must be a single SELECT statement"
+        raise SqlParseError(message)
+    if len(tree.get("statements", [])) != 1:
+        raise SqlParseError("must be a single SELECT statement")
+    tables: set[str] = set()
+    ctes: set[str] = set()
+
+    def walk(node) -> None:
+        if isinstance(node, dict):
+            if node.get("type") == "BASE_TABLE":
+                name = node.get("table_name", "").lower()
+                schema = node.get("schema_name", "").lower()
+                tables.add(f"{schema}.{name}" if schema else name)
+            for entry in (node.get("cte_map") or {}).get("map", []) if isinstance(node.get("cte_map"), dict) else []:
+                ctes.add(str(entry.get("key", "")).lower())
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(tree["statements"])
+    return {t for t in tables if t not in ctes}
+
+
+_PARSER = duckdb.connect()  # an in-memory connection used only to parse SQL
+
+
+def check_references(
+    catalog: Catalog, origins: dict[tuple[str, str], tuple[str, int]], broken: set[tuple[str, str]] = frozenset()
+) -> list[CatalogError]:
+    errors: list[CatalogError] = []
+
+    def names(section: str) -> list[str]:
+        return [e.name for e in getattr(catalog, section)] + [n for s, n in broken if s == section]
+
+    def err(section: str, entry: str, field: str, message: str) -> None:
+        file, line = origins.get((section, entry), ("catalog", 0))
+        errors.append(CatalogError(file, line, f"{section}.{entry}.{field}", message))
+
+    def ref(section: str, entry: str, field: str, target_section: str, value: str | None, extra=()) -> None:
+        if value is None:
+            return
+        choices = names(target_section) + list(extra)
+        if value not in choices:
+            close = difflib.get_close_matches(value, choices, n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            err(section, entry, field, f"unknown {target_section[:-1].replace('_', ' ')} {value!r}{hint}")
+
+    for courier in catalog.couriers:
+        ref("couriers", courier.name, "feed", "feeds", courier.feed)
+        ref("couriers", courier.name, "location", "locations", courier.location, extra=["landing"])
+
+    member_of: dict[str, str] = {}
+    for group in catalog.courier_groups:
+        for item in group.couriers:
+            ref("courier_groups", group.name, "couriers", "couriers", item.courier)
+            if item.courier in member_of and member_of[item.courier] != group.name:
+                err("courier_groups", group.name, "couriers",
+                    f"courier {item.courier!r} is already in courier group {member_of[item.courier]!r}")
+            member_of[item.courier] = group.name
+
+    for feed in catalog.feeds:
+        if feed.is_transactions and not feed.has_pii and not any(t.startswith("fk-") for c in feed.columns for t in c.tag):
+            err("feeds", feed.name, "columns", "a transaction feed needs a column tagged fk-<namespace> that links "
+                "orders to customers")
+
+    # database and segment SQL: parse it and check every table it reads
+    known_tables = {f"domain.{f.name}" for f in catalog.feeds} | {f"segment.{s.name}" for s in catalog.segments}
+    provided = database_tables(catalog)
+    for tables in provided.values():
+        known_tables |= set(tables)
+    for db in catalog.databases:
+        if db.name in RESERVED_SCHEMAS:
+            err("databases", db.name, "name", f"{db.name!r} is reserved; reserved names: {', '.join(sorted(RESERVED_SCHEMAS))}")
+        for table in db.tables:
+            if db.type == "customer_360" and table.name in STANDARD_TABLES:
+                err("databases", db.name, f"tables.{table.name}", "name clashes with a table Stitch builds")
+            _check_sql(errors, origins, "databases", db.name, f"tables.{table.name}.sql", table.sql, known_tables,
+                       own=f"{db.name}.{table.name}")
+    for segment in catalog.segments:
+        _check_sql(errors, origins, "segments", segment.name, "sql", segment.sql, known_tables,
+                   own=f"segment.{segment.name}")
+
+    for orch in catalog.orchestrations:
+        ref("orchestrations", orch.name, "segment", "segments", orch.segment)
+        ref("orchestrations", orch.name, "destination", "destinations", orch.destination)
+    for campaign in catalog.campaigns:
+        ref("campaigns", campaign.name, "segment", "segments", campaign.segment)
+        for sub in campaign.sub_audiences:
+            for dest in sub.destinations:
+                ref("campaigns", campaign.name, f"sub_audiences.{sub.name}.destinations", "destinations", dest)
+    for group in catalog.orchestration_groups:
+        for orch in group.orchestrations:
+            ref("orchestration_groups", group.name, "orchestrations", "orchestrations", orch)
+        ref("orchestration_groups", group.name, "run_after", "courier_groups", group.run_after)
+    return errors
+
+
+def _check_sql(errors, origins, section, entry, field, sql, known_tables, own) -> None:
+    file, line = origins.get((section, entry), ("catalog", 0))
+    where = f"{section}.{entry}.{field}"
+    try:
+        tables = sql_tables(sql)
+    except SqlParseError as exc:
+        errors.append(CatalogError(file, line, where, f"SQL does not parse: {exc}"))
+        return
+    for table in sorted(tables):
+        if table == own:
+            errors.append(CatalogError(file, line, where, f"reads itself ({table})"))
+        elif table not in known_tables:
+            if "." not in table:
+                candidates = [t for t in known_tables if t.endswith("." + table)]
+                hint = f"; did you mean {candidates[0]!r}?" if candidates else ""
+                errors.append(CatalogError(file, line, where, f"table {table!r} must be qualified with its schema{hint}"))
+            else:
+                close = difflib.get_close_matches(table, sorted(known_tables), n=1, cutoff=0.6)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                errors.append(CatalogError(file, line, where, f"unknown table {table!r}{hint}"))

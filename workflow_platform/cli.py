@@ -1,0 +1,115 @@
+"""`workflow-platform`: validate a catalog, run the workflow headless, generate demo data."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from workflow_platform import settings
+from workflow_platform.catalog.loader import CatalogInvalid, load_catalog
+
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
+
+
+def _load(catalog_dir: Path):
+    try:
+        return load_catalog(catalog_dir)
+    except CatalogInvalid as exc:
+        for error in exc.errors:
+            err_console.print(f"[red]error[/red] {error}", highlight=False, markup=True)
+        err_console.print(f"{len(exc.errors)} error(s) in catalog {catalog_dir}", highlight=False)
+        sys.exit(1)
+
+
+@click.group()
+def main() -> None:
+    """workflow_platform: automated customer-data workflows on Dagster and DuckDB."""
+
+
+@main.command()
+@click.argument("catalog_dir", required=False, type=click.Path(path_type=Path))
+def validate(catalog_dir: Path | None) -> None:
+    """Check a catalog folder; print every error (file:line: field: message) and exit 1 if any."""
+    catalog_dir = catalog_dir or settings.catalog_dir()
+    catalog = _load(catalog_dir)
+    console.print(
+        f"catalog {catalog.tenant!r} is valid: {len(catalog.couriers)} couriers, {len(catalog.feeds)} feeds, "
+        f"{len(catalog.databases)} databases, {len(catalog.segments)} segments, "
+        f"{len(catalog.orchestrations)} orchestrations, {len(catalog.courier_groups)} courier groups, "
+        f"{len(catalog.orchestration_groups)} orchestration groups",
+        highlight=False,
+    )
+
+
+def _window(date: dt.date | None, start: dt.date | None, end: dt.date | None) -> tuple[dt.date, dt.date] | None:
+    if date and (start or end):
+        raise click.UsageError("use --date or --from/--to, not both")
+    if date:
+        return date, date
+    if start or end:
+        if not (start and end):
+            raise click.UsageError("--from and --to go together (--to is exclusive)")
+        if end <= start:
+            raise click.UsageError("--to must be after --from (it is exclusive)")
+        return start, end - dt.timedelta(days=1)
+    return None
+
+
+@main.command()
+@click.option("--catalog", "catalog_dir", type=click.Path(path_type=Path), help="catalog folder")
+@click.option("--date", type=click.DateTime(["%Y-%m-%d"]), help="load files of this day")
+@click.option("--from", "start", type=click.DateTime(["%Y-%m-%d"]), help="first day (inclusive)")
+@click.option("--to", "end", type=click.DateTime(["%Y-%m-%d"]), help="last day (exclusive)")
+@click.option("--group", help="run one courier group's job instead of the whole workflow")
+@click.option("--ingest-only", is_flag=True, help="couriers, feeds and domain tables only")
+@click.option("--skip-missing", is_flag=True, help="a missing required file only warns")
+@click.option("--verbose", is_flag=True, help="show Dagster's step logs")
+def run(catalog_dir, date, start, end, group, ingest_only, skip_missing, verbose) -> None:
+    """Materialize the workflow in-process for a day or a date range and print a summary."""
+    from workflow_platform.automation.runner import run_workflow
+
+    catalog_dir = catalog_dir or settings.catalog_dir()
+    catalog = _load(catalog_dir)
+    window = _window(date and date.date(), start and start.date(), end and end.date())
+    try:
+        outcome = run_workflow(catalog, window=window, group=group, ingest_only=ingest_only, skip_missing=skip_missing,
+                               log_level="INFO" if verbose else "CRITICAL")
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    table = Table(title=f"{catalog.tenant}: run {outcome.run_id[:8]} ({outcome.window_text})")
+    for column in ("asset", "rows", "detail"):
+        table.add_column(column)
+    for row in outcome.rows:
+        table.add_row(row.key, "" if row.rows is None else f"{row.rows:,}", row.detail)
+    console.print(table)
+    for failure in outcome.failures:
+        err_console.print(f"[red]failed[/red] {failure}", highlight=False)
+    console.print(f"warehouse: {outcome.warehouse}", highlight=False)
+    sys.exit(0 if outcome.success else 1)
+
+
+@main.command("demo-data")
+@click.option("--days", default=7, show_default=True, help="number of days of files, ending yesterday")
+@click.option("--customers", default=1000, show_default=True, help="number of people")
+@click.option("--out", type=click.Path(path_type=Path), help="landing folder [default: <data>/landing]")
+@click.option("--seed", default=42, show_default=True)
+@click.option("--end", type=click.DateTime(["%Y-%m-%d"]), help="last day [default: yesterday]")
+def demo_data(days, customers, out, seed, end) -> None:
+    """Write dated landing files for the demo catalog, plus ground_truth.csv for Stitch evaluation."""
+    from workflow_platform.demo.generate import generate_demo_data
+
+    out = out or settings.data_dir() / "landing"
+    summary = generate_demo_data(out, days=days, customers=customers, seed=seed, end=end and end.date(), progress=True)
+    rows = ", ".join(f"{feed}: {count:,}" for feed, count in summary.rows.items())
+    console.print(f"wrote {len(summary.files)} files to {out} ({rows}); ground truth: {summary.truth_path}",
+                  highlight=False)
+
+
+if __name__ == "__main__":
+    main()

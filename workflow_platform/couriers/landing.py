@@ -1,0 +1,74 @@
+"""Find a courier's files in its landing location through fsspec (local folder, s3://, sftp://)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass
+
+import fsspec
+from fsspec.core import url_to_fs
+
+from workflow_platform.catalog.models import Courier, Location
+from workflow_platform.couriers.patterns import FilePattern
+from workflow_platform.settings import resolve_local
+
+
+@dataclass(frozen=True)
+class LandedFile:
+    url: str  # what DuckDB reads: a local path or a protocol URL
+    relative: str  # path relative to the location root, as the pattern sees it
+    day: dt.date | None  # the date the pattern matched it for (None for undated couriers)
+    size: int
+
+
+@dataclass(frozen=True)
+class FileSearch:
+    files: list[LandedFile]
+    missing_days: list[dt.date]  # days with no file (dated couriers); [None] for an undated courier with none
+
+
+def open_location(location: Location) -> tuple[fsspec.AbstractFileSystem, str]:
+    """The filesystem and root path of a location; storage options may come from environment variables."""
+    options = dict(location.storage_options)
+    for key, env in location.storage_options_env.items():
+        if env not in os.environ:
+            raise RuntimeError(f"location {location.name!r}: environment variable {env} (for {key}) is not set")
+        options[key] = os.environ[env]
+    fs, root = url_to_fs(resolve_local(location.url), **options)
+    return fs, root.rstrip("/")
+
+
+def file_url(fs: fsspec.AbstractFileSystem, path: str) -> str:
+    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+    return path if protocol in ("file", "local") else fs.unstrip_protocol(path)
+
+
+def find_files(courier: Courier, location: Location, days: list[dt.date] | None) -> FileSearch:
+    """Files matching the courier's pattern for each day, ordered by day then name.
+
+    An undated pattern ignores `days` and takes every file that matches."""
+    fs, root = open_location(location)
+    pattern = FilePattern.parse(courier.pattern)
+    wanted: list[dt.date | None] = list(days or []) if pattern.dated else [None]
+    found: list[LandedFile] = []
+    seen: set[str] = set()
+    missing: list[dt.date | None] = []
+    for day in wanted:
+        regex = pattern.regex(day)
+        candidates = fs.glob(f"{root}/{pattern.glob(day)}", detail=True) if fs.exists(root) else {}
+        matched = []
+        for path, info in candidates.items():
+            relative = path[len(root) + 1 :] if path.startswith(root + "/") else path
+            if info.get("type") == "file" and regex.fullmatch(relative) and path not in seen:
+                seen.add(path)
+                matched.append(LandedFile(file_url(fs, path), relative, day, int(info.get("size") or 0)))
+        if not matched:
+            missing.append(day)
+        found.extend(sorted(matched, key=lambda f: f.relative))
+    return FileSearch(found, missing)
+
+
+def date_range(start: dt.date, end: dt.date) -> list[dt.date]:
+    """Every day from start to end, both inclusive."""
+    return [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]

@@ -1,0 +1,50 @@
+"""The Dagster code location: one tenant's catalog turned into assets, checks and jobs."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from workflow_platform.automation.jobs import build_jobs
+from workflow_platform.catalog.loader import load_catalog
+from workflow_platform.catalog.models import Catalog
+from workflow_platform.couriers.assets import build_courier_asset
+from workflow_platform.databases.assets import build_database_assets
+from workflow_platform.domain.assets import build_domain_asset
+from workflow_platform.feeds.assets import build_feed_asset
+from workflow_platform.orchestrations.assets import build_orchestration_asset
+from workflow_platform.resources import WarehouseResource
+from workflow_platform.segments.assets import build_segment_asset
+from workflow_platform.settings import catalog_dir, warehouse_path
+from workflow_platform.stitch.assets import build_stitch_asset
+
+
+def build_assets(catalog: Catalog) -> list[dg.AssetsDefinition]:
+    loaded_feeds = {c.feed for c in catalog.couriers if c.load != "land_only"}
+    assets = [build_courier_asset(catalog, c) for c in catalog.couriers]
+    for feed in catalog.feeds:
+        if feed.name in loaded_feeds:
+            assets += [build_feed_asset(catalog, feed), build_domain_asset(catalog, feed)]
+    if any(db.type == "customer_360" for db in catalog.databases):
+        assets.append(build_stitch_asset(catalog))
+    for db in catalog.databases:
+        assets += build_database_assets(catalog, db)
+    assets += [build_segment_asset(catalog, s) for s in catalog.segments]
+    assets += [build_orchestration_asset(catalog, o) for o in catalog.orchestrations]
+    return assets
+
+
+def build_definitions(catalog: Catalog, warehouse: str | None = None) -> dg.Definitions:
+    """Definitions for a validated catalog. Steps run in one process: they share the warehouse's single
+    writer anyway, and a process per step would spend most of a small run starting Python."""
+    return dg.Definitions(
+        assets=build_assets(catalog),
+        jobs=build_jobs(catalog),
+        resources={"warehouse": WarehouseResource(database=str(warehouse or warehouse_path()))},
+        executor=dg.in_process_executor,
+    )
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    """Loaded by `dagster dev` / `dagster-webserver` / `dagster-daemon` through workspace.yaml."""
+    return build_definitions(load_catalog(catalog_dir()))

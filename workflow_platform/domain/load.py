@@ -1,0 +1,123 @@
+"""Merge a staged feed into its domain table `domain.<feed>`: upsert or truncate-then-upsert.
+
+Duplicate primary keys are decided by, in order: the newer last-updated value; the later file date;
+new data over existing data; the later file of the load; the later line.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import duckdb
+
+from workflow_platform.catalog.models import Feed
+from workflow_platform.sql import ident, table_exists
+
+SQL_TYPES = {"string": "VARCHAR", "integer": "BIGINT", "float": "DOUBLE", "boolean": "BOOLEAN", "date": "DATE",
+             "datetime": "TIMESTAMP"}
+SYSTEM_COLUMNS = {"_pk": "VARCHAR", "_updated": "TIMESTAMP", "_file": "VARCHAR", "_file_date": "DATE",
+                  "_line": "BIGINT"}
+
+
+class DomainSchemaChanged(Exception):
+    """The domain table's columns no longer match the feed."""
+
+
+@dataclass
+class DomainResult:
+    operation: str
+    staged: int
+    inserted: int
+    updated: int
+    unchanged: int  # staged rows that lost to a newer existing row or a duplicate in the load
+    rows_after: int
+
+
+def sql_type(type_name: str) -> str:
+    return SQL_TYPES.get(type_name) or type_name.upper()
+
+
+def domain_table(feed: Feed) -> str:
+    return f"domain.{ident(feed.name)}"
+
+
+def ensure_domain_table(conn: duckdb.DuckDBPyConnection, feed: Feed) -> None:
+    conn.execute("CREATE SCHEMA IF NOT EXISTS domain")
+    wanted = {c.name: sql_type(c.type) for c in feed.columns} | SYSTEM_COLUMNS
+    if table_exists(conn, f"domain.{feed.name}"):
+        have = dict(conn.execute(
+            "SELECT column_name, data_type FROM duckdb_columns() WHERE schema_name = 'domain' AND table_name = ?",
+            [feed.name],
+        ).fetchall())
+        if set(have) != set(wanted):
+            added, removed = sorted(set(wanted) - set(have)), sorted(set(have) - set(wanted))
+            raise DomainSchemaChanged(
+                f"domain table domain.{feed.name} no longer matches feed {feed.name!r} "
+                f"(new columns: {added or 'none'}, removed: {removed or 'none'}); truncate it with "
+                f"`workflow-platform truncate {feed.name}` to reload under the new schema"
+            )
+        return
+    columns = ", ".join(f"{ident(name)} {kind}" for name, kind in wanted.items())
+    conn.execute(f"CREATE TABLE {domain_table(feed)} ({columns})")
+
+
+def merge_staged(conn: duckdb.DuckDBPyConnection, feed: Feed, operation: str, load_time: dt.datetime) -> DomainResult:
+    """Merge `staging.<feed>` into the domain table in one transaction (the caller's connection)."""
+    ensure_domain_table(conn, feed)
+    table = domain_table(feed)
+    staging = f"staging.{ident(feed.name)}"
+    columns = [c.name for c in feed.columns]
+    col_list = ", ".join(ident(c) for c in columns)
+    updated_order = f"{ident(feed.last_updated)} DESC NULLS LAST, " if feed.last_updated else ""
+    order = f"{updated_order}_file_date DESC NULLS LAST, _new DESC, _seq DESC, _line DESC"
+    staged = conn.execute(f"SELECT count(*) FROM {staging}").fetchone()[0]
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        if operation == "truncate_upsert":
+            conn.execute(f"DELETE FROM {table}")
+        # staged rows, each with the microsecond offset that orders the files of this load
+        conn.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE wp_winners AS
+            SELECT * EXCLUDE (_rank) FROM (
+              SELECT {col_list}, _pk, _file, _file_date, _line, _seq, 1 AS _new,
+                     row_number() OVER (PARTITION BY _pk ORDER BY {order}) AS _rank
+              FROM {staging}
+            ) WHERE _rank = 1
+            """
+        )
+        conn.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE wp_keep AS
+            SELECT _pk, _existed FROM (
+              SELECT _pk, _new, max(1 - _new) OVER (PARTITION BY _pk) AS _existed,
+                     row_number() OVER (PARTITION BY _pk ORDER BY {order}) AS _rank
+              FROM (
+                SELECT {col_list}, _pk, _file_date, _line, _seq, _new FROM wp_winners
+                UNION ALL
+                SELECT {col_list}, d._pk, d._file_date, d._line, 0 AS _seq, 0 AS _new
+                FROM {table} d SEMI JOIN wp_winners w ON d._pk = w._pk
+              )
+            ) WHERE _rank = 1 AND _new = 1
+            """
+        )
+        inserted, updated = conn.execute("SELECT count(*) FILTER (WHERE _existed = 0), "
+                                         "count(*) FILTER (WHERE _existed = 1) FROM wp_keep").fetchone()
+        conn.execute(f"DELETE FROM {table} WHERE _pk IN (SELECT _pk FROM wp_keep WHERE _existed = 1)")
+        conn.execute(
+            f"""
+            INSERT INTO {table} ({col_list}, _pk, _updated, _file, _file_date, _line)
+            SELECT {col_list}, w._pk, ?::TIMESTAMP + to_microseconds(w._seq), w._file, w._file_date, w._line
+            FROM wp_winners w SEMI JOIN wp_keep k ON w._pk = k._pk
+            """,
+            [load_time],
+        )
+        rows_after = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        conn.execute("DROP TABLE wp_winners")
+        conn.execute("DROP TABLE wp_keep")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return DomainResult(operation, staged, inserted, updated, staged - inserted - updated, rows_after)

@@ -1,0 +1,77 @@
+"""Asset keys and groups: the layers of the flow (courier → feed → domain → stitch → database → segment →
+orchestration), grouped by courier group or orchestration group, or by layer where an asset has none."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from workflow_platform.catalog.models import Catalog
+
+STITCH_KEY = dg.AssetKey(["stitch", "identity"])
+
+
+def courier_key(name: str) -> dg.AssetKey:
+    return dg.AssetKey(["courier", name])
+
+
+def feed_key(name: str) -> dg.AssetKey:
+    return dg.AssetKey(["feed", name])
+
+
+def domain_key(name: str) -> dg.AssetKey:
+    return dg.AssetKey(["domain", name])
+
+
+def database_key(database: str, table: str) -> dg.AssetKey:
+    return dg.AssetKey(["database", database, table])
+
+
+def segment_key(name: str) -> dg.AssetKey:
+    return dg.AssetKey(["segment", name])
+
+
+def orchestration_key(name: str) -> dg.AssetKey:
+    return dg.AssetKey(["orchestration", name])
+
+
+def table_key(qualified: str) -> dg.AssetKey:
+    """The asset that builds a warehouse table named `schema.table` in catalog SQL."""
+    schema, table = qualified.split(".", 1)
+    if schema == "domain":
+        return domain_key(table)
+    if schema == "segment":
+        return segment_key(table)
+    return database_key(schema, table)
+
+
+def asset_group(catalog: Catalog, key: dg.AssetKey) -> str:
+    layer, name = key.path[0], key.path[-1]
+    if layer in ("courier", "feed", "domain"):
+        couriers = [name] if layer == "courier" else [c.name for c in catalog.couriers if c.feed == name]
+        for courier in couriers:
+            if group := catalog.group_of_courier(courier):
+                return f"courier_group_{group.name}"
+        return "sources"
+    if layer == "orchestration":
+        group = catalog.group_of_orchestration(name)
+        return f"orchestration_group_{group.name}" if group else "orchestrations"
+    if layer == "segment":
+        for orchestration in catalog.orchestrations:
+            if orchestration.segment == name and (group := catalog.group_of_orchestration(orchestration.name)):
+                return f"orchestration_group_{group.name}"
+        return "segments"
+    return {"stitch": "stitch", "database": "databases"}[layer]
+
+
+def owners_and_tags(catalog: Catalog, courier: str | None = None, feed: str | None = None) -> dict:
+    """Tags shown and filterable in the UI: the courier group and the semantic tags a feed carries."""
+    tags: dict[str, str] = {}
+    couriers = [courier] if courier else [c.name for c in catalog.couriers if c.feed == feed]
+    for name in couriers:
+        if group := catalog.group_of_courier(name):
+            tags["courier_group"] = group.name
+    if feed:
+        for column in catalog.feed(feed).columns:
+            for tag in column.tag:
+                tags[f"semantic/{tag}"] = column.name
+    return {"tags": tags}

@@ -1,0 +1,71 @@
+"""Asset metadata the UI shows: row counts, column schemas, previews, elapsed time."""
+
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+
+import dagster as dg
+import duckdb
+
+from workflow_platform.sql import ident
+
+PREVIEW_ROWS = 5
+
+
+def table_schema(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> dg.TableSchema:
+    rows = conn.execute(
+        "SELECT column_name, data_type FROM duckdb_columns() WHERE schema_name = ? AND table_name = ? "
+        "ORDER BY column_index", [schema, table]).fetchall()
+    return dg.TableSchema(columns=[dg.TableColumn(name, kind) for name, kind in rows])
+
+
+def preview_markdown(conn: duckdb.DuckDBPyConnection, schema: str, table: str, rows: int = PREVIEW_ROWS) -> str:
+    result = conn.execute(f"SELECT * FROM {ident(schema)}.{ident(table)} LIMIT {int(rows)}")
+    names = [d[0] for d in result.description]
+    lines = ["| " + " | ".join(names) + " |", "|" + "---|" * len(names)]
+    for row in result.fetchall():
+        cells = ["" if v is None else str(v).replace("|", "\\|").replace("\n", " ")[:60] for v in row]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def table_metadata(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> dict:
+    """Row count, column schema and a preview of a warehouse table."""
+    count = conn.execute(f"SELECT count(*) FROM {ident(schema)}.{ident(table)}").fetchone()[0]
+    return {
+        "dagster/row_count": dg.MetadataValue.int(count),
+        "dagster/column_schema": table_schema(conn, schema, table),
+        "dagster/table_name": f"{schema}.{table}",
+        "preview": dg.MetadataValue.md(preview_markdown(conn, schema, table)),
+    }
+
+
+def markdown_table(rows: list[dict]) -> dg.MetadataValue:
+    if not rows:
+        return dg.MetadataValue.md("(none)")
+    names = list(rows[0])
+    lines = ["| " + " | ".join(names) + " |", "|" + "---|" * len(names)]
+    lines += ["| " + " | ".join(str(r[n]) for n in names) + " |" for r in rows]
+    return dg.MetadataValue.md("\n".join(lines))
+
+
+class Stopwatch:
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+
+    @property
+    def seconds(self) -> float:
+        return round(time.perf_counter() - self.started, 3)
+
+
+@contextmanager
+def transaction(conn: duckdb.DuckDBPyConnection):
+    """BEGIN ... COMMIT, rolled back when the body raises."""
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")

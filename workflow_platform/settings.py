@@ -1,0 +1,39 @@
+"""Where things live: the catalog folder, the data folder, the warehouse file (all from the environment)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+DEMO_CATALOG = PACKAGE_DIR / "demo" / "catalog"
+
+
+def catalog_dir() -> Path:
+    """`WORKFLOW_PLATFORM_CATALOG`, or the bundled demo tenant."""
+    return Path(os.environ.get("WORKFLOW_PLATFORM_CATALOG") or DEMO_CATALOG)
+
+
+def data_dir() -> Path:
+    """`WORKFLOW_PLATFORM_DATA`, else `data/` of the source checkout, else `~/.workflow_platform`.
+
+    Relative landing locations and local destinations resolve against this folder; it is never inside
+    the package."""
+    if env := os.environ.get("WORKFLOW_PLATFORM_DATA"):
+        return Path(env)
+    repo = PACKAGE_DIR.parent
+    if (repo / "pyproject.toml").exists():
+        return repo / "data"
+    return Path.home() / ".workflow_platform"
+
+
+def warehouse_path() -> Path:
+    """`WORKFLOW_PLATFORM_WAREHOUSE`, else `<data dir>/warehouse.duckdb`."""
+    return Path(os.environ.get("WORKFLOW_PLATFORM_WAREHOUSE") or data_dir() / "warehouse.duckdb")
+
+
+def resolve_local(url: str) -> str:
+    """A location/destination URL: fsspec URLs and absolute paths as they are, relative paths under data_dir()."""
+    if "://" in url or Path(url).is_absolute():
+        return url
+    return str(data_dir() / url)

@@ -1,0 +1,92 @@
+"""Deterministic identity resolution: exact links, then connected components, all in DuckDB SQL.
+
+Records link when they share a normalized email; a phone and surname; a given name, surname and
+birthdate; or a value of the same fk-<namespace>. Clusters are the connected components of those links,
+found by min-label propagation with pointer jumping.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from workflow_platform.catalog.models import Catalog
+from workflow_platform.stitch.records import RECORDS_TABLE, fk_namespaces, tag_column
+from workflow_platform.stitch.resolver import CLUSTERS_TABLE, ResolveResult
+from workflow_platform.sql import ident, literal
+
+RULE_KEYS = {
+    "email": ["email"],
+    "phone_surname": ["phone", "surname"],
+    "name_birthdate": ["given_name", "surname", "birthdate"],
+}
+
+
+class DeterministicResolver:
+    """Exact-match rules from the catalog's stitch settings."""
+
+    def link_keys_sql(self, catalog: Catalog) -> str:
+        parts = []
+        for rule in catalog.stitch.rules:
+            if rule == "foreign_key":
+                for tag in fk_namespaces(catalog):
+                    if tag.startswith("fk-"):
+                        col = ident(tag_column(tag))
+                        parts.append(f"SELECT id, {literal(tag + ':')} || {col} AS key, 'foreign_key' AS rule "
+                                     f"FROM wp_nodes WHERE {col} IS NOT NULL")
+                continue
+            cols = RULE_KEYS[rule]
+            present = " AND ".join(f"{ident(c)} IS NOT NULL" for c in cols)
+            key = " || '|' || ".join(f"CAST({ident(c)} AS VARCHAR)" for c in cols)
+            parts.append(f"SELECT id, {literal(rule + ':')} || {key} AS key, {literal(rule)} AS rule "
+                         f"FROM wp_nodes WHERE {present}")
+        return " UNION ALL ".join(parts) if parts else "SELECT NULL::BIGINT AS id, NULL AS key, NULL AS rule WHERE false"
+
+    def resolve(self, conn: duckdb.DuckDBPyConnection, catalog: Catalog) -> ResolveResult:
+        conn.execute(f"CREATE OR REPLACE TEMP TABLE wp_nodes AS SELECT row_number() OVER (ORDER BY record_key) AS id, * "
+                     f"FROM {RECORDS_TABLE}")
+        conn.execute(f"CREATE OR REPLACE TEMP TABLE wp_keys AS {self.link_keys_sql(catalog)}")
+        # star edges: each record links to the smallest record sharing its key (linear, not quadratic)
+        conn.execute(
+            """
+            CREATE OR REPLACE TEMP TABLE wp_edges AS
+            WITH anchors AS (SELECT key, min(id) AS anchor, count(*) AS n FROM wp_keys GROUP BY key HAVING n > 1)
+            SELECT k.id AS a, a.anchor AS b, k.rule FROM wp_keys k JOIN anchors a USING (key) WHERE k.id <> a.anchor
+            """
+        )
+        conn.execute("CREATE OR REPLACE TEMP TABLE wp_links AS SELECT a, b FROM wp_edges UNION SELECT b, a FROM wp_edges")
+        conn.execute("CREATE OR REPLACE TEMP TABLE wp_labels AS SELECT id, id AS label FROM wp_nodes")
+        iterations = 0
+        while True:
+            iterations += 1
+            conn.execute(
+                """
+                CREATE OR REPLACE TEMP TABLE wp_next AS
+                WITH spread AS (
+                  SELECT l.id, least(l.label, coalesce(min(n.label), l.label)) AS label
+                  FROM wp_labels l LEFT JOIN wp_links e ON e.a = l.id LEFT JOIN wp_labels n ON n.id = e.b
+                  GROUP BY l.id, l.label
+                )
+                SELECT s.id, least(s.label, j.label) AS label FROM spread s JOIN spread j ON j.id = s.label
+                """
+            )
+            changed = conn.execute(
+                "SELECT count(*) FROM wp_next n JOIN wp_labels l USING (id) WHERE n.label <> l.label"
+            ).fetchone()[0]
+            conn.execute("CREATE OR REPLACE TEMP TABLE wp_labels AS SELECT * FROM wp_next")
+            if changed == 0:
+                break
+        conn.execute(
+            f"""
+            CREATE OR REPLACE TABLE {CLUSTERS_TABLE} AS
+            SELECT n.record_key, l.label AS cluster, r.rule AS match_rule
+            FROM wp_nodes n JOIN wp_labels l USING (id)
+            LEFT JOIN (SELECT a AS id, min(rule) AS rule FROM
+                       (SELECT a, rule FROM wp_edges UNION ALL SELECT b, rule FROM wp_edges) GROUP BY a) r USING (id)
+            """
+        )
+        records, clusters = conn.execute(
+            f"SELECT count(*), count(DISTINCT cluster) FROM {CLUSTERS_TABLE}").fetchone()
+        links = conn.execute("SELECT count(*) FROM wp_edges").fetchone()[0]
+        for table in ("wp_nodes", "wp_keys", "wp_edges", "wp_links", "wp_labels", "wp_next"):
+            conn.execute(f"DROP TABLE IF EXISTS {table}")
+        return ResolveResult(records=records, links=links, clusters=clusters, iterations=iterations)

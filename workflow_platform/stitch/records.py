@@ -1,0 +1,50 @@
+"""The Stitch input: every record of every Stitch feed, one column per semantic tag (`stitch.records`)."""
+
+from __future__ import annotations
+
+import duckdb
+
+from workflow_platform.catalog.models import PII_TAGS, Catalog
+from workflow_platform.domain.load import domain_table
+from workflow_platform.sql import ident, literal, table_exists
+
+RECORDS_TABLE = "stitch.records"
+
+
+def tag_column(tag: str) -> str:
+    """given-name -> given_name; fk-loyalty -> fk_loyalty."""
+    return tag.replace("-", "_")
+
+
+def fk_namespaces(catalog: Catalog) -> list[str]:
+    return sorted({t for f in catalog.feeds for c in f.columns for t in c.tag if t.startswith(("fk-", "sk-"))})
+
+
+def build_records(conn: duckdb.DuckDBPyConnection, catalog: Catalog) -> int:
+    """(Re)build stitch.records from the domain tables of the Stitch feeds; returns the record count."""
+    conn.execute("CREATE SCHEMA IF NOT EXISTS stitch")
+    tags = list(PII_TAGS) + fk_namespaces(catalog)
+    parts = []
+    for feed in catalog.stitch_feeds:
+        if not table_exists(conn, f"domain.{feed.name}"):
+            continue
+        selects = []
+        for tag in tags:
+            column = next((c for c in feed.columns if tag in c.tag), None)
+            value = f"CAST({ident(column.name)} AS VARCHAR)" if column else "NULL"
+            if tag == "birthdate":
+                value = f"CAST({ident(column.name)} AS DATE)" if column else "CAST(NULL AS DATE)"
+            selects.append(f"{value} AS {ident(tag_column(tag))}")
+        updated = f"coalesce(CAST({ident(feed.last_updated)} AS TIMESTAMP), _updated)" if feed.last_updated else "_updated"
+        parts.append(
+            f"SELECT {literal(feed.name)} AS source, _pk AS pk, {literal(feed.name)} || ':' || _pk AS record_key, "
+            f"{feed.priority} AS priority, {updated} AS updated_at, {', '.join(selects)} FROM {domain_table(feed)}"
+        )
+    if not parts:
+        columns = ", ".join(f"{ident(tag_column(t))} VARCHAR" for t in tags).replace(
+            '"birthdate" VARCHAR', '"birthdate" DATE')
+        conn.execute(f"CREATE OR REPLACE TABLE {RECORDS_TABLE} (source VARCHAR, pk VARCHAR, record_key VARCHAR, "
+                     f"priority INTEGER, updated_at TIMESTAMP, {columns})")
+    else:
+        conn.execute(f"CREATE OR REPLACE TABLE {RECORDS_TABLE} AS {' UNION ALL '.join(parts)} ORDER BY record_key")
+    return conn.execute(f"SELECT count(*) FROM {RECORDS_TABLE}").fetchone()[0]
