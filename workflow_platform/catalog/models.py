@@ -74,8 +74,10 @@ class FileFormat(Model):
     def _delimiter(self) -> FileFormat:
         if self.format == "delimited" and not self.delimiter:
             raise ValueError("format 'delimited' needs a 'delimiter'")
-        if self.delimiter is not None and len(self.delimiter) != 1:
-            raise ValueError("delimiter must be exactly one character")
+        for name in ("delimiter", "quote", "escape"):
+            value = getattr(self, name)
+            if value is not None and len(value.encode()) != 1:
+                raise ValueError(f"{name} must be exactly one (ASCII) character, got {value!r}")
         return self
 
     @property

@@ -1,0 +1,186 @@
+"""Couriers land every supported format through the real run, and say clearly what is missing or broken."""
+
+import io
+import json
+import zipfile
+
+import duckdb
+import pytest
+
+from workflow_platform_tests.conftest import CUSTOMER_FEED
+
+HEADER = "id,first_name,last_name,email,phone,birth_date,updated_at"
+ROWS = [
+    "1,Ann,Lee,ann@example.org,5551110000,1990-01-01,2026-01-01 00:00:00",
+    "2,Bo,Chu,bo@example.org,5552220000,1985-02-03,2026-01-01 00:00:00",
+]
+
+
+def courier_catalog(pattern: str, file_options: str = "", optional: bool = False) -> str:
+    return f"""
+couriers:
+  - name: shop
+    pattern: "{pattern}"
+    feed: customers
+    optional: {str(optional).lower()}
+    {file_options}
+""" + CUSTOMER_FEED
+
+
+def loaded(tenant) -> list[tuple]:
+    return tenant.query("SELECT id, first_name, email, birth_date FROM domain.customers ORDER BY id")
+
+
+def expect_two_rows(tenant):
+    rows = loaded(tenant)
+    assert [r[0] for r in rows] == ["1", "2"]
+    assert rows[0][1] == "ANN" and rows[0][2] == "ann@example.org"
+    assert str(rows[1][3]) == "1985-02-03"
+
+
+@pytest.mark.parametrize(
+    "fmt, options, separator",
+    [
+        ("csv", "", ","),
+        ("tsv", "file: {format: tsv}", "\t"),
+        ("psv", "file: {format: psv}", "|"),
+        ("txt", "file: {format: delimited, delimiter: ';'}", ";"),
+    ],
+)
+def test_delimited_formats(tenant, fmt, options, separator):
+    tenant.write_catalog(courier_catalog(f"'in/customers_'yyyyMMdd'.{fmt}'", options))
+    lines = [HEADER] + ROWS
+    tenant.land(f"in/customers_20260105.{fmt}", "\n".join(line.replace(",", separator) for line in lines) + "\n")
+    outcome = tenant.run("2026-01-05", ingest_only=True)
+    assert outcome.success, outcome.failures
+    expect_two_rows(tenant)
+
+
+def test_gzip_csv_and_line_numbers(tenant):
+    tenant.write_catalog(courier_catalog("'in/customers_'yyyyMMdd'.csv.gz'"))
+    tenant.land("in/customers_20260105.csv.gz", "\n".join([HEADER] + ROWS) + "\n", gzipped=True)
+    assert tenant.run("2026-01-05", ingest_only=True).success
+    expect_two_rows(tenant)
+    assert tenant.query("SELECT _file, _line FROM domain.customers ORDER BY id") == [
+        ("in/customers_20260105.csv.gz", 2), ("in/customers_20260105.csv.gz", 3)]
+
+
+def test_zip_archive_members_load(tenant):
+    tenant.write_catalog(courier_catalog("'in/customers_'yyyyMMdd'.zip'"))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("part1.csv", "\n".join([HEADER, ROWS[0]]) + "\n")
+        archive.writestr("part2.csv", "\n".join([HEADER, ROWS[1]]) + "\n")
+    tenant.land("in/customers_20260105.zip", buffer.getvalue())
+    assert tenant.run("2026-01-05", ingest_only=True).success
+    expect_two_rows(tenant)
+    assert {r[0] for r in tenant.query("SELECT _file FROM domain.customers")} == {
+        "in/customers_20260105.zip!part1.csv", "in/customers_20260105.zip!part2.csv"}
+
+
+def test_corrupt_zip_fails_with_the_file_named(tenant):
+    tenant.write_catalog(courier_catalog("'in/customers_'yyyyMMdd'.zip'"))
+    tenant.land("in/customers_20260105.zip", b"PK\x03\x04 this is not a zip")
+    outcome = tenant.run("2026-01-05", ingest_only=True)
+    assert not outcome.success
+    assert "in/customers_20260105.zip: not a readable zip archive" in "\n".join(outcome.failures)
+
+
+def records():
+    names = HEADER.split(",")
+    return [dict(zip(names, row.split(","))) for row in ROWS]
+
+
+def test_json_array_and_ndjson(tenant):
+    tenant.write_catalog("""
+couriers:
+  - name: shop_json
+    pattern: "'in/a_'yyyyMMdd'.json'"
+    feed: customers
+    file: {format: json}
+  - name: shop_ndjson
+    pattern: "'in/b_'yyyyMMdd'.ndjson'"
+    feed: customers
+    file: {format: ndjson}
+""" + CUSTOMER_FEED)
+    first, second = records()
+    tenant.land("in/a_20260105.json", json.dumps([first]))
+    tenant.land("in/b_20260105.ndjson", json.dumps(second) + "\n")
+    outcome = tenant.run("2026-01-05", ingest_only=True)
+    assert outcome.success, outcome.failures
+    expect_two_rows(tenant)
+
+
+def test_parquet(tenant):
+    tenant.write_catalog(courier_catalog("'in/customers_'yyyyMMdd'.parquet'", "file: {format: parquet}"))
+    path = tenant.landing / "in" / "customers_20260105.parquet"
+    path.parent.mkdir(parents=True)
+    with duckdb.connect() as conn:
+        conn.execute(
+            "COPY (SELECT * FROM (VALUES ('1','Ann','Lee','ann@example.org','5551110000',DATE '1990-01-01',"
+            "TIMESTAMP '2026-01-01'), ('2','Bo','Chu','bo@example.org','5552220000',DATE '1985-02-03',"
+            "TIMESTAMP '2026-01-01')) t(id, first_name, last_name, email, phone, birth_date, updated_at)) "
+            f"TO '{path}' (FORMAT parquet)")
+    assert tenant.run("2026-01-05", ingest_only=True).success
+    expect_two_rows(tenant)
+
+
+def test_no_header_quotes_escapes_latin1_and_bom(tenant):
+    tenant.write_catalog(courier_catalog(
+        "'in/customers_'yyyyMMdd'.csv'", "file: {header: false, encoding: latin-1, quote: \"'\", escape: '\\'}"))
+    body = "1,'Zoë','O\\'Neil, Jr',ann@example.org,5551110000,1990-01-01,2026-01-01 00:00:00\n" + ROWS[1] + "\n"
+    tenant.land("in/customers_20260105.csv", body, encoding="latin-1")
+    outcome = tenant.run("2026-01-05", ingest_only=True)
+    assert outcome.success, outcome.failures
+    assert tenant.query("SELECT first_name, last_name FROM domain.customers WHERE id = '1'") == [("ZOE", "ONEIL JR")]
+
+    tenant.write_catalog(courier_catalog("'in/bom_'yyyyMMdd'.csv'"))
+    tenant.land("in/bom_20260106.csv", "\ufeff" + "\n".join([HEADER] + ROWS) + "\n")
+    assert tenant.run("2026-01-06", ingest_only=True).success
+
+
+def test_several_files_load_in_day_then_name_order(tenant):
+    tenant.write_catalog(courier_catalog("'in/'yyyy'/'MM'/'dd'/customers-*.csv'"))
+    newer = "1,Ann,Lee,ann.new@example.org,5551110000,1990-01-01,2026-01-01 00:00:00"
+    tenant.land("in/2026/01/05/customers-b.csv", "\n".join([HEADER, ROWS[0]]) + "\n")
+    tenant.land("in/2026/01/05/customers-a.csv", "\n".join([HEADER, ROWS[1]]) + "\n")
+    tenant.land("in/2026/01/06/customers-a.csv", "\n".join([HEADER, newer]) + "\n")
+    tenant.land("in/2026/01/06/customers.csv", "\n".join([HEADER, ROWS[0]]) + "\n")  # does not match
+    outcome = tenant.run("2026-01-05", until="2026-01-06", ingest_only=True)
+    assert outcome.success, outcome.failures
+    assert tenant.query("SELECT _file, _seq FROM raw.shop__files ORDER BY _seq") == [
+        ("in/2026/01/05/customers-a.csv", 1), ("in/2026/01/05/customers-b.csv", 2), ("in/2026/01/06/customers-a.csv", 3)]
+    assert tenant.scalar("SELECT email FROM domain.customers WHERE id = '1'") == "ann.new@example.org"
+
+
+def test_missing_required_file_fails_naming_pattern_and_date(tenant):
+    tenant.write_catalog(courier_catalog("'in/customers_'yyyyMMdd'.csv'"))
+    outcome = tenant.run("2026-01-05", ingest_only=True)
+    assert not outcome.success
+    text = "\n".join(outcome.failures)
+    assert "no file matching in/customers_20260105.csv for 2026-01-05" in text
+    assert "required" in text
+
+
+def test_missing_optional_file_warns_and_continues(tenant):
+    tenant.write_catalog(courier_catalog("'in/customers_'yyyyMMdd'.csv'", optional=True))
+    outcome = tenant.run("2026-01-05", ingest_only=True)
+    assert outcome.success, outcome.failures
+    assert tenant.scalar("SELECT count(*) FROM domain.customers") == 0
+
+
+def test_skip_missing_files_option(tenant):
+    tenant.write_catalog(courier_catalog("'in/customers_'yyyyMMdd'.csv'"))
+    assert tenant.run("2026-01-05", ingest_only=True, skip_missing=True).success
+
+
+def test_missing_column_is_a_clear_error_and_domain_table_is_kept(tenant):
+    tenant.write_catalog(courier_catalog("'in/customers_'yyyyMMdd'.csv'"))
+    tenant.land("in/customers_20260105.csv", "\n".join([HEADER] + ROWS) + "\n")
+    assert tenant.run("2026-01-05", ingest_only=True).success
+    tenant.land("in/customers_20260106.csv", "id,first_name,email\n3,Cy,cy@example.org\n")
+    outcome = tenant.run("2026-01-06", ingest_only=True)
+    assert not outcome.success
+    text = "\n".join(outcome.failures)
+    assert "in/customers_20260106.csv: missing column(s) last_name, phone, birth_date, updated_at" in text
+    assert tenant.scalar("SELECT count(*) FROM domain.customers") == 2
