@@ -170,7 +170,8 @@ def _record_bad_lines(conn, courier: Courier, feed: Feed, label: str) -> int:
     ensure_rejects_table(conn)
     bad = conn.execute(
         "INSERT INTO audit.rejects SELECT ?, ?, ?, line, coalesce(column_name, ''), left(csv_line, 500), "
-        "error_type || ': ' || error_message, now() FROM wp_reject_errors",
+        "error_type || ': ' || error_message, now() FROM ("
+        "  SELECT DISTINCT ON (line) * FROM wp_reject_errors ORDER BY line, column_idx)",  # one row per bad line
         [courier.name, feed.name, label],
     ).fetchone()[0]
     conn.execute("DELETE FROM wp_reject_errors")

@@ -1,0 +1,112 @@
+"""Domain tables: upsert on the primary key with Amperity's tie-breaks, truncate then upsert, land only."""
+
+import datetime as dt
+
+import duckdb
+import pytest
+
+from workflow_platform.catalog.models import Feed
+from workflow_platform.domain.load import merge_staged
+
+CATALOG = """
+couriers:
+  - name: shop
+    pattern: "'in/'yyyyMMdd'/c-*.csv'"
+    feed: people
+    load: {load}
+feeds:
+  - name: people
+    source: shop
+    {last_updated}
+    columns:
+      - {{name: id, tag: pk}}
+      - {{name: region, tag: pk}}
+      - {{name: name}}
+      - {{name: changed, type: integer}}
+"""
+
+
+def setup(tenant, load="upsert", last_updated=True):
+    tenant.write_catalog(CATALOG.format(load=load, last_updated="last_updated: changed" if last_updated else ""))
+
+
+def people(tenant) -> dict:
+    return {(r[0], r[1]): r[2] for r in tenant.query("SELECT id, region, name FROM domain.people")}
+
+
+def test_upsert_composite_key_and_system_columns(tenant):
+    setup(tenant)
+    tenant.land("in/20260105/c-1.csv", "id,region,name,changed\n1,eu,Ann,1\n1,us,Bob,1\n")
+    assert tenant.run("2026-01-05", ingest_only=True).success
+    tenant.land("in/20260106/c-1.csv", "id,region,name,changed\n1,eu,Ann B,2\n2,eu,Cy,1\n")
+    assert tenant.run("2026-01-06", ingest_only=True).success
+    assert people(tenant) == {("1", "eu"): "Ann B", ("1", "us"): "Bob", ("2", "eu"): "Cy"}
+    pk, file, file_date, line, updated = tenant.query(
+        "SELECT _pk, _file, _file_date, _line, _updated FROM domain.people WHERE name = 'Ann B'")[0]
+    assert (pk, file, str(file_date), line) == ("1|eu", "in/20260106/c-1.csv", "2026-01-06", 2)
+    assert isinstance(updated, dt.datetime)
+
+
+def test_newer_last_updated_wins_over_later_file(tenant):
+    setup(tenant)
+    tenant.land("in/20260105/c-1.csv", "id,region,name,changed\n1,eu,Newest,9\n")
+    assert tenant.run("2026-01-05", ingest_only=True).success
+    tenant.land("in/20260106/c-1.csv", "id,region,name,changed\n1,eu,Stale,3\n")
+    outcome = tenant.run("2026-01-06", ingest_only=True)
+    assert outcome.success
+    assert people(tenant) == {("1", "eu"): "Newest"}
+
+
+def test_tie_breaks_without_last_updated(tenant):
+    setup(tenant, last_updated=False)
+    # same day: the later file of the load wins; within a file the later row wins
+    tenant.land("in/20260105/c-1.csv", "id,region,name,changed\n1,eu,first file,\n2,eu,row 1,\n2,eu,row 2,\n")
+    tenant.land("in/20260105/c-2.csv", "id,region,name,changed\n1,eu,second file,\n")
+    assert tenant.run("2026-01-05", ingest_only=True).success
+    assert people(tenant) == {("1", "eu"): "second file", ("2", "eu"): "row 2"}
+    # a later file date wins within one load; an older date loaded later does not replace newer data
+    tenant.land("in/20260107/c-1.csv", "id,region,name,changed\n1,eu,day 7,\n")
+    tenant.land("in/20260106/c-1.csv", "id,region,name,changed\n1,eu,day 6,\n")
+    assert tenant.run("2026-01-06", until="2026-01-07", ingest_only=True).success
+    assert people(tenant)[("1", "eu")] == "day 7"
+    assert tenant.run("2026-01-06", ingest_only=True).success
+    assert people(tenant)[("1", "eu")] == "day 7"
+    # the same date again: new data beats existing data
+    tenant.land("in/20260107/c-1.csv", "id,region,name,changed\n1,eu,day 7 resent,\n")
+    assert tenant.run("2026-01-07", ingest_only=True).success
+    assert people(tenant)[("1", "eu")] == "day 7 resent"
+
+
+def test_truncate_upsert_replaces_the_table(tenant):
+    setup(tenant, load="truncate_upsert")
+    tenant.land("in/20260105/c-1.csv", "id,region,name,changed\n1,eu,Ann,1\n2,eu,Bo,1\n")
+    assert tenant.run("2026-01-05", ingest_only=True).success
+    tenant.land("in/20260106/c-1.csv", "id,region,name,changed\n3,eu,Cy,1\n3,eu,Cy newer,2\n")
+    assert tenant.run("2026-01-06", ingest_only=True).success
+    assert people(tenant) == {("3", "eu"): "Cy newer"}
+
+
+def test_land_only_keeps_raw_rows_and_builds_no_domain_table(tenant):
+    setup(tenant, load="land_only")
+    tenant.land("in/20260105/c-1.csv", "id,region,name,changed\n1,eu,Ann,1\n")
+    outcome = tenant.run("2026-01-05", ingest_only=True)
+    assert outcome.success
+    assert [r.key for r in outcome.rows] == ["courier/shop"]
+    assert tenant.query("SELECT id, name FROM raw.shop") == [("1", "Ann")]
+    assert tenant.scalar("SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'domain'") == 0
+
+
+def test_a_failing_merge_leaves_the_previous_table(tmp_path):
+    feed = Feed.model_validate({"name": "people", "source": "s", "columns": [{"name": "id", "tag": "pk"},
+                                                                             {"name": "n", "type": "integer"}]})
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as conn:
+        conn.execute("CREATE SCHEMA staging")
+        conn.execute("CREATE TABLE staging.people AS SELECT '1' AS id, 5::BIGINT AS n, '1' AS _pk, 'f' AS _file, "
+                     "DATE '2026-01-01' AS _file_date, 1 AS _seq, 2 AS _line")
+        merge_staged(conn, feed, "upsert", dt.datetime(2026, 1, 1))
+        # a staged table whose value cannot be stored in the domain column makes the insert fail mid-merge
+        conn.execute("CREATE OR REPLACE TABLE staging.people AS SELECT '1' AS id, 'x' AS n, '1' AS _pk, 'g' AS _file, "
+                     "DATE '2026-01-02' AS _file_date, 1 AS _seq, 2 AS _line")
+        with pytest.raises(duckdb.Error):
+            merge_staged(conn, feed, "truncate_upsert", dt.datetime(2026, 1, 2))
+        assert conn.execute("SELECT id, n, _file FROM domain.people").fetchall() == [("1", 5, "f")]
