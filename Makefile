@@ -1,0 +1,32 @@
+# Command 1: `make run`  — a fresh clone to a running platform (webserver + daemon) on the demo tenant.
+# Command 2: `make test` — the whole test suite.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PORT ?= 3000
+export DAGSTER_HOME := $(CURDIR)/.dagster_home
+
+.PHONY: install run demo-data test bench clean
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+demo-data: install
+	@if [ ! -d data/landing ]; then $(VENV)/bin/workflow-platform demo-data --days 7 --customers 2000; fi
+
+run: demo-data
+	@echo "workflow_platform: open http://127.0.0.1:$(PORT)  (DAGSTER_HOME=$(DAGSTER_HOME))"
+	$(VENV)/bin/dagster dev -h 127.0.0.1 -p $(PORT)
+
+test: install
+	$(PY) -m pytest -q
+
+bench: install
+	$(PY) bench/ingest.py --rows 2000000
+
+clean:
+	rm -rf $(VENV) data .pytest_cache
