@@ -94,6 +94,26 @@ def run(catalog_dir, date, start, end, group, ingest_only, skip_missing, verbose
     sys.exit(0 if outcome.success else 1)
 
 
+@main.command()
+@click.argument("feed")
+@click.option("--catalog", "catalog_dir", type=click.Path(path_type=Path), help="catalog folder")
+@click.option("--yes", is_flag=True, help="do not ask for confirmation")
+def truncate(feed, catalog_dir, yes) -> None:
+    """Drop a feed's domain table so its next load starts empty (e.g. after a schema change)."""
+    import duckdb
+
+    from workflow_platform.domain.load import drop_domain_table
+
+    catalog = _load(catalog_dir or settings.catalog_dir())
+    if feed not in {f.name for f in catalog.feeds}:
+        raise click.UsageError(f"unknown feed {feed!r}; feeds: {', '.join(f.name for f in catalog.feeds)}")
+    if not yes:
+        click.confirm(f"Drop domain.{feed} in {settings.warehouse_path()}?", abort=True)
+    with duckdb.connect(str(settings.warehouse_path())) as conn:
+        rows = drop_domain_table(conn, catalog.feed(feed))
+    console.print(f"dropped domain.{feed} ({rows:,} rows)", highlight=False)
+
+
 @main.command("demo-data")
 @click.option("--days", default=7, show_default=True, help="number of days of files, ending yesterday")
 @click.option("--customers", default=1000, show_default=True, help="number of people")

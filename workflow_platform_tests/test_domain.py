@@ -110,3 +110,24 @@ def test_a_failing_merge_leaves_the_previous_table(tmp_path):
         with pytest.raises(duckdb.Error):
             merge_staged(conn, feed, "truncate_upsert", dt.datetime(2026, 1, 2))
         assert conn.execute("SELECT id, n, _file FROM domain.people").fetchall() == [("1", 5, "f")]
+
+
+def test_schema_change_is_a_clear_error_until_the_table_is_truncated(tenant):
+    import subprocess
+    import sys
+
+    setup(tenant)
+    tenant.land("in/20260105/c-1.csv", "id,region,name,changed\n1,eu,Ann,1\n")
+    assert tenant.run("2026-01-05", ingest_only=True).success
+    catalog = tenant.catalog_dir / "catalog.yaml"
+    catalog.write_text(catalog.read_text().replace("{name: changed, type: integer}", "{name: changed, type: float}"))
+    outcome = tenant.run("2026-01-05", ingest_only=True)
+    assert not outcome.success
+    assert "changed types: ['changed BIGINT -> DOUBLE']" in "\n".join(outcome.failures)
+    assert tenant.query("SELECT name FROM domain.people") == [("Ann",)]
+    cli = subprocess.run([sys.executable, "-m", "workflow_platform.cli", "truncate", "people", "--yes",
+                          "--catalog", str(tenant.catalog_dir)], capture_output=True, text=True)
+    assert cli.returncode == 0, cli.stderr
+    assert "dropped domain.people (1 rows)" in cli.stdout
+    assert tenant.run("2026-01-05", ingest_only=True).success
+    assert tenant.query("SELECT changed FROM domain.people") == [(1.0,)]

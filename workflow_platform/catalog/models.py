@@ -131,7 +131,7 @@ class FeedColumn(Model):
                 f"unknown type {value!r}; expected one of string, integer, float, boolean, date, datetime, "
                 "decimal(p,s)"
             )
-        if match.group("p") and not (0 <= int(match.group("s")) <= int(match.group("p")) <= 38):
+        if match.group("p") and not (0 <= int(match.group("s")) <= int(match.group("p")) and 1 <= int(match.group("p")) <= 38):
             raise ValueError("decimal(p,s) needs 1 <= p <= 38 and 0 <= s <= p")
         return value
 

@@ -24,12 +24,16 @@ import json
 import random
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from rich.progress import Progress
 
 from workflow_platform.catalog.models import StitchSettings
+
+T = TypeVar("T")
 
 WEB = "ecommerce_customers"
 LOYALTY = "loyalty_members"
@@ -127,15 +131,17 @@ SUFFIXES = [("Street", "St"), ("Avenue", "Ave"), ("Road", "Rd"), ("Boulevard", "
             ("Lane", "Ln"), ("Court", "Ct"), ("Place", "Pl")]
 EMAIL_DOMAINS = ["gmail.com", "yahoo.com", "outlook.com", "hotmail.com", "icloud.com", "aol.com", "comcast.net",
                  "att.net", "protonmail.com"]
-EMAIL_DOMAIN_WEIGHTS = [35, 15, 12, 10, 10, 5, 5, 5, 3]
+EMAIL_DOMAIN_WEIGHTS = list(itertools.accumulate([35, 15, 12, 10, 10, 5, 5, 5, 3]))
 JUNK_EMAILS = ["test@test.com", "noemail@acme.com", "none@none.com"]
 JUNK_PHONES = ["0000000000", "1234567890", "5555555555"]
 STORES = ["S01", "S02", "S03", "S04", "S05"]
 STORE_WEIGHTS = [35, 25, 20, 12, 8]
 CLOSED_ON_SUNDAY = "S05"
-TIERS, TIER_WEIGHTS = ["bronze", "silver", "gold"], [60, 30, 10]
-WEB_PHONE_STYLES, WEB_PHONE_WEIGHTS = ["paren", "dash", "plain"], [60, 25, 15]
-LOYALTY_PHONE_STYLES, LOYALTY_PHONE_WEIGHTS = ["dot", "intl", "one"], [50, 40, 10]
+TIERS, TIER_WEIGHTS = ["bronze", "silver", "gold"], [60, 90, 100]  # weights are cumulative
+WEB_PHONE_STYLES, WEB_PHONE_WEIGHTS = ["paren", "dash", "plain"], [60, 85, 100]
+LOYALTY_PHONE_STYLES, LOYALTY_PHONE_WEIGHTS = ["dot", "intl", "one"], [50, 90, 100]
+BASKET_SIZES, BASKET_WEIGHTS = [1, 2, 3, 4], [45, 75, 90, 100]
+QUANTITIES, QUANTITY_WEIGHTS = [1, 2, 3], [75, 93, 100]
 
 
 @dataclass(frozen=True)
@@ -281,6 +287,11 @@ def _time(day: str, seconds: int) -> str:
     return f"{day} {hour:02d}:{minute:02d}:{second:02d}"
 
 
+def _pick(rng: random.Random, items: Sequence[T], cumulative_weights: list[float]) -> T:
+    """One weighted random item (what `rng.choices(...)[0]` does, without its overhead)."""
+    return items[bisect.bisect(cumulative_weights, rng.random() * cumulative_weights[-1], 0, len(items) - 1)]
+
+
 def _money(cents: int) -> str:
     return f"{cents // 100}.{cents % 100:02d}"
 
@@ -316,7 +327,7 @@ class _Demo:
             size = rng.choices((2, 3, 4), weights=(50, 30, 20))[0] if rng.random() < HOUSEHOLD_GROUP_SHARE else 1
             size = min(size, self.customers - len(self.people))
             households += 1
-            surname = rng.choices(SURNAMES, cum_weights=self.surname_weights)[0]
+            surname = _pick(rng, SURNAMES, self.surname_weights)
             address = self._new_address(rng.randrange(len(CITIES)))
             members: list[Person] = []
             for _ in range(size):
@@ -330,7 +341,7 @@ class _Demo:
         while True:
             gender = rng.choice("FM")
             names, weights = (FEMALE_NAMES, self.female_weights) if gender == "F" else (MALE_NAMES, self.male_weights)
-            given = rng.choices(names, cum_weights=weights)[0]
+            given = _pick(rng, names, weights)
             if given not in taken and NICKNAMES.get(given) not in taken:
                 break
         forms = [given] + ([NICKNAMES[given]] if given in NICKNAMES else [])
@@ -350,7 +361,7 @@ class _Demo:
         g, s = re.sub("[^a-z]", "", given.lower()), re.sub("[^a-z]", "", surname.lower())
         local = rng.choice([f"{g}.{s}", f"{g}{s}", f"{g[0]}{s}", f"{g}_{s}", f"{g}.{s}{birth.year % 100:02d}",
                             f"{s}.{g}", f"{g}{s}{rng.randint(1, 99)}", f"{g[0]}.{s}{rng.randint(1, 99)}"])
-        domain = rng.choices(EMAIL_DOMAINS, weights=EMAIL_DOMAIN_WEIGHTS)[0]
+        domain = _pick(rng, EMAIL_DOMAINS, EMAIL_DOMAIN_WEIGHTS)
         email = f"{local}@{domain}"
         while email in self.emails:
             email = f"{local}{rng.randint(100, 9999)}@{domain}"
@@ -484,8 +495,8 @@ class _Demo:
 
     def _phone_style(self, feed: str) -> str:
         if feed == WEB:
-            return self.rng.choices(WEB_PHONE_STYLES, weights=WEB_PHONE_WEIGHTS)[0]
-        return self.rng.choices(LOYALTY_PHONE_STYLES, weights=LOYALTY_PHONE_WEIGHTS)[0]
+            return _pick(self.rng, WEB_PHONE_STYLES, WEB_PHONE_WEIGHTS)
+        return _pick(self.rng, LOYALTY_PHONE_STYLES, LOYALTY_PHONE_WEIGHTS)
 
     def _web_row(self, record: Record, duplicate: bool) -> dict[str, str]:
         rng, person = self.rng, record.person
@@ -500,7 +511,7 @@ class _Demo:
         elif duplicate and rng.random() < 0.5:
             email = self._new_email(person.given, person.surname, person.birth)
         city, state, zip5, _ = CITIES[person.address.city]
-        gender = rng.choices([person.gender, ""], weights=[90, 10])[0]
+        gender = person.gender if rng.random() < 0.9 else ""
         return {
             "customer_id": record.pk, "first_name": given, "last_name": surname,
             "email": self._email(email, WEB), "phone": self._phone(phone, WEB),
@@ -521,7 +532,7 @@ class _Demo:
             "email": self._email(person.email, LOYALTY), "mobile": self._phone(person.phone, LOYALTY),
             **self._loyalty_address(person.address),
             "dob": "" if rng.random() < MISSING_BIRTHDATE else person.birth.strftime("%m/%d/%Y"),
-            "tier": rng.choices(TIERS, weights=TIER_WEIGHTS)[0], "joined_on": joined.isoformat(),
+            "tier": _pick(rng, TIERS, TIER_WEIGHTS), "joined_on": joined.isoformat(),
         }
 
     def _loyalty_address(self, address: Address) -> dict[str, str]:
@@ -617,7 +628,7 @@ class _Demo:
         for store in rng.choices(stores, weights=weights, k=count):
             member = ""
             if members and rng.random() < MEMBER_ORDER_SHARE:
-                member = rng.choices(members, cum_weights=cum)[0].pk
+                member = _pick(rng, members, cum).pk
             orders[store].append((9 * 3600 + rng.randrange(12 * 3600), member, rng.random() < RETURN_SHARE,
                                   self._basket()))
         files = []
@@ -638,9 +649,9 @@ class _Demo:
         """(product id, quantity, revenue in cents) per line of one order."""
         rng = self.rng
         lines = []
-        for _ in range(rng.choices((1, 2, 3, 4), weights=(45, 30, 15, 10))[0]):
+        for _ in range(_pick(rng, BASKET_SIZES, BASKET_WEIGHTS)):
             product, price = self.products[rng.randrange(len(self.products))]
-            quantity = rng.choices((1, 2, 3), weights=(75, 18, 7))[0]
+            quantity = _pick(rng, QUANTITIES, QUANTITY_WEIGHTS)
             lines.append((product, quantity, quantity * price))
         return lines
 
@@ -668,8 +679,8 @@ class _Demo:
         accounts, cum = self._active(self.web, day)
         count = round(len(accounts) * WEB_ORDERS_PER_ACCOUNT * rng.uniform(0.9, 1.1))
         orders = sorted(
-            (rng.randrange(86400), rng.choices(accounts, cum_weights=cum)[0].pk,
-             sum(cents for _, _, cents in self._basket()), rng.choices(["web", "app"], weights=[60, 40])[0])
+            (rng.randrange(86400), _pick(rng, accounts, cum).pk,
+             sum(cents for _, _, cents in self._basket()), "web" if rng.random() < 0.6 else "app")
             for _ in range(count)
         )
         stamp = date.strftime("%Y%m%d")

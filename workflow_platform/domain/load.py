@@ -16,6 +16,15 @@ from workflow_platform.sql import ident, table_exists
 
 SQL_TYPES = {"string": "VARCHAR", "integer": "BIGINT", "float": "DOUBLE", "boolean": "BOOLEAN", "date": "DATE",
              "datetime": "TIMESTAMP"}
+
+
+def drop_domain_table(conn: duckdb.DuckDBPyConnection, feed: Feed) -> int:
+    """Drop a feed's domain table (its next load recreates it); returns the rows it held."""
+    if not table_exists(conn, f"domain.{feed.name}"):
+        return 0
+    rows = conn.execute(f"SELECT count(*) FROM {domain_table(feed)}").fetchone()[0]
+    conn.execute(f"DROP TABLE {domain_table(feed)}")
+    return rows
 SYSTEM_COLUMNS = {"_pk": "VARCHAR", "_updated": "TIMESTAMP", "_file": "VARCHAR", "_file_date": "DATE",
                   "_line": "BIGINT"}
 
@@ -35,7 +44,7 @@ class DomainResult:
 
 
 def sql_type(type_name: str) -> str:
-    return SQL_TYPES.get(type_name) or type_name.upper()
+    return SQL_TYPES.get(type_name) or type_name.upper().replace(" ", "")
 
 
 def domain_table(feed: Feed) -> str:
@@ -50,12 +59,13 @@ def ensure_domain_table(conn: duckdb.DuckDBPyConnection, feed: Feed) -> None:
             "SELECT column_name, data_type FROM duckdb_columns() WHERE schema_name = 'domain' AND table_name = ?",
             [feed.name],
         ).fetchall())
-        if set(have) != set(wanted):
+        if have != wanted:
             added, removed = sorted(set(wanted) - set(have)), sorted(set(have) - set(wanted))
+            retyped = sorted(f"{c} {have[c]} -> {wanted[c]}" for c in set(have) & set(wanted) if have[c] != wanted[c])
             raise DomainSchemaChanged(
                 f"domain table domain.{feed.name} no longer matches feed {feed.name!r} "
-                f"(new columns: {added or 'none'}, removed: {removed or 'none'}); truncate it with "
-                f"`workflow-platform truncate {feed.name}` to reload under the new schema"
+                f"(new columns: {added or 'none'}, removed: {removed or 'none'}, changed types: {retyped or 'none'}); "
+                f"drop it with `workflow-platform truncate {feed.name}` and reload its files under the new schema"
             )
         return
     columns = ", ".join(f"{ident(name)} {kind}" for name, kind in wanted.items())

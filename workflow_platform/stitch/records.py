@@ -31,7 +31,7 @@ def build_records(conn: duckdb.DuckDBPyConnection, catalog: Catalog) -> int:
         selects = []
         for tag in tags:
             column = next((c for c in feed.columns if tag in c.tag), None)
-            value = f"CAST({ident(column.name)} AS VARCHAR)" if column else "NULL"
+            value = f"CAST({ident(column.name)} AS VARCHAR)" if column else "CAST(NULL AS VARCHAR)"
             if tag == "birthdate":
                 value = f"CAST({ident(column.name)} AS DATE)" if column else "CAST(NULL AS DATE)"
             selects.append(f"{value} AS {ident(tag_column(tag))}")
