@@ -54,7 +54,7 @@ IDENTITY_COLUMNS = {
 }
 
 # --------------------------------------------------------------------------- rates
-WEB_SHARE, LOYALTY_SHARE, DUPLICATE_SHARE = 0.70, 0.50, 0.03  # of people; duplicates: of web customers
+WEB_SHARE, LOYALTY_SHARE, DUPLICATE_SHARE = 0.70, 0.50, 0.03  # of people
 HOUSEHOLD_GROUP_SHARE = 0.0614  # chance a new address is a 2-4 person household: ~15% of people
 HARD_CASE_SHARE = 0.04  # of people with several records: deliberately unlinkable
 NEW_SHARE, UPDATE_SHARE = 0.01, 0.02  # of a source's records, per delta day
@@ -131,17 +131,17 @@ SUFFIXES = [("Street", "St"), ("Avenue", "Ave"), ("Road", "Rd"), ("Boulevard", "
             ("Lane", "Ln"), ("Court", "Ct"), ("Place", "Pl")]
 EMAIL_DOMAINS = ["gmail.com", "yahoo.com", "outlook.com", "hotmail.com", "icloud.com", "aol.com", "comcast.net",
                  "att.net", "protonmail.com"]
-EMAIL_DOMAIN_WEIGHTS = list(itertools.accumulate([35, 15, 12, 10, 10, 5, 5, 5, 3]))
+EMAIL_DOMAIN_CUM = [35, 50, 62, 72, 82, 87, 92, 97, 100]  # *_CUM: cumulative weights for _pick
 JUNK_EMAILS = ["test@test.com", "noemail@acme.com", "none@none.com"]
 JUNK_PHONES = ["0000000000", "1234567890", "5555555555"]
 STORES = ["S01", "S02", "S03", "S04", "S05"]
 STORE_WEIGHTS = [35, 25, 20, 12, 8]
 CLOSED_ON_SUNDAY = "S05"
-TIERS, TIER_WEIGHTS = ["bronze", "silver", "gold"], [60, 90, 100]  # weights are cumulative
-WEB_PHONE_STYLES, WEB_PHONE_WEIGHTS = ["paren", "dash", "plain"], [60, 85, 100]
-LOYALTY_PHONE_STYLES, LOYALTY_PHONE_WEIGHTS = ["dot", "intl", "one"], [50, 90, 100]
-BASKET_SIZES, BASKET_WEIGHTS = [1, 2, 3, 4], [45, 75, 90, 100]
-QUANTITIES, QUANTITY_WEIGHTS = [1, 2, 3], [75, 93, 100]
+TIERS, TIER_CUM = ["bronze", "silver", "gold"], [60, 90, 100]
+WEB_PHONE_STYLES, WEB_PHONE_CUM = ["paren", "dash", "plain"], [60, 85, 100]
+LOYALTY_PHONE_STYLES, LOYALTY_PHONE_CUM = ["dot", "intl", "one"], [50, 90, 100]
+BASKET_SIZES, BASKET_CUM = [1, 2, 3, 4], [45, 75, 90, 100]
+QUANTITIES, QUANTITY_CUM = [1, 2, 3], [75, 93, 100]
 
 
 @dataclass(frozen=True)
@@ -259,16 +259,16 @@ def link_keys(feed: str, row: dict[str, str]) -> list[str]:
 
 def all_linked(records: list[Record]) -> bool:
     """Whether the latest rows of `records` form one cluster under the exact-key rules."""
-    groups = [set(link_keys(r.feed, r.row)) for r in records]
-    joined = groups[0]
-    pending = groups[1:]
+    joined, *pending = (set(link_keys(r.feed, r.row)) for r in records)
     while pending:
-        rest = [g for g in pending if not joined & g]
+        rest = []
+        for keys in pending:
+            if joined & keys:
+                joined |= keys
+            else:
+                rest.append(keys)
         if len(rest) == len(pending):
             return False
-        for g in pending:
-            if joined & g:
-                joined = joined | g
         pending = rest
     return True
 
@@ -361,7 +361,7 @@ class _Demo:
         g, s = re.sub("[^a-z]", "", given.lower()), re.sub("[^a-z]", "", surname.lower())
         local = rng.choice([f"{g}.{s}", f"{g}{s}", f"{g[0]}{s}", f"{g}_{s}", f"{g}.{s}{birth.year % 100:02d}",
                             f"{s}.{g}", f"{g}{s}{rng.randint(1, 99)}", f"{g[0]}.{s}{rng.randint(1, 99)}"])
-        domain = _pick(rng, EMAIL_DOMAINS, EMAIL_DOMAIN_WEIGHTS)
+        domain = _pick(rng, EMAIL_DOMAINS, EMAIL_DOMAIN_CUM)
         email = f"{local}@{domain}"
         while email in self.emails:
             email = f"{local}{rng.randint(100, 9999)}@{domain}"
@@ -406,7 +406,7 @@ class _Demo:
             person.hard = True
             person.alt_phone = self._new_phone(CITIES[person.address.city][3])
         duplicates = [Record(WEB, r.person, 0) for r in web_slots
-                      if not r.person.hard and rng.random() < DUPLICATE_SHARE]
+                      if not r.person.hard and rng.random() < DUPLICATE_SHARE / WEB_SHARE]
         self.web = self._schedule(web_slots + duplicates, "E", 7)
         self.loyalty = self._schedule(loyalty_slots, "L", 6)
         first_account: dict[str, Record] = {}
@@ -495,8 +495,8 @@ class _Demo:
 
     def _phone_style(self, feed: str) -> str:
         if feed == WEB:
-            return _pick(self.rng, WEB_PHONE_STYLES, WEB_PHONE_WEIGHTS)
-        return _pick(self.rng, LOYALTY_PHONE_STYLES, LOYALTY_PHONE_WEIGHTS)
+            return _pick(self.rng, WEB_PHONE_STYLES, WEB_PHONE_CUM)
+        return _pick(self.rng, LOYALTY_PHONE_STYLES, LOYALTY_PHONE_CUM)
 
     def _web_row(self, record: Record, duplicate: bool) -> dict[str, str]:
         rng, person = self.rng, record.person
@@ -532,7 +532,7 @@ class _Demo:
             "email": self._email(person.email, LOYALTY), "mobile": self._phone(person.phone, LOYALTY),
             **self._loyalty_address(person.address),
             "dob": "" if rng.random() < MISSING_BIRTHDATE else person.birth.strftime("%m/%d/%Y"),
-            "tier": _pick(rng, TIERS, TIER_WEIGHTS), "joined_on": joined.isoformat(),
+            "tier": _pick(rng, TIERS, TIER_CUM), "joined_on": joined.isoformat(),
         }
 
     def _loyalty_address(self, address: Address) -> dict[str, str]:
@@ -636,10 +636,10 @@ class _Demo:
             rows = []
             orders[store].sort(key=lambda order: order[0])
             for seq, (seconds, member, is_return, basket) in enumerate(orders[store], 1):
-                order_id = f"{store}-{stamp}-{seq:06d}"
+                order_id, ordered = f"{store}-{stamp}-{seq:06d}", _time(self.days[day], seconds)
                 for line, (product, quantity, cents) in enumerate(basket, 1):
-                    rows.append([f"{order_id}-{line}", order_id, member, store, _time(self.days[day], seconds), product,
-                                 str(quantity), _money(cents), "true" if is_return else "false"])
+                    rows.append([f"{order_id}-{line}", order_id, member, store, ordered, product, str(quantity),
+                                 _money(cents), "true" if is_return else "false"])
             if rows:
                 files.append((store, rows))
         self._spoil([rows for _, rows in files])
@@ -649,9 +649,9 @@ class _Demo:
         """(product id, quantity, revenue in cents) per line of one order."""
         rng = self.rng
         lines = []
-        for _ in range(_pick(rng, BASKET_SIZES, BASKET_WEIGHTS)):
+        for _ in range(_pick(rng, BASKET_SIZES, BASKET_CUM)):
             product, price = self.products[rng.randrange(len(self.products))]
-            quantity = _pick(rng, QUANTITIES, QUANTITY_WEIGHTS)
+            quantity = _pick(rng, QUANTITIES, QUANTITY_CUM)
             lines.append((product, quantity, quantity * price))
         return lines
 
