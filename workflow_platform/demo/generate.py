@@ -159,6 +159,8 @@ class DemoSummary:
 
 @dataclass(frozen=True, slots=True)
 class Address:
+    """A street address (`city` indexes CITIES); `line` spells the street suffix out or abbreviates it."""
+
     number: int
     street: str
     suffix: int
@@ -174,6 +176,8 @@ class Address:
 
 @dataclass(slots=True)
 class Person:
+    """One real person. A `hard` person's web and loyalty records share no exact key on purpose."""
+
     pid: str
     hid: str
     household_size: int
@@ -321,6 +325,8 @@ class _Demo:
 
     # ----------------------------------------------------------------------- people
     def make_people(self) -> None:
+        """People in households of 1-4 that share surname and address; emails, phones and name + birthdate
+        keys are unique per person."""
         rng = self.rng
         households = 0
         while len(self.people) < self.customers:
@@ -713,14 +719,6 @@ def generate_demo_data(out: Path, days: int = 7, customers: int = 1000, seed: in
     end = end or dt.date.today() - dt.timedelta(days=1)
     start = end - dt.timedelta(days=days - 1)
     truth_path = Path(truth_path) if truth_path else out / "ground_truth.csv"
-    rng = random.Random(seed)
-    demo = _Demo(rng, customers, days, start)
-    demo.make_people()
-    demo.make_records()
-    demo.make_updates()
-    demo.repair_links()
-    skipped = {d for d in range(1, days - 1) if rng.random() < WEB_ORDERS_SKIP_SHARE}
-
     files: list[str] = []
     rows = {WEB: 0, LOYALTY: 0, POS: 0, WEB_ORDERS: 0}
 
@@ -731,8 +729,16 @@ def generate_demo_data(out: Path, days: int = 7, customers: int = 1000, seed: in
         path.write_bytes(data)
 
     with Progress(disable=not progress) as bar:
-        task = bar.add_task("Generating demo data", total=days)
+        task = bar.add_task(f"Creating {customers:,} people", total=days)
+        rng = random.Random(seed)
+        demo = _Demo(rng, customers, days, start)
+        demo.make_people()
+        demo.make_records()
+        demo.make_updates()
+        demo.repair_links()
+        skipped = {d for d in range(1, days - 1) if rng.random() < WEB_ORDERS_SKIP_SHARE}
         for day, date in enumerate(demo.dates):
+            bar.update(task, description=f"Writing {date}")
             web_rows = sorted(demo.rows[WEB][day], key=lambda r: (r["updated_at"], r["customer_id"]))
             customers_csv = _csv(WEB_COLUMNS, [[r[c] for c in WEB_COLUMNS] for r in web_rows])
             write(f"ecommerce/customers_{date:%Y%m%d}.csv", customers_csv)

@@ -1,0 +1,256 @@
+"""The demo data generator writes deterministic files that fit the demo catalog, and a truthful ground truth."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import difflib
+import gzip
+import io
+import json
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+import workflow_platform
+from workflow_platform.catalog.loader import load_catalog
+from workflow_platform.catalog.models import Catalog, Courier
+from workflow_platform.couriers.patterns import FilePattern
+from workflow_platform.demo.generate import DemoSummary, generate_demo_data
+from workflow_platform.feeds.semantics import clean_text, email, phone
+
+CATALOG_DIR = Path(workflow_platform.__file__).parent / "demo" / "catalog"
+END = dt.date(2026, 11, 5)  # the window 2026-11-01 (a Sunday) .. 2026-11-05
+DAYS = 5
+FORMATS = {"yyyy-MM-dd": "%Y-%m-%d", "MM/dd/yyyy": "%m/%d/%Y", "yyyy-MM-dd HH:mm:ss": "%Y-%m-%d %H:%M:%S"}
+
+
+@dataclass
+class Demo:
+    out: Path
+    summary: DemoSummary
+    catalog: Catalog
+
+    def courier_of(self, relative: str) -> tuple[Courier, dt.date]:
+        """The one courier (and day) whose pattern matches a written file."""
+        matches = [(c, day) for c in self.catalog.couriers for day in window()
+                   if FilePattern.parse(c.pattern).matches(relative, day)]
+        assert len(matches) == 1, f"{relative} matches {[(c.name, str(d)) for c, d in matches]}"
+        return matches[0]
+
+    def files_of(self, feed: str) -> list[tuple[str, dt.date]]:
+        return [(rel, day) for rel in self.summary.files for c, day in [self.courier_of(rel)] if c.feed == feed]
+
+
+def window() -> list[dt.date]:
+    return [END - dt.timedelta(days=DAYS - 1 - i) for i in range(DAYS)]
+
+
+def read_table(path: Path) -> tuple[list[str], list[dict]]:
+    """Header and rows of a written CSV, gzip TSV or NDJSON file."""
+    if path.name.endswith(".ndjson"):
+        objects = [json.loads(line) for line in path.read_text().splitlines()]
+        return (list(objects[0]) if objects else []), objects
+    text = gzip.decompress(path.read_bytes()).decode() if path.name.endswith(".gz") else path.read_text()
+    header, *rows = list(csv.reader(io.StringIO(text), delimiter="\t" if ".tsv" in path.name else ","))
+    return header, [dict(zip(header, row, strict=True)) for row in rows]
+
+
+def read_truth(path: Path) -> list[dict]:
+    return read_table(path)[1]
+
+
+@pytest.fixture(scope="module")
+def catalog() -> Catalog:
+    return load_catalog(CATALOG_DIR)
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory, catalog: Catalog) -> Demo:
+    out = tmp_path_factory.mktemp("demo") / "landing"
+    return Demo(out, generate_demo_data(out, days=DAYS, customers=300, seed=7, end=END), catalog)
+
+
+def test_same_seed_gives_identical_bytes_and_another_seed_differs(tmp_path: Path):
+    runs = [generate_demo_data(tmp_path / name, days=3, customers=200, seed=seed, end=END)
+            for name, seed in (("a", 1), ("b", 1), ("c", 2))]
+    assert runs[0].files == runs[1].files and runs[0].rows == runs[1].rows
+    for relative in runs[0].files + ["ground_truth.csv"]:
+        assert (tmp_path / "a" / relative).read_bytes() == (tmp_path / "b" / relative).read_bytes(), relative
+    first_day = "ecommerce/customers_20261103.csv"
+    assert (tmp_path / "a" / first_day).read_bytes() != (tmp_path / "c" / first_day).read_bytes()
+
+
+def test_every_file_matches_one_catalog_pattern_and_each_day_is_covered(demo: Demo):
+    assert (demo.summary.start, demo.summary.end) == (window()[0], END)
+    found = defaultdict(set)
+    for relative in demo.summary.files:
+        assert (demo.out / relative).is_file()
+        courier, day = demo.courier_of(relative)
+        found[courier.name].add(day)
+    for courier in demo.catalog.couriers:
+        expected = {window()[0], END} if courier.optional else set(window())
+        assert expected <= found[courier.name], courier.name
+    sunday_files = [rel for rel, day in demo.files_of("pos_orders") if day == dt.date(2026, 11, 1)]
+    assert len(sunday_files) >= 2 and not any(rel.endswith("orders-S05.csv") for rel in sunday_files)
+    truth = demo.summary.truth_path
+    assert truth == demo.out / "ground_truth.csv" and truth.is_file()
+    relative_truth = truth.relative_to(demo.out).as_posix()
+    assert not any(FilePattern.parse(c.pattern).matches(relative_truth, day)
+                   for c in demo.catalog.couriers for day in window())
+
+
+def test_headers_equal_feed_columns_and_values_fit_their_types(demo: Demo):
+    for relative in demo.summary.files:
+        courier, day = demo.courier_of(relative)
+        feed = demo.catalog.feed(courier.feed)
+        header, rows = read_table(demo.out / relative)
+        columns = [c.name for c in feed.columns]
+        if relative.endswith(".ndjson"):
+            assert all(list(row) == columns for row in rows), relative
+        else:
+            assert header == columns, relative
+        for column in feed.columns:
+            if column.type not in ("date", "datetime"):
+                continue
+            default = "%Y-%m-%d" if column.type == "date" else "%Y-%m-%d %H:%M:%S"
+            values = [row[column.name] for row in rows if row[column.name]]
+            parsed = [dt.datetime.strptime(v, FORMATS.get(column.format or "", default)) for v in values]
+            if column.type == "datetime":  # updated_at, order_ts and ordered_at fall on the file's day
+                assert all(p.date() == day for p in parsed), (relative, column.name)
+
+
+def test_orders_reference_known_customers_and_members(demo: Demo):
+    members = {row["member_id"] for rel, _ in demo.files_of("loyalty_members")
+               for row in read_table(demo.out / rel)[1]}
+    customers = {row["customer_id"] for rel, _ in demo.files_of("ecommerce_customers")
+                 for row in read_table(demo.out / rel)[1]}
+    lines = [row for rel, _ in demo.files_of("pos_orders") for row in read_table(demo.out / rel)[1]]
+    assert len({row["order_line_id"] for row in lines}) == len(lines)
+    with_member = [row for row in lines if row["member_id"]]
+    assert 0.5 < len(with_member) / len(lines) < 0.9
+    assert {row["member_id"] for row in with_member} <= members
+    assert {row["is_return"] for row in lines} == {"true", "false"}
+    orders = [row for rel, _ in demo.files_of("ecommerce_orders") for row in read_table(demo.out / rel)[1]]
+    assert orders and {row["customer_id"] for row in orders} <= customers
+    assert {row["channel"] for row in orders} == {"web", "app"}
+    assert all(isinstance(row["total"], float) and round(row["total"], 2) == row["total"] for row in orders)
+
+
+def test_summary_counts_equal_rows_written(demo: Demo):
+    written = Counter()
+    for relative in demo.summary.files:
+        courier, _ = demo.courier_of(relative)
+        written[courier.feed] += len(read_table(demo.out / relative)[1])
+    assert demo.summary.rows == dict(written)
+    truth = read_truth(demo.summary.truth_path)
+    assert demo.summary.people == len({row["person_id"] for row in truth})
+
+
+def test_ground_truth_covers_every_customer_and_member_once(demo: Demo):
+    truth = read_truth(demo.summary.truth_path)
+    assert list(truth[0]) == ["source", "pk", "person_id", "household_id"]
+    keys = [(row["source"], row["pk"]) for row in truth]
+    assert len(keys) == len(set(keys))
+    sources = (("ecommerce_customers", "customer_id"), ("loyalty_members", "member_id"))
+    written = {(feed, row[pk]) for feed, pk in sources for rel, _ in demo.files_of(feed)
+               for row in read_table(demo.out / rel)[1]}
+    assert set(keys) == written
+    first, *deltas = [read_table(demo.out / rel)[1] for rel, _ in demo.files_of("ecommerce_customers")]
+    assert all(0 < len(delta) < len(first) / 5 for delta in deltas)  # a full load, then small deltas
+    initial = {row["customer_id"] for row in first}
+    assert any(row["customer_id"] in initial for delta in deltas for row in delta)  # updates are re-sent
+
+
+def test_households_share_address_and_surname_but_are_different_people(demo: Demo):
+    truth = {(row["source"], row["pk"]): row for row in read_truth(demo.summary.truth_path)}
+    households = defaultdict(list)  # household -> (person, surname, (street number + name, zip5))
+    for feed, pk, surname, street, zip_code in (
+        ("ecommerce_customers", "customer_id", "last_name", "address", "zip"),
+        ("loyalty_members", "member_id", "surname", "street", "postal_code"),
+    ):
+        for rel, _ in demo.files_of(feed):
+            for row in read_table(demo.out / rel)[1]:
+                who = truth[(feed, row[pk])]
+                place = " ".join(row[street].upper().split()[:2]), row[zip_code][:5]
+                households[who["household_id"]].append((who["person_id"], row[surname].upper(), place))
+    shared = {h: rows for h, rows in households.items() if len({r[0] for r in rows}) > 1}
+    assert len(shared) >= 5
+    for rows in shared.values():
+        assert len({r[2] for r in rows}) == 1, rows
+        common = Counter(r[1] for r in rows).most_common(1)[0][0]
+        assert all(difflib.SequenceMatcher(None, r[1], common).ratio() >= 0.7 for r in rows), rows  # typos allowed
+
+
+def test_identity_keys_link_most_people_and_never_two_people(demo: Demo):
+    """Under Stitch's own normalization, no email, phone + surname or name + birthdate is shared by two
+    people, and at least 90% of people with several records have them linked."""
+    truth = {(row["source"], row["pk"]): row["person_id"] for row in read_truth(demo.summary.truth_path)}
+    latest: dict[tuple[str, str], dict] = {}
+    for feed, columns, birth_format in (
+        ("ecommerce_customers", ("customer_id", "first_name", "last_name", "email", "phone", "birth_date"), "%Y-%m-%d"),
+        ("loyalty_members", ("member_id", "given_name", "surname", "email", "mobile", "dob"), "%m/%d/%Y"),
+    ):
+        for rel, _ in demo.files_of(feed):  # in day order: a later file, and a later updated_at, wins
+            for row in sorted(read_table(demo.out / rel)[1], key=lambda r: r.get("updated_at", "")):
+                pk, given, surname, mail, tel, birth = (row[c] for c in columns)
+                born = dt.datetime.strptime(birth, birth_format).date() if birth else None
+                latest[(feed, pk)] = {"person": truth[(feed, pk)], "given": given, "surname": surname, "email": mail,
+                                      "phone": tel, "birth": born}
+    records = pd.DataFrame(latest.values())  # noqa: F841 - read by DuckDB below
+    settings = demo.catalog.stitch
+    normalized = duckdb.sql(
+        f"SELECT person, {clean_text('given')} AS g, {clean_text('surname')} AS s, {email('email', settings)} AS e, "
+        f"{phone('phone', settings)} AS p, CAST(birth AS DATE) AS b FROM records"
+    ).fetchall()
+    owners = defaultdict(set)
+    person_keys = defaultdict(list)
+    for person, given, surname, mail, tel, birth in normalized:
+        keys = set()
+        if mail:
+            keys.add(("email", mail))
+        if tel and surname:
+            keys.add(("phone_surname", tel, surname))
+        if given and surname and birth:
+            keys.add(("name_birthdate", given, surname, birth))
+        for key in keys:
+            owners[key].add(person)
+        person_keys[person].append(keys)
+    assert not [key for key, people in owners.items() if len(people) > 1]
+    several = [groups for groups in person_keys.values() if len(groups) > 1]
+    linked = 0
+    for joined, *pending in several:
+        while pending and any(joined & keys for keys in pending):
+            joined = joined.union(*(keys for keys in pending if joined & keys))
+            pending = [keys for keys in pending if not joined & keys]
+        linked += not pending
+    assert len(several) > 50
+    assert 0.9 <= linked / len(several) < 1  # the rest are the deliberately hard cases
+
+
+def test_pos_files_have_a_few_bad_values_never_over_one_percent(tmp_path: Path):
+    summary = generate_demo_data(tmp_path, days=2, customers=2000, seed=3, end=END)
+    bad_total = lines_total = 0
+    for relative in summary.files:
+        if relative.startswith("pos/"):
+            rows = read_table(tmp_path / relative)[1]
+            bad = sum(row["revenue"] == "N/A" or row["quantity"] == "two" for row in rows)
+            assert bad <= len(rows) / 100, relative
+            bad_total += bad
+            lines_total += len(rows)
+    assert 0 < bad_total <= 0.005 * lines_total
+
+
+def test_defaults_progress_and_truth_path(tmp_path: Path):
+    truth = tmp_path / "elsewhere" / "truth.csv"
+    summary = generate_demo_data(tmp_path / "landing", days=1, customers=20, truth_path=truth, progress=True)
+    yesterday = dt.date.today() - dt.timedelta(days=1)
+    assert summary.start == summary.end == yesterday and summary.truth_path == truth and truth.is_file()
+    assert f"ecommerce/customers_{yesterday:%Y%m%d}.csv" in summary.files
+    assert f"ecommerce/orders_{yesterday:%Y%m%d}.ndjson" in summary.files
+    with pytest.raises(ValueError):
+        generate_demo_data(tmp_path, days=0)
