@@ -88,7 +88,7 @@ def test_corrupt_zip_fails_with_the_file_named(tenant):
 
 def records():
     names = HEADER.split(",")
-    return [dict(zip(names, row.split(","))) for row in ROWS]
+    return [dict(zip(names, row.split(","), strict=True)) for row in ROWS]
 
 
 def test_json_array_and_ndjson(tenant):

@@ -126,16 +126,10 @@ def test_over_threshold_fails_and_leaves_domain_table_unchanged(tenant):
 def test_threshold_override_for_one_run(tenant):
     tenant.write_catalog(FEED.format(threshold=1))
     tenant.land("in/c_20260106.csv", people_file(bad_rows=1, good_rows=5))
-    from workflow_platform.feeds.assets import ERROR_THRESHOLD_TAG
-    from workflow_platform.automation import runner
-
-    original = runner.window_tags
-    try:
-        runner.window_tags = lambda a, b: {**original(a, b), ERROR_THRESHOLD_TAG: "50"}
-        assert tenant.run("2026-01-06", ingest_only=True).success
-    finally:
-        runner.window_tags = original
+    assert not tenant.run("2026-01-06", ingest_only=True).success
+    assert tenant.run("2026-01-06", ingest_only=True, error_threshold=50).success
     assert tenant.scalar("SELECT count(*) FROM domain.people") == 5
+    assert tenant.catalog().feed("people").error_threshold == 1  # the saved catalog is unchanged
 
 
 def test_empty_primary_key_and_malformed_lines_are_rejected(tenant):

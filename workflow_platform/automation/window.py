@@ -9,6 +9,7 @@ from workflow_platform.couriers.landing import date_range
 DATE_FROM_TAG = "workflow_platform/date_from"  # inclusive, YYYY-MM-DD
 DATE_TO_TAG = "workflow_platform/date_to"  # inclusive, YYYY-MM-DD
 SKIP_MISSING_TAG = "workflow_platform/skip_missing"  # "true": a missing required file only warns
+ERROR_THRESHOLD_TAG = "workflow_platform/error_threshold"  # percent: overrides every feed's threshold, one run
 
 
 def window_tags(start: dt.date, end: dt.date) -> dict[str, str]:
@@ -29,5 +30,5 @@ def run_days(tags: dict[str, str], look_back_seconds: int, now: dt.datetime | No
         if end < start:
             raise ValueError(f"run tags give an empty date range {start} .. {end}")
     else:
-        start, end = default_window(now or dt.datetime.now(dt.timezone.utc), look_back_seconds)
+        start, end = default_window(now or dt.datetime.now(dt.UTC), look_back_seconds)
     return date_range(start, end)

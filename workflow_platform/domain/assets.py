@@ -31,7 +31,7 @@ def build_domain_asset(catalog: Catalog, feed: Feed) -> dg.AssetsDefinition:
         clock = Stopwatch()
         with warehouse.get_connection() as conn:
             try:
-                result = merge_staged(conn, feed, operation, dt.datetime.now(dt.timezone.utc).replace(tzinfo=None))
+                result = merge_staged(conn, feed, operation, dt.datetime.now(dt.UTC).replace(tzinfo=None))
             except DomainSchemaChanged as exc:
                 raise dg.Failure(description=str(exc)) from exc
             metadata = table_metadata(conn, "domain", feed.name)

@@ -3,14 +3,13 @@
 
 import dagster as dg
 
+from workflow_platform.automation.window import ERROR_THRESHOLD_TAG
 from workflow_platform.catalog.models import Catalog, Feed
 from workflow_platform.feeds.rejects import REJECTS_TABLE
 from workflow_platform.feeds.typing import FeedThresholdExceeded, stage_feed
 from workflow_platform.layout import asset_group, courier_key, feed_key, owners_and_tags
 from workflow_platform.metadata import Stopwatch, markdown_table, table_metadata
 from workflow_platform.resources import WAREHOUSE_POOL, WarehouseResource
-
-ERROR_THRESHOLD_TAG = "workflow_platform/error_threshold"  # a one-run override of every feed's threshold
 
 
 def build_feed_asset(catalog: Catalog, feed: Feed) -> dg.AssetsDefinition:

@@ -10,9 +10,9 @@ from __future__ import annotations
 import duckdb
 
 from workflow_platform.catalog.models import Catalog
+from workflow_platform.sql import ident, literal
 from workflow_platform.stitch.records import RECORDS_TABLE, fk_namespaces, tag_column
 from workflow_platform.stitch.resolver import CLUSTERS_TABLE, ResolveResult
-from workflow_platform.sql import ident, literal
 
 RULE_KEYS = {
     "email": ["email"],
