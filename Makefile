@@ -15,8 +15,13 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
+# First start: write 7 days of demo files (ending yesterday) and load them once, so the UI opens on a
+# populated warehouse. Later starts keep the data as it is.
 demo-data: install
-	@if [ ! -d data/landing ]; then $(VENV)/bin/workflow-platform demo-data --days 7 --customers 2000; fi
+	@if [ ! -d data/landing ]; then \
+	  $(VENV)/bin/workflow-platform demo-data --days 7 --customers 2000 && \
+	  $(VENV)/bin/workflow-platform run --from $$(date -u -d '7 days ago' +%F) --to $$(date -u +%F); \
+	fi
 
 run: demo-data
 	@echo "workflow_platform: open http://127.0.0.1:$(PORT)  (DAGSTER_HOME=$(DAGSTER_HOME))"
