@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import resource
 import shutil
 import subprocess
@@ -40,7 +39,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from workflow_platform.catalog.models import (  # noqa: E402
+from workflow_platform.catalog.models import (
     Catalog,
     Courier,
     Feed,
@@ -48,10 +47,10 @@ from workflow_platform.catalog.models import (  # noqa: E402
     Location,
     StitchSettings,
 )
-from workflow_platform.couriers.ingest import land_files  # noqa: E402
-from workflow_platform.couriers.landing import find_files  # noqa: E402
-from workflow_platform.domain.load import merge_staged  # noqa: E402
-from workflow_platform.feeds.typing import stage_feed  # noqa: E402
+from workflow_platform.couriers.ingest import land_files
+from workflow_platform.couriers.landing import find_files
+from workflow_platform.domain.load import merge_staged
+from workflow_platform.feeds.typing import stage_feed
 
 FILE_DAY = dt.date(2024, 1, 15)
 FILE_NAME = f"customers_{FILE_DAY:%Y%m%d}.csv"
@@ -63,9 +62,11 @@ RSS_TARGET_MB = 2048.0
 
 
 def _pick(values: list[str], salt: int) -> str:
-    """SQL choosing one of `values` from the row hash with `salt` (deterministic per row)."""
+    """SQL choosing one of `values` from the row hash salted with `salt` (deterministic per row).
+
+    `hash(i, salt)` would correlate across salts; hashing `i * 1009 + salt` keeps the picks independent."""
     items = ", ".join("'" + v.replace("'", "''") + "'" for v in values)
-    return f"[{items}][1 + CAST(hash(i, {salt}) % {len(values)} AS BIGINT)]"
+    return f"[{items}][1 + CAST(hash(i * 1009 + {salt}) % {len(values)} AS BIGINT)]"
 
 
 FIRST_NAMES = ["James", "Mary", "Robert", "Patricia", "John", "Jennifer", "Michael", "Linda", "David", "Elizabeth",
@@ -86,50 +87,75 @@ UNITS = ["", "", "", "", "", " Apt 4B", " Apartment 12", " Suite 300", " #7", ",
 CITIES = ["New York", "Los Angeles", "Chicago", "Houston", "Phoenix", "Philadelphia", "San Antonio", "San Diego",
           "Dallas", "San José", "Austin", "Jacksonville", "Fort Worth", "Columbus", "Charlotte", "St. Louis",
           "Seattle", "Denver", "Boston", "Coeur d'Alene"]
+CITY_PREFIXES = ["", "", "", "", "", "North ", "East ", "West ", "South ", "Port ", "Lake ", "Mount "]
+CITY_SUFFIXES = ["", "", "", "", "", " Heights", " Springs", " Falls", " Park", " Beach", " Hills", " City"]
 STATES = ["NY", "CA", "IL", "TX", "AZ", "PA", "FL", "OH", "NC", "WA", "CO", "MA", "ga", "mi", "N.J.", "Va"]
+SYLLABLES = ["ab", "bar", "ber", "cal", "dor", "el", "fen", "gar", "hal", "ing", "jor", "kel", "lan", "mor", "nes",
+             "olt", "per", "quin", "ros", "sten", "tor", "ul", "van", "wick", "yar", "zel", "son", "ley", "ton", "ford"]
 
 
 def generate_csv_sql(rows: int, path: Path) -> str:
-    """A COPY statement writing `rows` customers with messy but realistic values to `path`."""
-    ascii_first = f"replace(strip_accents({_pick(FIRST_NAMES, 1)}), '''', '')"
-    ascii_last = f"replace(replace(replace(strip_accents({_pick(LAST_NAMES, 2)}), '''', ''), ' ', ''), '.', '')"
-    local = f"{ascii_first} || '.' || {ascii_last} || CAST(i % 997 AS VARCHAR)"
-    email_case = f"""CASE hash(i, 10) % 4
+    """A COPY statement writing `rows` customers with messy but realistic values to `path`.
+
+    Every value derives from a per-row hash, so the same `rows` gives the same file. Surnames, first names
+    and cities have realistic cardinality (tens of thousands, about two thousand, hundreds of distinct
+    values), so the standardization cannot run once per tiny dictionary as it could on a 30-name list."""
+    made_up = " || ".join(_pick(SYLLABLES, salt) for salt in (7, 8, 9))
+    first = _pick(FIRST_NAMES, 1)
+    first_name = f"""CASE hash(i * 1009 + 3) % 8
+            WHEN 0 THEN {first} || '-' || {_pick(FIRST_NAMES, 4)}
+            WHEN 1 THEN {first} || ' ' || chr(CAST(65 + hash(i * 1009 + 5) % 26 AS INTEGER)) || '.'
+            ELSE {first} END"""
+    last_name = f"""CASE WHEN hash(i * 1009 + 6) % 2 = 0 THEN {_pick(LAST_NAMES, 2)}
+            ELSE upper(left({made_up}, 1)) || substr({made_up}, 2) END"""
+
+    def ascii_name(column: str) -> str:
+        out = f"strip_accents({column})"
+        for mark in ("''", " ", ".", "-"):
+            out = f"replace({out}, '{mark}', '')"
+        return out
+
+    local = f"{ascii_name('first_name')} || '.' || {ascii_name('last_name')} || CAST(i % 997 AS VARCHAR)"
+    email_case = f"""CASE hash(i * 1009 + 10) % 4
             WHEN 0 THEN lower({local}) WHEN 1 THEN upper({local}) ELSE {local} END
             || '@' || {_pick(EMAIL_DOMAINS, 11)}"""
-    email = f"""CASE hash(i, 12) % 5
+    email = f"""CASE hash(i * 1009 + 12) % 5
             WHEN 0 THEN '  ' || {email_case} || ' ' WHEN 1 THEN ' ' || {email_case} ELSE {email_case} END"""
-    area = "CAST(200 + hash(i, 20) % 800 AS VARCHAR)"
-    exchange = "lpad(CAST(hash(i, 21) % 1000 AS VARCHAR), 3, '0')"
-    line = "lpad(CAST(hash(i, 22) % 10000 AS VARCHAR), 4, '0')"
-    phone = f"""CASE hash(i, 23) % 6
+    area = "CAST(200 + hash(i * 1009 + 20) % 800 AS VARCHAR)"
+    exchange = "lpad(CAST(hash(i * 1009 + 21) % 1000 AS VARCHAR), 3, '0')"
+    line = "lpad(CAST(hash(i * 1009 + 22) % 10000 AS VARCHAR), 4, '0')"
+    phone = f"""CASE hash(i * 1009 + 23) % 7
             WHEN 0 THEN '(' || {area} || ') ' || {exchange} || '-' || {line}
             WHEN 1 THEN {area} || '-' || {exchange} || '-' || {line}
             WHEN 2 THEN '+1 ' || {area} || '.' || {exchange} || '.' || {line}
             WHEN 3 THEN {area} || {exchange} || {line}
             WHEN 4 THEN '1-' || {area} || '-' || {exchange} || '-' || {line}
-            ELSE CASE WHEN hash(i, 24) % 10 = 0 THEN '' ELSE {area} || ' ' || {exchange} || ' ' || {line} END END"""
-    address = (f"CAST(1 + hash(i, 30) % 9999 AS VARCHAR) || ' ' || {_pick(DIRECTIONS, 31)} || "
+            WHEN 5 THEN {area} || ' ' || {exchange} || ' ' || {line}
+            ELSE CASE WHEN hash(i * 1009 + 24) % 10 = 0 THEN '' ELSE {area} || {exchange} || {line} END END"""
+    address = (f"CAST(1 + hash(i * 1009 + 30) % 9999 AS VARCHAR) || ' ' || {_pick(DIRECTIONS, 31)} || "
                f"{_pick(STREET_NAMES, 32)} || ' ' || {_pick(STREET_SUFFIXES, 33)} || {_pick(UNITS, 34)}")
-    zip5 = "lpad(CAST(1001 + hash(i, 40) % 98998 AS VARCHAR), 5, '0')"
-    zip_code = f"CASE WHEN hash(i, 41) % 3 = 0 THEN {zip5} || '-' || lpad(CAST(hash(i, 42) % 10000 AS VARCHAR), 4, '0') ELSE {zip5} END"
-    birth = "strftime(DATE '1940-01-01' + CAST(hash(i, 50) % 25000 AS INTEGER), '%Y-%m-%d')"
+    city = f"{_pick(CITY_PREFIXES, 37)} || {_pick(CITIES, 35)} || {_pick(CITY_SUFFIXES, 38)}"
+    zip5 = "lpad(CAST(1001 + hash(i * 1009 + 40) % 98998 AS VARCHAR), 5, '0')"
+    plus4 = "lpad(CAST(hash(i * 1009 + 42) % 10000 AS VARCHAR), 4, '0')"
+    zip_code = f"CASE WHEN hash(i * 1009 + 41) % 3 = 0 THEN {zip5} || '-' || {plus4} ELSE {zip5} END"
+    birth = "strftime(DATE '1940-01-01' + CAST(hash(i * 1009 + 50) % 25000 AS INTEGER), '%Y-%m-%d')"
     # about 0.05% of birth dates are not dates (rejected rows) and 0.05% are empty (kept as NULL)
-    birth_date = f"CASE hash(i, 51) % 2000 WHEN 0 THEN 'unknown' WHEN 1 THEN '' ELSE {birth} END"
-    updated_at = "strftime(TIMESTAMP '2023-01-01' + to_seconds(CAST(hash(i, 60) % 31536000 AS BIGINT)), '%Y-%m-%d %H:%M:%S')"
+    birth_date = f"CASE hash(i * 1009 + 51) % 2000 WHEN 0 THEN 'unknown' WHEN 1 THEN '' ELSE {birth} END"
+    updated_at = ("strftime(TIMESTAMP '2023-01-01' + to_seconds(CAST(hash(i * 1009 + 60) % 31536000 AS BIGINT)), "
+                  "'%Y-%m-%d %H:%M:%S')")
     select = f"""
         SELECT 'C' || lpad(CAST(i + 1 AS VARCHAR), 10, '0') AS customer_id,
-               {_pick(FIRST_NAMES, 1)} AS first_name,
-               {_pick(LAST_NAMES, 2)} AS last_name,
+               first_name,
+               last_name,
                {email} AS email,
                {phone} AS phone,
                {address} AS address,
-               {_pick(CITIES, 35)} AS city,
+               {city} AS city,
                {_pick(STATES, 36)} AS state,
                {zip_code} AS zip,
                {birth_date} AS birth_date,
                {updated_at} AS updated_at
-        FROM range({int(rows)}) t(i)
+        FROM (SELECT i, {first_name} AS first_name, {last_name} AS last_name FROM range({int(rows)}) t(i))
     """
     target = str(path).replace("'", "''")
     return f"COPY ({select}) TO '{target}' (FORMAT csv, HEADER true, DELIMITER ',')"
@@ -246,7 +272,7 @@ def run_ours(catalog: Catalog, workdir: Path) -> OursRun:
         phases["type+standardize"] = time.perf_counter() - mark
 
         mark = time.perf_counter()
-        load_time = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+        load_time = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         merged = merge_staged(conn, feed, courier.load, load_time)
         phases["merge"] = time.perf_counter() - mark
     finally:
