@@ -47,7 +47,7 @@ from workflow_platform.catalog.models import (
     Location,
     StitchSettings,
 )
-from workflow_platform.couriers.ingest import land_files
+from workflow_platform.couriers.ingest import register_files
 from workflow_platform.couriers.landing import find_files
 from workflow_platform.domain.load import merge_staged
 from workflow_platform.feeds.typing import stage_feed
@@ -262,14 +262,13 @@ def run_ours(catalog: Catalog, workdir: Path) -> OursRun:
     phases["find+connect"] = time.perf_counter() - mark
     try:
         mark = time.perf_counter()
-        with transaction(conn):
-            batch = land_files(conn, courier, feed, search.files)
-        phases["land"] = time.perf_counter() - mark
+        with transaction(conn):  # as couriers/assets.py: check the files and record the manifest
+            register_files(conn, courier, feed, search.files)
+        phases["courier (check files)"] = time.perf_counter() - mark
 
         mark = time.perf_counter()
-        with transaction(conn):
-            staged = stage_feed(conn, feed, [courier], catalog.stitch)
-        phases["type+standardize"] = time.perf_counter() - mark
+        staged = stage_feed(conn, feed, [courier], catalog.stitch)  # as feeds/assets.py: no enclosing transaction
+        phases["feed (read+type+standardize)"] = time.perf_counter() - mark
 
         mark = time.perf_counter()
         load_time = dt.datetime.now(dt.UTC).replace(tzinfo=None)
@@ -281,7 +280,7 @@ def run_ours(catalog: Catalog, workdir: Path) -> OursRun:
         phases["close"] = time.perf_counter() - mark
     seconds = time.perf_counter() - started
     _remove_database(database)
-    return OursRun(seconds=seconds, phases=phases, rows_landed=batch.rows, rows_staged=staged.rows_staged,
+    return OursRun(seconds=seconds, phases=phases, rows_landed=staged.rows_in, rows_staged=staged.rows_staged,
                    rows_rejected=staged.rows_rejected, rows_domain=merged.rows_after)
 
 

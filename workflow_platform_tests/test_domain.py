@@ -86,27 +86,31 @@ def test_truncate_upsert_replaces_the_table(tenant):
     assert people(tenant) == {("3", "eu"): "Cy newer"}
 
 
-def test_land_only_keeps_raw_rows_and_builds_no_domain_table(tenant):
+def test_land_only_records_the_files_and_builds_no_domain_table(tenant):
     setup(tenant, load="land_only")
     tenant.land("in/20260105/c-1.csv", "id,region,name,changed\n1,eu,Ann,1\n")
     outcome = tenant.run("2026-01-05", ingest_only=True)
     assert outcome.success
     assert [r.key for r in outcome.rows] == ["courier/shop"]
-    assert tenant.query("SELECT id, name FROM raw.shop") == [("1", "Ann")]
+    assert tenant.query("SELECT _seq, _file, _file_date FROM raw.shop__files") == [
+        (1, "in/20260105/c-1.csv", dt.date(2026, 1, 5))]
     assert tenant.scalar("SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'domain'") == 0
 
 
 def test_a_failing_merge_leaves_the_previous_table(tmp_path):
     feed = Feed.model_validate({"name": "people", "source": "s", "columns": [{"name": "id", "tag": "pk"},
                                                                              {"name": "n", "type": "integer"}]})
+
+    def stage(conn, value: str, file: str) -> None:
+        conn.execute(f"CREATE OR REPLACE TABLE staging.people AS SELECT '1' AS id, {value} AS n, '1' AS _pk, "
+                     f"'{file}' AS _file, DATE '2026-01-01' AS _file_date, 1 AS _seq, NULL AS _reject, 2 AS _line")
+
     with duckdb.connect(str(tmp_path / "w.duckdb")) as conn:
         conn.execute("CREATE SCHEMA staging")
-        conn.execute("CREATE TABLE staging.people AS SELECT '1' AS id, 5::BIGINT AS n, '1' AS _pk, 'f' AS _file, "
-                     "DATE '2026-01-01' AS _file_date, 1 AS _seq, 2 AS _line")
+        stage(conn, "5::BIGINT", "f")
         merge_staged(conn, feed, "upsert", dt.datetime(2026, 1, 1))
-        # a staged table whose value cannot be stored in the domain column makes the insert fail mid-merge
-        conn.execute("CREATE OR REPLACE TABLE staging.people AS SELECT '1' AS id, 'x' AS n, '1' AS _pk, 'g' AS _file, "
-                     "DATE '2026-01-02' AS _file_date, 1 AS _seq, 2 AS _line")
+        # a staged value that cannot be stored in the domain column makes the insert fail mid-merge
+        stage(conn, "'x'", "g")
         with pytest.raises(duckdb.Error):
             merge_staged(conn, feed, "truncate_upsert", dt.datetime(2026, 1, 2))
         assert conn.execute("SELECT id, n, _file FROM domain.people").fetchall() == [("1", 5, "f")]

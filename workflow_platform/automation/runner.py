@@ -76,8 +76,11 @@ def run_workflow(catalog: Catalog, window: tuple[dt.date, dt.date] | None = None
         outcome.rows.append(AssetRow(materialization.asset_key.to_user_string(), rows, detail))
     for event in result.all_events:
         if event.event_type_value == "STEP_FAILURE":
-            error = event.step_failure_data.user_failure_data
-            message = error.description if error and error.description else event.step_failure_data.error.message
+            failure = event.step_failure_data.user_failure_data
+            error = event.step_failure_data.error
+            while error.cause is not None:  # the innermost error says what actually went wrong
+                error = error.cause
+            message = failure.description if failure and failure.description else error.message
             outcome.failures.append(f"{event.step_key}: {message.strip()}")
     return outcome
 

@@ -5,8 +5,8 @@ import dagster as dg
 
 from workflow_platform.automation.window import SKIP_MISSING_TAG, run_days
 from workflow_platform.catalog.models import Catalog, Courier, GroupCourier
-from workflow_platform.couriers.ingest import CourierError, land_files
-from workflow_platform.couriers.landing import find_files, open_location
+from workflow_platform.couriers.ingest import CourierError, register_files
+from workflow_platform.couriers.landing import find_files, remote_filesystems
 from workflow_platform.couriers.patterns import FilePattern
 from workflow_platform.layout import asset_group, courier_key, owners_and_tags
 from workflow_platform.metadata import Stopwatch, markdown_table, transaction
@@ -26,7 +26,7 @@ def build_courier_asset(catalog: Catalog, courier: Courier) -> dg.AssetsDefiniti
         key=courier_key(courier.name),
         group_name=asset_group(catalog, courier_key(courier.name)),
         description=courier.description or f"Files matching {courier.pattern} in location {location.name!r}, "
-        f"landed for feed {feed.name!r}.",
+        f"for feed {feed.name!r}.",
         kinds={"duckdb", protocol},
         pool=WAREHOUSE_POOL,
         metadata={"pattern": courier.pattern, "location": location.url, "optional": courier.optional,
@@ -48,19 +48,17 @@ def build_courier_asset(catalog: Catalog, courier: Courier) -> dg.AssetsDefiniti
             else:
                 raise dg.Failure(description=message + f" (required file; window {window})",
                                  metadata={"missing": dg.MetadataValue.json(missing_text)})
-        fs, _ = open_location(location)
-        remote = [] if protocol == "local" else [fs]
         try:
             with warehouse.get_connection() as conn, transaction(conn):
-                batch = land_files(conn, courier, feed, search.files, remote)
+                units = register_files(conn, courier, feed, search.files, remote_filesystems(location))
         except CourierError as exc:
             raise dg.Failure(description=f"courier {courier.name!r}: {exc}") from exc
-        context.log.info(f"landed {batch.rows} rows from {batch.files} file(s) for {window}")
+        context.log.info(f"found {len(search.files)} file(s) for {window}, all readable with the feed's columns")
         return dg.MaterializeResult(metadata={
             "window": window,
-            "files_loaded": dg.MetadataValue.int(batch.files),
-            "rows_landed": dg.MetadataValue.int(batch.rows),
-            "malformed_lines": dg.MetadataValue.int(batch.bad_lines),
+            "files_loaded": dg.MetadataValue.int(len(search.files)),
+            "files_read": dg.MetadataValue.int(units),
+            "bytes": dg.MetadataValue.int(sum(f.size for f in search.files)),
             "missing": dg.MetadataValue.json(missing_text),
             "files": markdown_table([{"file": f.relative, "date": f.day or "", "bytes": f.size} for f in search.files]),
             "elapsed_seconds": dg.MetadataValue.float(clock.seconds),

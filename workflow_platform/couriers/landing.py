@@ -39,6 +39,13 @@ def open_location(location: Location) -> tuple[fsspec.AbstractFileSystem, str]:
     return fs, root.rstrip("/")
 
 
+def remote_filesystems(location: Location) -> list[fsspec.AbstractFileSystem]:
+    """The filesystem DuckDB must be given to read this location's URLs ([] for a local folder)."""
+    fs, _ = open_location(location)
+    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+    return [] if protocol in ("file", "local") else [fs]
+
+
 def file_url(fs: fsspec.AbstractFileSystem, path: str) -> str:
     protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
     return path if protocol in ("file", "local") else fs.unstrip_protocol(path)

@@ -73,61 +73,72 @@ def ensure_domain_table(conn: duckdb.DuckDBPyConnection, feed: Feed) -> None:
 
 
 def merge_staged(conn: duckdb.DuckDBPyConnection, feed: Feed, operation: str, load_time: dt.datetime) -> DomainResult:
-    """Merge `staging.<feed>` into the domain table in one transaction (the caller's connection)."""
+    """Merge the accepted rows of `staging.<feed>` into the domain table, in one transaction."""
+    from workflow_platform.feeds.typing import staging_table
+
     ensure_domain_table(conn, feed)
     table = domain_table(feed)
-    staging = f"staging.{ident(feed.name)}"
     columns = [c.name for c in feed.columns]
     col_list = ", ".join(ident(c) for c in columns)
     updated_order = f"{ident(feed.last_updated)} DESC NULLS LAST, " if feed.last_updated else ""
     order = f"{updated_order}_file_date DESC NULLS LAST, _new DESC, _seq DESC, _line DESC"
-    staged = conn.execute(f"SELECT count(*) FROM {staging}").fetchone()[0]
+    staged_rows = (f"SELECT {col_list}, _pk, _file, _file_date, _seq, _line FROM {staging_table(feed)} "
+                   "WHERE _reject IS NULL")
+    target = f"{table} ({col_list}, _pk, _updated, _file, _file_date, _line)"
+    stamped = f"{col_list}, _pk, ?::TIMESTAMP + to_microseconds(_seq), _file, _file_date, _line"
+    staged = conn.execute(f"SELECT count(*) FROM {staging_table(feed)} WHERE _reject IS NULL").fetchone()[0]
     conn.execute("BEGIN TRANSACTION")
     try:
         if operation == "truncate_upsert":
             conn.execute(f"DELETE FROM {table}")
-        # staged rows, each with the microsecond offset that orders the files of this load
-        conn.execute(
-            f"""
-            CREATE OR REPLACE TEMP TABLE wp_winners AS
-            SELECT * EXCLUDE (_rank) FROM (
-              SELECT {col_list}, _pk, _file, _file_date, _line, _seq, 1 AS _new,
-                     row_number() OVER (PARTITION BY _pk ORDER BY {order}) AS _rank
-              FROM {staging}
-            ) WHERE _rank = 1
-            """
-        )
-        conn.execute(
-            f"""
-            CREATE OR REPLACE TEMP TABLE wp_keep AS
-            SELECT _pk, _existed FROM (
-              SELECT _pk, _new, max(1 - _new) OVER (PARTITION BY _pk) AS _existed,
-                     row_number() OVER (PARTITION BY _pk ORDER BY {order}) AS _rank
-              FROM (
-                SELECT {col_list}, _pk, _file_date, _line, _seq, _new FROM wp_winners
-                UNION ALL
-                SELECT {col_list}, d._pk, d._file_date, d._line, 0 AS _seq, 0 AS _new
-                FROM {table} d SEMI JOIN wp_winners w ON d._pk = w._pk
-              )
-            ) WHERE _rank = 1 AND _new = 1
-            """
-        )
-        inserted, updated = conn.execute("SELECT count(*) FILTER (WHERE _existed = 0), "
-                                         "count(*) FILTER (WHERE _existed = 1) FROM wp_keep").fetchone()
-        conn.execute(f"DELETE FROM {table} WHERE _pk IN (SELECT _pk FROM wp_keep WHERE _existed = 1)")
-        conn.execute(
-            f"""
-            INSERT INTO {table} ({col_list}, _pk, _updated, _file, _file_date, _line)
-            SELECT {col_list}, w._pk, ?::TIMESTAMP + to_microseconds(w._seq), w._file, w._file_date, w._line
-            FROM wp_winners w SEMI JOIN wp_keep k ON w._pk = k._pk
-            """,
-            [load_time],
-        )
+        empty = conn.execute(f"SELECT count(*) = 0 FROM {table}").fetchone()[0]
+        unique = conn.execute(
+            f"SELECT count(*) = count(DISTINCT _pk) FROM {staging_table(feed)} WHERE _reject IS NULL").fetchone()[0]
+        if empty and unique:  # first load or truncate: nothing to compare with, every row goes in as it is
+            conn.execute(f"INSERT INTO {target} SELECT {stamped} FROM ({staged_rows})", [load_time])
+            inserted = updated = None
+        else:
+            inserted, updated = _upsert(conn, table, staged_rows, col_list, order, target, stamped, load_time)
         rows_after = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-        conn.execute("DROP TABLE wp_winners")
-        conn.execute("DROP TABLE wp_keep")
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
         raise
+    if inserted is None:
+        inserted, updated = staged, 0
     return DomainResult(operation, staged, inserted, updated, staged - inserted - updated, rows_after)
+
+
+def _upsert(conn, table, staged_rows, col_list, order, target, stamped, load_time) -> tuple[int, int]:
+    """Keep, per primary key, the winner among the staged rows and the existing row; returns (inserted, updated)."""
+    conn.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE wp_winners AS
+        SELECT * EXCLUDE (_rank) FROM (
+          SELECT *, 1 AS _new, row_number() OVER (PARTITION BY _pk ORDER BY {order}) AS _rank FROM ({staged_rows})
+        ) WHERE _rank = 1
+        """
+    )
+    conn.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE wp_keep AS
+        SELECT _pk, _existed FROM (
+          SELECT _pk, _new, max(1 - _new) OVER (PARTITION BY _pk) AS _existed,
+                 row_number() OVER (PARTITION BY _pk ORDER BY {order}) AS _rank
+          FROM (
+            SELECT {col_list}, _pk, _file_date, _line, _seq, _new FROM wp_winners
+            UNION ALL
+            SELECT {col_list}, d._pk, d._file_date, d._line, 0 AS _seq, 0 AS _new
+            FROM {table} d SEMI JOIN wp_winners w ON d._pk = w._pk
+          )
+        ) WHERE _rank = 1 AND _new = 1
+        """
+    )
+    inserted, updated = conn.execute(
+        "SELECT count(*) FILTER (WHERE _existed = 0), count(*) FILTER (WHERE _existed = 1) FROM wp_keep").fetchone()
+    conn.execute(f"DELETE FROM {table} WHERE _pk IN (SELECT _pk FROM wp_keep WHERE _existed = 1)")
+    conn.execute(f"INSERT INTO {target} SELECT {stamped} FROM wp_winners w SEMI JOIN wp_keep k ON w._pk = k._pk",
+                 [load_time])
+    conn.execute("DROP TABLE wp_winners")
+    conn.execute("DROP TABLE wp_keep")
+    return inserted, updated

@@ -5,6 +5,8 @@ import dagster as dg
 
 from workflow_platform.automation.window import ERROR_THRESHOLD_TAG
 from workflow_platform.catalog.models import Catalog, Feed
+from workflow_platform.couriers.ingest import CourierError
+from workflow_platform.couriers.landing import remote_filesystems
 from workflow_platform.feeds.rejects import REJECTS_TABLE
 from workflow_platform.feeds.typing import FeedThresholdExceeded, stage_feed
 from workflow_platform.layout import asset_group, courier_key, feed_key, owners_and_tags
@@ -32,16 +34,17 @@ def build_feed_asset(catalog: Catalog, feed: Feed) -> dg.AssetsDefinition:
         clock = Stopwatch()
         override = context.run.tags.get(ERROR_THRESHOLD_TAG)
         with warehouse.get_connection() as conn:
-            conn.execute("BEGIN TRANSACTION")
+            for courier in couriers:
+                for fs in remote_filesystems(catalog.location(courier.location)):
+                    conn.register_filesystem(fs)
+            # no enclosing transaction: staging is scratch, rebuilt by every run, and its rowids must be the
+            # committed ones (file order) for line numbers; the domain table is only touched by the next step
             try:
                 result = stage_feed(conn, feed, couriers, catalog.stitch, float(override) if override else None)
             except FeedThresholdExceeded as exc:
-                conn.execute("COMMIT")  # keep the rejects that explain the failure; nothing was staged
                 raise dg.Failure(description=str(exc)) from exc
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+            except CourierError as exc:
+                raise dg.Failure(description=f"feed {feed.name!r}: {exc}") from exc
             metadata = table_metadata(conn, "staging", feed.name)
         context.log.info(f"{result.rows_in} rows in, {result.rows_staged} staged, {result.rows_rejected} rejected")
         return dg.MaterializeResult(metadata={

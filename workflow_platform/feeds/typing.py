@@ -1,7 +1,8 @@
-"""Type and standardize landed rows into `staging.<feed>`, sending rows that fail typing to audit.rejects.
+"""Type and standardize a feed's files into `staging.<feed>`, sending rows that fail typing to audit.rejects.
 
-All of it is SQL over `raw.<courier>`: a value that is present but does not cast to its declared type
-rejects the row, and a file whose rejected share exceeds the feed's error threshold fails the load.
+One SQL pass per file, straight from DuckDB's reader: a value that is present but does not cast to its
+declared type rejects the row, and a file whose rejected share exceeds the feed's error threshold fails the
+load.
 """
 
 from __future__ import annotations
@@ -12,7 +13,16 @@ from dataclasses import dataclass, field
 import duckdb
 
 from workflow_platform.catalog.models import Courier, Feed, FeedColumn, StitchSettings
-from workflow_platform.couriers.ingest import files_table, raw_table
+from workflow_platform.couriers.ingest import (
+    DELIMITED,
+    CourierError,
+    column_map,
+    first_line,
+    manifest,
+    reader_sql,
+    readables,
+    record_bad_lines,
+)
 from workflow_platform.feeds.rejects import REJECTS_TABLE, ensure_rejects_table
 from workflow_platform.feeds.semantics import standardize
 from workflow_platform.sql import ident, literal
@@ -80,88 +90,112 @@ def typed_expr(column: FeedColumn, raw: str) -> str:
     return f"TRY_CAST({value} AS {target})"
 
 
-def _source_sql(feed: Feed, couriers: list[Courier]) -> str:
-    parts = []
-    for index, courier in enumerate(couriers):
-        cols = ", ".join(f"r.{ident(c.name)}" for c in feed.columns)
-        parts.append(
-            f"SELECT {cols}, r._file, r._file_date, r._seq + {index * 1_000_000} AS _seq, "
-            f"r.rowid - f.first_rowid + f.header_rows + 1 AS _line, {literal(courier.name)} AS _courier "
-            f"FROM {raw_table(courier)} r JOIN {files_table(courier)} f ON r._seq = f._seq"
-        )
-    return " UNION ALL ".join(parts)
+def staging_table(feed: Feed) -> str:
+    return f"staging.{ident(feed.name)}"
+
+
+def staging_files_table(feed: Feed) -> str:
+    """One row per file read into staging: its courier, sequence, first rowid and header lines."""
+    return f"staging.{ident(feed.name + '__files')}"
+
+
+def _select_list(feed: Feed, mapping: dict[str, str], settings: StitchSettings) -> str:
+    """Typed and standardized columns, the primary key, and `_reject` (NULL, or column/value/reason)."""
+    selects, failures = [], []
+    for column in feed.columns:
+        raw = f"CAST({ident(mapping[column.name])} AS VARCHAR)"  # typed readers (parquet, json) too
+        typed = typed_expr(column, raw)
+        selects.append(f"{standardize(typed, column.tag, settings)} AS {ident(column.name)}")
+        if column.type != "string":  # text always fits a string column
+            reason = f"not a valid {column.type}" + (f" in format {column.format}" if column.format else "")
+            failures.append((column.name, raw, f"nullif(trim({raw}), '') IS NOT NULL AND ({typed}) IS NULL", reason))
+    pk_parts = []
+    for name in feed.primary_key:
+        column = next(c for c in feed.columns if c.name == name)
+        raw = f"CAST({ident(mapping[name])} AS VARCHAR)"
+        failures.append((name, raw, f"nullif(trim({raw}), '') IS NULL", "primary key is empty"))
+        pk_parts.append(f"CAST({typed_expr(column, raw)} AS VARCHAR)")
+    pk = pk_parts[0] if len(pk_parts) == 1 else f"concat_ws('|', {', '.join(pk_parts)})"
+    cases = " ".join(
+        f"WHEN {condition} THEN {{'column_name': {literal(name)}, 'value': left({raw}, 500), "
+        f"'reason': {literal(reason)}}}"
+        for name, raw, condition, reason in failures
+    )
+    return f"{', '.join(selects)}, {pk} AS _pk, CASE {cases} END AS _reject"
 
 
 def stage_feed(conn: duckdb.DuckDBPyConnection, feed: Feed, couriers: list[Courier], settings: StitchSettings,
                threshold_override: float | None = None) -> FeedResult:
-    """Build `staging.<feed>` from the couriers' raw tables. Raises FeedThresholdExceeded (after recording
-    the rejects) when a file is over the error threshold."""
+    """Read the couriers' registered files once, typed and standardized, into `staging.<feed>`.
+
+    Rows that fail typing stay in staging with `_reject` set (so line numbers stay exact) and are copied to
+    audit.rejects. Raises FeedThresholdExceeded (after recording the rejects) when a file is over the error
+    threshold. Run it outside an explicit transaction: line numbers come from the committed rowids."""
     ensure_rejects_table(conn)
     conn.execute("CREATE SCHEMA IF NOT EXISTS staging")
-    source = _source_sql(feed, couriers)
-    conn.execute(f"CREATE OR REPLACE TEMP VIEW wp_source AS {source}")
-    failures = []  # (column, condition, reason)
-    for column in feed.columns:
-        raw = ident(column.name)
-        present = f"nullif(trim({raw}), '') IS NOT NULL"
-        failures.append((column.name, f"{present} AND ({typed_expr(column, raw)}) IS NULL",
-                         f"not a valid {column.type}" + (f" in format {column.format}" if column.format else "")))
-    for name in feed.primary_key:
-        col = next(c for c in feed.columns if c.name == name)
-        failures.append((name, f"({typed_expr(col, ident(name))}) IS NULL AND nullif(trim({ident(name)}), '') IS NULL",
-                         "primary key is empty"))
+    created = files_created = False
+    seq = 0
+    for courier in couriers:
+        fmt = courier.file
+        for landed in manifest(conn, courier):
+            with readables(landed, fmt) as members:
+                for readable in members:
+                    seq += 1
+                    mapping = column_map(conn, readable, feed, fmt)
+                    select = f"SELECT {_select_list(feed, mapping, settings)}, {literal(readable.label)} AS _file, " \
+                             f"CAST({literal(readable.day) if readable.day else 'NULL'} AS DATE) AS _file_date, " \
+                             f"{seq} AS _seq FROM {reader_sql(readable, fmt)}"
+                    try:
+                        if not created:
+                            conn.execute(f"CREATE OR REPLACE TABLE {staging_table(feed)} AS {select} LIMIT 0")
+                            created = True
+                        first_rowid = conn.execute(f"SELECT count(*) FROM {staging_table(feed)}").fetchone()[0]
+                        rows = conn.execute(f"INSERT INTO {staging_table(feed)} {select}").fetchone()[0]
+                    except duckdb.Error as exc:
+                        raise CourierError(f"{readable.label}: cannot be read as {fmt.format}: {first_line(exc)}") from exc
+                    bad_lines = record_bad_lines(conn, courier, feed, readable.label) if fmt.format in DELIMITED else 0
+                    header = 1 if (fmt.header and fmt.format in DELIMITED) else 0
+                    if not files_created:
+                        conn.execute(f"CREATE OR REPLACE TABLE {staging_files_table(feed)} (_seq INTEGER, courier VARCHAR, "
+                                     "_file VARCHAR, first_rowid BIGINT, rows BIGINT, header_rows INTEGER, bad_lines BIGINT)")
+                        files_created = True
+                    conn.execute(f"INSERT INTO {staging_files_table(feed)} VALUES (?, ?, ?, ?, ?, ?, ?)",
+                                 [seq, courier.name, readable.label, first_rowid, rows, header, bad_lines])
+    if not created:  # no file at all: an empty staging table with the feed's columns
+        mapping = {c.name: c.name for c in feed.columns}
+        empty = ", ".join(f"CAST(NULL AS VARCHAR) AS {ident(c.name)}" for c in feed.columns)
+        conn.execute(f"CREATE OR REPLACE TABLE {staging_table(feed)} AS SELECT {_select_list(feed, mapping, settings)}, "
+                     f"NULL::VARCHAR AS _file, NULL::DATE AS _file_date, 0 AS _seq FROM (SELECT {empty}) LIMIT 0")
+    if not files_created:
+        conn.execute(f"CREATE OR REPLACE TABLE {staging_files_table(feed)} (_seq INTEGER, courier VARCHAR, _file VARCHAR, "
+                     "first_rowid BIGINT, rows BIGINT, header_rows INTEGER, bad_lines BIGINT)")
 
-    reject_parts = [
-        f"SELECT _courier, {literal(feed.name)}, _file, _line, {literal(col)}, left(CAST({ident(col)} AS VARCHAR), 500), "
-        f"{literal(reason)}, now() FROM wp_source WHERE {cond}"
-        for col, cond, reason in failures
-    ]
-    conn.execute(f"INSERT INTO {REJECTS_TABLE} {' UNION ALL '.join(reject_parts)}")
-    any_failure = " OR ".join(f"({cond})" for _, cond, _ in failures)
+    # line numbers from the committed rowids, which follow file order (each file was appended in order)
+    conn.execute(f"ALTER TABLE {staging_table(feed)} ADD COLUMN _line BIGINT")
+    conn.execute(f"UPDATE {staging_table(feed)} s SET _line = s.rowid - f.first_rowid + f.header_rows + 1 "
+                 f"FROM {staging_files_table(feed)} f WHERE s._seq = f._seq")
+    conn.execute(
+        f"INSERT INTO {REJECTS_TABLE} SELECT f.courier, {literal(feed.name)}, s._file, s._line, "
+        f"s._reject.column_name, s._reject.value, s._reject.reason, now() "
+        f"FROM {staging_table(feed)} s JOIN {staging_files_table(feed)} f USING (_seq) WHERE s._reject IS NOT NULL"
+    )
     per_file = conn.execute(
-        f"""
-        SELECT s._file, count(*) AS rows, count(*) FILTER (WHERE {any_failure}) AS rejected
-        FROM wp_source s GROUP BY s._file ORDER BY min(s._seq)
-        """
+        f"SELECT f._file, f.rows, coalesce(r.rejected, 0), f.bad_lines FROM {staging_files_table(feed)} f "
+        f"LEFT JOIN (SELECT _seq, count(*) AS rejected FROM {staging_table(feed)} WHERE _reject IS NOT NULL "
+        f"GROUP BY _seq) r USING (_seq) ORDER BY f._seq"
     ).fetchall()
-    bad_lines = _bad_lines(conn, couriers)
     threshold = feed.error_threshold if threshold_override is None else threshold_override
     report, over = [], []
-    for file, rows, rejected in per_file:
-        rejected += bad_lines.get(file, 0)
-        share = 100.0 * rejected / (rows + bad_lines.get(file, 0)) if rows else 0.0
-        report.append({"file": file, "rows": rows, "rejected": rejected, "rejected_pct": round(share, 3)})
+    for file, rows, rejected, bad_lines in per_file:
+        total, refused = rows + bad_lines, rejected + bad_lines
+        share = 100.0 * refused / total if total else 0.0
+        report.append({"file": file, "rows": total, "rejected": refused, "rejected_pct": round(share, 3)})
         if share > threshold:
-            over.append(f"{file}: {rejected} of {rows} rows rejected ({share:.2f}% > {threshold:g}%)")
-    for file, count in bad_lines.items():
-        if file not in {r["file"] for r in report} and count:
-            report.append({"file": file, "rows": 0, "rejected": count, "rejected_pct": 100.0})
-            over.append(f"{file}: all {count} lines malformed")
+            over.append(f"{file}: {refused} of {total} rows rejected ({share:.2f}% > {threshold:g}%)")
     if over:
         raise FeedThresholdExceeded(
             f"feed {feed.name!r}: error threshold exceeded, nothing loaded (see {REJECTS_TABLE}):\n  " + "\n  ".join(over)
         )
-
-    selects = []
-    for column in feed.columns:
-        typed = typed_expr(column, ident(column.name))
-        selects.append(f"{standardize(typed, column.tag, settings)} AS {ident(column.name)}")
-    pk_parts = [f"CAST({typed_expr(c, ident(c.name))} AS VARCHAR)" for c in feed.columns if c.name in feed.primary_key]
-    pk = pk_parts[0] if len(pk_parts) == 1 else f"concat_ws('|', {', '.join(pk_parts)})"
-    conn.execute(
-        f"CREATE OR REPLACE TABLE staging.{ident(feed.name)} AS SELECT {', '.join(selects)}, {pk} AS _pk, "
-        f"_file, _file_date, _seq, _line FROM wp_source WHERE NOT ({any_failure})"
-    )
-    conn.execute("DROP VIEW wp_source")
     rows_in = sum(r["rows"] for r in report)
     rejected = sum(r["rejected"] for r in report)
-    staged = conn.execute(f"SELECT count(*) FROM staging.{ident(feed.name)}").fetchone()[0]
-    return FeedResult(rows_in=rows_in, rows_staged=staged, rows_rejected=rejected, per_file=report)
-
-
-def _bad_lines(conn, couriers: list[Courier]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for courier in couriers:
-        for file, bad in conn.execute(f"SELECT _file, bad_lines FROM {files_table(courier)}").fetchall():
-            out[file] = out.get(file, 0) + int(bad or 0)
-    return out
+    return FeedResult(rows_in=rows_in, rows_staged=rows_in - rejected, rows_rejected=rejected, per_file=report)
