@@ -12,7 +12,7 @@ from workflow_platform.automation.window import ERROR_THRESHOLD_TAG, SKIP_MISSIN
 from workflow_platform.catalog.models import Catalog
 from workflow_platform.settings import warehouse_path
 
-ROW_KEYS = ("dagster/row_count", "rows_landed", "rows", "customers")
+ROW_KEYS = ("dagster/row_count", "rows", "customers")
 
 
 @dataclass
@@ -71,7 +71,7 @@ def run_workflow(catalog: Catalog, window: tuple[dt.date, dt.date] | None = None
         materialization = event.event_specific_data.materialization
         metadata = {k: v.value for k, v in materialization.metadata.items()}
         rows = next((int(metadata[k]) for k in ROW_KEYS if k in metadata), None)
-        detail = ", ".join(f"{k}={metadata[k]}" for k in ("files_loaded", "rows_rejected", "rows_inserted",
+        detail = ", ".join(f"{k}={metadata[k]}" for k in ("files_loaded", "bytes", "rows_rejected", "rows_inserted",
                                                            "rows_updated", "id_churn_pct") if k in metadata)
         outcome.rows.append(AssetRow(materialization.asset_key.to_user_string(), rows, detail))
     for event in result.all_events:

@@ -1,4 +1,4 @@
-"""Dagster assets `courier/<name>`: find the run's files and land them in `raw.<courier>`."""
+"""Dagster assets `courier/<name>`: find the run's files, check them, and record the manifest `raw.<courier>__files`."""
 
 
 import dagster as dg
