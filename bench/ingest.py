@@ -28,8 +28,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -51,6 +49,7 @@ from workflow_platform.couriers.ingest import register_files
 from workflow_platform.couriers.landing import find_files
 from workflow_platform.domain.load import merge_staged
 from workflow_platform.feeds.typing import stage_feed
+from workflow_platform.sql import transaction
 
 FILE_DAY = dt.date(2024, 1, 15)
 FILE_NAME = f"customers_{FILE_DAY:%Y%m%d}.csv"
@@ -231,19 +230,6 @@ class Figures:
     baseline_runs: list[BaselineRun] = field(default_factory=list)
     peak_rss_mb: float = 0.0
     ours_only_peak_rss_mb: float | None = None
-
-
-@contextmanager
-def transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
-    """BEGIN ... COMMIT, rolled back when the body raises (as `workflow_platform.metadata.transaction`,
-    without importing Dagster so the process's RSS is only the data path's)."""
-    conn.execute("BEGIN TRANSACTION")
-    try:
-        yield conn
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
 
 
 def run_ours(catalog: Catalog, workdir: Path) -> OursRun:

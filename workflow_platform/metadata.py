@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from contextlib import contextmanager
 
 import dagster as dg
 import duckdb
@@ -57,15 +56,3 @@ class Stopwatch:
     @property
     def seconds(self) -> float:
         return round(time.perf_counter() - self.started, 3)
-
-
-@contextmanager
-def transaction(conn: duckdb.DuckDBPyConnection):
-    """BEGIN ... COMMIT, rolled back when the body raises."""
-    conn.execute("BEGIN TRANSACTION")
-    try:
-        yield conn
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 
 def ident(name: str) -> str:
     """A quoted SQL identifier."""
@@ -20,3 +22,15 @@ def table_exists(conn, qualified: str) -> bool:
             "SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND table_name = ?", [schema, name]
         ).fetchone()[0]
     )
+
+
+@contextmanager
+def transaction(conn):
+    """BEGIN ... COMMIT, rolled back when the body raises."""
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")

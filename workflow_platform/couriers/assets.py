@@ -9,8 +9,9 @@ from workflow_platform.couriers.ingest import CourierError, register_files
 from workflow_platform.couriers.landing import find_files, remote_filesystems
 from workflow_platform.couriers.patterns import FilePattern
 from workflow_platform.layout import asset_group, courier_key, owners_and_tags
-from workflow_platform.metadata import Stopwatch, markdown_table, transaction
+from workflow_platform.metadata import Stopwatch, markdown_table
 from workflow_platform.resources import WAREHOUSE_POOL, WarehouseResource
+from workflow_platform.sql import transaction
 
 
 def build_courier_asset(catalog: Catalog, courier: Courier) -> dg.AssetsDefinition:

@@ -19,8 +19,8 @@ from workflow_platform.couriers.ingest import (
     column_map,
     first_line,
     manifest,
-    reader_sql,
     readables,
+    reader_sql,
     record_bad_lines,
 )
 from workflow_platform.feeds.rejects import REJECTS_TABLE, ensure_rejects_table

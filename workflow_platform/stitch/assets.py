@@ -5,8 +5,9 @@ import dagster as dg
 
 from workflow_platform.catalog.models import Catalog
 from workflow_platform.layout import STITCH_KEY, domain_key
-from workflow_platform.metadata import Stopwatch, markdown_table, transaction
+from workflow_platform.metadata import Stopwatch, markdown_table
 from workflow_platform.resources import WAREHOUSE_POOL, WarehouseResource
+from workflow_platform.sql import transaction
 from workflow_platform.stitch.deterministic import DeterministicResolver
 from workflow_platform.stitch.ids import assign_ids
 from workflow_platform.stitch.records import build_records
