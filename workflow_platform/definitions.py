@@ -7,10 +7,9 @@ import dagster as dg
 from workflow_platform.automation.jobs import build_jobs
 from workflow_platform.catalog.loader import load_catalog
 from workflow_platform.catalog.models import Catalog
-from workflow_platform.couriers.assets import build_courier_asset
+from workflow_platform.couriers.assets import build_land_only_asset
 from workflow_platform.databases.assets import build_database_assets
-from workflow_platform.domain.assets import build_domain_asset
-from workflow_platform.feeds.assets import build_feed_asset
+from workflow_platform.domain.assets import build_load_asset
 from workflow_platform.orchestrations.assets import build_orchestration_asset
 from workflow_platform.resources import WarehouseResource
 from workflow_platform.segments.assets import build_segment_asset
@@ -20,10 +19,8 @@ from workflow_platform.stitch.assets import build_stitch_asset
 
 def build_assets(catalog: Catalog) -> list[dg.AssetsDefinition]:
     loaded_feeds = {c.feed for c in catalog.couriers if c.load != "land_only"}
-    assets = [build_courier_asset(catalog, c) for c in catalog.couriers]
-    for feed in catalog.feeds:
-        if feed.name in loaded_feeds:
-            assets += [build_feed_asset(catalog, feed), build_domain_asset(catalog, feed)]
+    assets = [build_land_only_asset(catalog, c) for c in catalog.couriers if c.load == "land_only"]
+    assets += [build_load_asset(catalog, f) for f in catalog.feeds if f.name in loaded_feeds]
     if any(db.type == "customer_360" for db in catalog.databases):
         assets.append(build_stitch_asset(catalog))
     for db in catalog.databases:
