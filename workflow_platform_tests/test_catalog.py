@@ -102,6 +102,8 @@ segments:
     sql: SELECT * FROM customers
   - name: fine
     sql: WITH x AS (SELECT * FROM domain.customers) SELECT * FROM x
+  - name: leak
+    sql: SELECT * FROM domain.customers, read_text('/etc/passwd')
 """)
     errors = {e.field: e.message for e in errors_of(tenant)}
     assert "syntax error" in errors["segments.broken.sql"]
@@ -109,6 +111,7 @@ segments:
     assert "must be qualified" in errors["segments.unqualified.sql"]
     assert "did you mean 'domain.customers'" in errors["segments.unqualified.sql"]
     assert "segments.fine.sql" not in errors
+    assert "table function read_text() is not allowed" in errors["segments.leak.sql"]
 
 
 def test_duplicate_names_and_yaml_errors(tenant):

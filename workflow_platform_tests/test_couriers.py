@@ -184,3 +184,34 @@ def test_missing_column_is_a_clear_error_and_domain_table_is_kept(tenant):
     text = "\n".join(outcome.failures)
     assert "in/customers_20260106.csv: missing column(s) last_name, phone, birth_date, updated_at" in text
     assert tenant.scalar("SELECT count(*) FROM domain.customers") == 2
+
+
+def test_a_file_name_with_glob_characters_is_refused_not_misread(tenant):
+    tenant.write_catalog(courier_catalog("'in/c-*.csv'"))
+    tenant.land("in/c-a.csv", "\n".join([HEADER, ROWS[0]]) + "\n")
+    tenant.land("in/c-[a].csv", "\n".join([HEADER, ROWS[1]]) + "\n")
+    outcome = tenant.run("2026-01-05", ingest_only=True)
+    assert not outcome.success
+    assert "in/c-[a].csv: file names with any of * ? [ ] { } cannot be read safely" in "\n".join(outcome.failures)
+
+
+def test_json_dates_follow_the_declared_format(tenant):
+    tenant.write_catalog("""
+couriers:
+  - name: events
+    pattern: "'in/e_'yyyyMMdd'.ndjson'"
+    feed: events
+    file: {format: ndjson}
+feeds:
+  - name: events
+    source: app
+    columns:
+      - {name: id, tag: pk}
+      - {name: at, type: datetime, format: "yyyy-MM-dd'T'HH:mm:ss"}
+      - {name: day, type: date, format: dd.MM.yyyy}
+""")
+    tenant.land("in/e_20260105.ndjson", '{"id": 1, "at": "2026-01-05T10:00:00", "day": "05.01.2026", "x": {"a": 1}}\n')
+    outcome = tenant.run("2026-01-05", ingest_only=True)
+    assert outcome.success, outcome.failures
+    assert tenant.query('SELECT id, CAST("at" AS VARCHAR), CAST("day" AS VARCHAR) FROM domain.events') == [
+        ("1", "2026-01-05 10:00:00", "2026-01-05")]

@@ -43,8 +43,24 @@ def test_upsert_composite_key_and_system_columns(tenant):
     assert people(tenant) == {("1", "eu"): "Ann B", ("1", "us"): "Bob", ("2", "eu"): "Cy"}
     pk, file, file_date, line, updated = tenant.query(
         "SELECT _pk, _file, _file_date, _line, _updated FROM domain.people WHERE name = 'Ann B'")[0]
-    assert (pk, file, str(file_date), line) == ("1|eu", "in/20260106/c-1.csv", "2026-01-06", 2)
+    assert (pk, file, str(file_date), line) == ('["1","eu"]', "in/20260106/c-1.csv", "2026-01-06", 2)
     assert isinstance(updated, dt.datetime)
+
+
+def test_composite_keys_never_collide(tenant):
+    setup(tenant)
+    tenant.land("in/20260105/c-1.csv", "id,region,name,changed\nx|y,z,first,1\nx,y|z,second,1\n")
+    assert tenant.run("2026-01-05", ingest_only=True).success
+    assert people(tenant) == {("x|y", "z"): "first", ("x", "y|z"): "second"}
+
+
+def test_truncate_upsert_keeps_the_table_when_no_file_arrives(tenant):
+    tenant.write_catalog(CATALOG.format(load="truncate_upsert", last_updated="").replace(
+        "    load: truncate_upsert", "    load: truncate_upsert\n    optional: true"))
+    tenant.land("in/20260105/c-1.csv", "id,region,name,changed\n1,eu,Ann,1\n")
+    assert tenant.run("2026-01-05", ingest_only=True).success
+    assert tenant.run("2026-01-06", ingest_only=True).success
+    assert people(tenant) == {("1", "eu"): "Ann"}
 
 
 def test_newer_last_updated_wins_over_later_file(tenant):

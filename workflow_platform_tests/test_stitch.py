@@ -149,3 +149,19 @@ def test_a_split_keeps_the_id_with_the_larger_part(tenant):
     after = ids(tenant)
     assert after["w2"] == after["w8"] == first["w2"]
     assert after["w6"] != first["w6"]
+
+
+def test_segment_sql_runs_sandboxed_from_the_file_system(tmp_path):
+    import duckdb
+    import pytest
+
+    from workflow_platform.catalog.models import Segment
+    from workflow_platform.segments.build import SegmentSqlError, build_segment
+
+    secret = tmp_path / "secret.csv"
+    secret.write_text("password\nhunter2\n")
+    # validation refuses table functions; even SQL that slipped past it cannot reach files at run time
+    leak = Segment.model_validate({"name": "leak", "sql": f"SELECT * FROM '{secret}'"})
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as conn:
+        with pytest.raises(SegmentSqlError, match="Permission"):
+            build_segment(conn, leak)

@@ -179,6 +179,11 @@ class Feed(Model):
                 raise ValueError(f"column {column.name!r}: phone and postal columns must be type string")
         if self.last_updated and self.last_updated not in names:
             raise ValueError(f"last_updated names unknown column {self.last_updated!r}")
+        if self.last_updated:
+            kind = next(c.type for c in self.columns if c.name == self.last_updated)
+            if kind not in ("date", "datetime", "integer"):
+                raise ValueError(f"last_updated column {self.last_updated!r} must be a date, datetime or integer "
+                                 f"column, not {kind}")
         return self
 
     @property

@@ -44,6 +44,9 @@ def sql_tables(sql: str) -> set[str]:
 
     def walk(node) -> None:
         if isinstance(node, dict):
+            if node.get("type") == "TABLE_FUNCTION":
+                name = (node.get("function") or {}).get("function_name", "?")
+                raise SqlParseError(f"table function {name}() is not allowed: catalog SQL reads warehouse tables only")
             if node.get("type") == "BASE_TABLE":
                 name = node.get("table_name", "").lower()
                 schema = node.get("schema_name", "").lower()

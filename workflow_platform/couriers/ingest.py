@@ -8,6 +8,7 @@ staging table (see feeds/typing.py), so the data is written once before the doma
 from __future__ import annotations
 
 import contextlib
+import re
 import datetime as dt
 import tempfile
 import zipfile
@@ -24,6 +25,7 @@ from workflow_platform.sql import ident
 from workflow_platform.sql import literal as sql_literal
 
 DELIMITED = ("csv", "tsv", "psv", "delimited")
+GLOB_CHARACTERS = re.compile(r"[*?\[\]{}]")
 
 
 class CourierError(Exception):
@@ -45,7 +47,9 @@ def files_table(courier: Courier) -> str:
     return f"raw.{ident(courier.name + '__files')}"
 
 
-def reader_sql(readable: Readable, fmt: FileFormat) -> str:
+def reader_sql(readable: Readable, fmt: FileFormat, text_columns: list[str] | None = None) -> str:
+    """DuckDB's reader for a file. `text_columns` makes a JSON reader keep those keys as text (as CSV does), so
+    date formats apply to what the file says, not to what DuckDB guessed."""
     path = sql_literal(readable.url)
     compression = readable.compression or ("auto" if fmt.compression in ("auto", "zip") else fmt.compression)
     if fmt.format in DELIMITED:
@@ -65,7 +69,10 @@ def reader_sql(readable: Readable, fmt: FileFormat) -> str:
         return f"read_csv({path}, {', '.join(options)})"
     if fmt.format in ("json", "ndjson"):
         layout = "newline_delimited" if fmt.format == "ndjson" else "auto"
-        return f"read_json({path}, format = '{layout}', compression = {sql_literal(compression)})"
+        columns = ""
+        if text_columns:
+            columns = ", columns = {" + ", ".join(f"{sql_literal(c)}: 'VARCHAR'" for c in text_columns) + "}"
+        return f"read_json({path}, format = '{layout}', compression = {sql_literal(compression)}{columns})"
     return f"read_parquet({path})"
 
 
@@ -130,6 +137,9 @@ def register_files(conn: duckdb.DuckDBPyConnection, courier: Courier, feed: Feed
         conn.register_filesystem(fs)
     units = 0
     for landed in files:
+        if GLOB_CHARACTERS.search(landed.relative):  # DuckDB's readers would expand it as a glob
+            raise CourierError(f"{landed.relative}: file names with any of * ? [ ] {{ }} cannot be read safely; "
+                               "rename the file")
         with readables(landed, courier.file) as members:
             for readable in members:
                 column_map(conn, readable, feed, courier.file)

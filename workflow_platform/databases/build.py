@@ -6,6 +6,7 @@ import duckdb
 
 from workflow_platform.catalog.models import Catalog, Database, DatabaseTable
 from workflow_platform.domain.load import domain_table
+from workflow_platform.segments.build import sandbox
 from workflow_platform.sql import ident, table_exists
 from workflow_platform.stitch.records import RECORDS_TABLE, fk_namespaces, tag_column
 from workflow_platform.stitch.resolver import CLUSTERS_TABLE
@@ -121,6 +122,7 @@ def build_customer_360(conn: duckdb.DuckDBPyConnection, catalog: Catalog, db: Da
 
 def build_custom_table(conn: duckdb.DuckDBPyConnection, db: Database, table: DatabaseTable) -> int:
     conn.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(db.name)}")
+    sandbox(conn)
     target = f"{ident(db.name)}.{ident(table.name)}"
     conn.execute(f"CREATE OR REPLACE TABLE {target} AS {table.sql.strip().rstrip(';')}")
     return conn.execute(f"SELECT count(*) FROM {target}").fetchone()[0]

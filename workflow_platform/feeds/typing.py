@@ -99,10 +99,14 @@ def staging_files_table(feed: Feed) -> str:
     return f"staging.{ident(feed.name + '__files')}"
 
 
-def _select_list(feed: Feed, mapping: dict[str, str], settings: StitchSettings) -> str:
-    """Typed and standardized columns, the primary key, and `_reject` (NULL, or column/value/reason)."""
+def _select_list(feed: Feed, mapping: dict[str, str], settings: StitchSettings, typed_source: bool = False) -> str:
+    """Typed and standardized columns, the primary key, and `_reject` (NULL, or column/value/reason).
+
+    With `typed_source` (Parquet) dates and times are already typed: formats, which describe text, are skipped."""
     selects, failures = [], []
     for column in feed.columns:
+        if typed_source and column.format:
+            column = column.model_copy(update={"format": None})
         raw = f"CAST({ident(mapping[column.name])} AS VARCHAR)"  # typed readers (parquet, json) too
         typed = typed_expr(column, raw)
         selects.append(f"{standardize(typed, column.tag, settings)} AS {ident(column.name)}")
@@ -115,7 +119,8 @@ def _select_list(feed: Feed, mapping: dict[str, str], settings: StitchSettings) 
         raw = f"CAST({ident(mapping[name])} AS VARCHAR)"
         failures.append((name, raw, f"nullif(trim({raw}), '') IS NULL", "primary key is empty"))
         pk_parts.append(f"CAST({typed_expr(column, raw)} AS VARCHAR)")
-    pk = pk_parts[0] if len(pk_parts) == 1 else f"concat_ws('|', {', '.join(pk_parts)})"
+    # one key column as its text; several as a JSON array, so ("a|b", "c") and ("a", "b|c") stay apart
+    pk = pk_parts[0] if len(pk_parts) == 1 else f"CAST(to_json([{', '.join(pk_parts)}]) AS VARCHAR)"
     cases = " ".join(
         f"WHEN {condition} THEN {{'column_name': {literal(name)}, 'value': left({raw}, 500), "
         f"'reason': {literal(reason)}}}"
@@ -142,9 +147,10 @@ def stage_feed(conn: duckdb.DuckDBPyConnection, feed: Feed, couriers: list[Couri
                 for readable in members:
                     seq += 1
                     mapping = column_map(conn, readable, feed, fmt)
-                    select = f"SELECT {_select_list(feed, mapping, settings)}, {literal(readable.label)} AS _file, " \
+                    columns = _select_list(feed, mapping, settings, typed_source=fmt.format == "parquet")
+                    select = f"SELECT {columns}, {literal(readable.label)} AS _file, " \
                              f"CAST({literal(readable.day) if readable.day else 'NULL'} AS DATE) AS _file_date, " \
-                             f"{seq} AS _seq FROM {reader_sql(readable, fmt)}"
+                             f"{seq} AS _seq FROM {reader_sql(readable, fmt, list(mapping.values()))}"
                     try:
                         if not created:
                             conn.execute(f"CREATE OR REPLACE TABLE {staging_table(feed)} AS {select} LIMIT 0")

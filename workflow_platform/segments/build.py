@@ -14,12 +14,18 @@ class SegmentSqlError(Exception):
 
 def build_segment(conn: duckdb.DuckDBPyConnection, segment: Segment) -> int:
     conn.execute("CREATE SCHEMA IF NOT EXISTS segment")
+    sandbox(conn)
     target = f"segment.{ident(segment.name)}"
     try:
         conn.execute(f"CREATE OR REPLACE TABLE {target} AS {segment.sql.strip().rstrip(';')}")
     except duckdb.Error as exc:
         raise SegmentSqlError(f"segment {segment.name!r}: {str(exc).splitlines()[0]}") from exc
     return conn.execute(f"SELECT count(*) FROM {target}").fetchone()[0]
+
+
+def sandbox(conn: duckdb.DuckDBPyConnection) -> None:
+    """From here on this connection reads and writes the warehouse only: no files, no URLs (one way)."""
+    conn.execute("SET enable_external_access = false")
 
 
 def threshold_breaches(rows: int, min_rows: int | None, max_rows: int | None) -> str | None:

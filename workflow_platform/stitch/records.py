@@ -35,7 +35,9 @@ def build_records(conn: duckdb.DuckDBPyConnection, catalog: Catalog) -> int:
             if tag == "birthdate":
                 value = f"CAST({ident(column.name)} AS DATE)" if column else "CAST(NULL AS DATE)"
             selects.append(f"{value} AS {ident(tag_column(tag))}")
-        updated = f"coalesce(CAST({ident(feed.last_updated)} AS TIMESTAMP), _updated)" if feed.last_updated else "_updated"
+        last = next((c for c in feed.columns if c.name == feed.last_updated), None)
+        temporal = last is not None and last.type in ("date", "datetime")  # an integer version is no time
+        updated = f"coalesce(CAST({ident(last.name)} AS TIMESTAMP), _updated)" if temporal else "_updated"
         parts.append(
             f"SELECT {literal(feed.name)} AS source, _pk AS pk, {literal(feed.name)} || ':' || _pk AS record_key, "
             f"{feed.priority} AS priority, {updated} AS updated_at, {', '.join(selects)} FROM {domain_table(feed)}"
