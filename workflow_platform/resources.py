@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+import time
 from pathlib import Path
 
 import duckdb
@@ -15,10 +16,24 @@ WAREHOUSE_POOL = "warehouse"
 class WarehouseResource(DuckDBResource):
     """DuckDBResource that always closes its connection, so an exception never leaks the file lock."""
 
+    lock_wait_seconds: float = 120.0
+
     @contextmanager
     def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-write connection, closed however the block ends. While another process holds DuckDB's
+        file lock, retry with backoff for up to `lock_wait_seconds`."""
         Path(self.database).parent.mkdir(parents=True, exist_ok=True)
-        conn = duckdb.connect(self.database, config={"custom_user_agent": "workflow_platform", **self.connection_config})
+        config = {"custom_user_agent": "workflow_platform", **self.connection_config}
+        deadline, delay = time.monotonic() + self.lock_wait_seconds, 0.1
+        while True:
+            try:
+                conn = duckdb.connect(self.database, config=config)
+                break
+            except duckdb.IOException as exc:
+                if "lock" not in str(exc).lower() or time.monotonic() + delay > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
         try:
             yield conn
         finally:

@@ -172,3 +172,49 @@ def test_invalid_catalog_never_half_loads(tenant):
 def test_catalog_folder_must_exist(tmp_path: Path):
     with pytest.raises(CatalogInvalid, match="does not exist"):
         load_catalog(tmp_path / "missing")
+
+
+def test_cycles_and_malformed_shapes_are_errors_not_tracebacks(tenant):
+    tenant.write_catalog(MINIMAL + """
+segments:
+  - name: a
+    sql: SELECT * FROM segment.b
+  - name: b
+    sql: SELECT * FROM segment.a
+courier_groups:
+  - name: g
+    couriers: 5
+    schedule: "61 * * * *"
+""")
+    tenant.write_catalog("feeds: &x [*x]\n", "loop.yaml")
+    text = "\n".join(map(str, errors_of(tenant)))
+    assert "tables read each other in a cycle: segment.a -> segment.b -> segment.a" in text
+    assert "courier_groups.0.couriers: Input should be a valid list" in text
+    assert "minute field '61' is not valid (0-59)" in text
+    assert "loop.yaml" in text
+
+
+@pytest.mark.parametrize("cron", ["0 6 * * *", "*/15 * * * 1-5", "30 2 1,15 jan-mar sun", "0 0 * * 7"])
+def test_valid_cron_schedules(tenant, cron):
+    tenant.write_catalog(MINIMAL + f"courier_groups:\n  - name: g\n    couriers: [shop_customers]\n"
+                                   f"    schedule: \"{cron}\"\n")
+    assert tenant.catalog().courier_groups[0].schedule == cron
+
+
+def test_date_formats_and_file_names_are_checked_when_the_catalog_loads(tenant):
+    tenant.write_catalog(MINIMAL.replace("{name: email, tag: email}", "{name: born, type: date, format: YYYY-MM-DD}")
+                         + """
+destinations:
+  - name: out
+orchestrations:
+  - name: send
+    segment: s
+    destination: out
+    filename: ../escape.csv
+segments:
+  - name: s
+    sql: SELECT * FROM domain.customers
+""")
+    text = "\n".join(map(str, errors_of(tenant)))
+    assert "'Y' at character 1 is not a supported token (use yyyy" in text
+    assert "file name '../escape.csv' must be a plain name" in text

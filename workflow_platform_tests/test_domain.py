@@ -136,7 +136,7 @@ def test_schema_change_is_a_clear_error_until_the_table_is_truncated(tenant):
     import subprocess
     import sys
 
-    setup(tenant)
+    setup(tenant, last_updated=False)
     tenant.land("in/20260105/c-1.csv", "id,region,name,changed\n1,eu,Ann,1\n")
     assert tenant.run("2026-01-05", ingest_only=True).success
     catalog = tenant.catalog_dir / "catalog.yaml"

@@ -145,3 +145,21 @@ def test_empty_primary_key_and_malformed_lines_are_rejected(tenant):
     reasons = tenant.query("SELECT line, reason FROM audit.rejects ORDER BY line")
     assert reasons[0] == (2, "primary key is empty")
     assert reasons[1][0] == 4 and "TOO MANY COLUMNS" in reasons[1][1].upper()
+
+
+def test_line_numbers_stay_exact_after_malformed_lines(tenant):
+    tenant.write_catalog(FEED.format(threshold=60))
+    tenant.land("in/c_20260105.csv", "id,email,born,seen,score,ratio,active\n"
+                "1,a@example.org,01/01/1990,,,,\n"
+                "2,b@example.org,01/01/1990,,,,,extra\n"
+                "3,c@example.org,01/01/1990,,,,,extra\n"
+                "4,d@example.org,01/01/1990,,,,\n"
+                "5,e@example.org,01/01/1990,,,,,extra\n"
+                "6,f@example.org,01/01/1990,,notanumber,,\n"
+                "7,g@example.org,01/01/1990,,,,\n")
+    outcome = tenant.run("2026-01-05", ingest_only=True)
+    assert outcome.success, outcome.failures
+    assert tenant.query("SELECT id, _line FROM domain.people ORDER BY id") == [(1, 2), (4, 5), (7, 8)]
+    rejects = tenant.query("SELECT line, column_name FROM audit.rejects ORDER BY line")
+    assert [r[0] for r in rejects] == [3, 4, 6, 7]
+    assert rejects[-1][1] == "score"

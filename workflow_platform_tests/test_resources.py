@@ -19,3 +19,27 @@ def test_connection_is_closed_when_the_body_raises(tmp_path):
     probe = subprocess.run([sys.executable, "-c", f"import duckdb; duckdb.connect({str(path)!r}).execute('SELECT x FROM t')"],
                            capture_output=True, text=True, timeout=60)
     assert probe.returncode == 0, probe.stderr
+
+
+def test_a_locked_warehouse_is_waited_for_then_reported(tmp_path):
+    path = tmp_path / "w.duckdb"
+    holder = subprocess.Popen([sys.executable, "-c", f"import duckdb, time; c = duckdb.connect({str(path)!r}); "
+                               "print('locked', flush=True); time.sleep(3)"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with WarehouseResource(database=str(path)).get_connection() as conn:  # waits for the other process
+            assert conn.execute("SELECT 42").fetchone() == (42,)
+    finally:
+        holder.wait(timeout=30)
+    holder = subprocess.Popen([sys.executable, "-c", f"import duckdb, time; c = duckdb.connect({str(path)!r}); "
+                               "print('locked', flush=True); time.sleep(20)"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        import duckdb
+
+        with pytest.raises(duckdb.IOException, match="lock"):
+            with WarehouseResource(database=str(path), lock_wait_seconds=1).get_connection():
+                pass
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)

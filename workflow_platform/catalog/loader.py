@@ -157,6 +157,9 @@ def load_catalog(folder: str | Path) -> Catalog:
         except (yaml.YAMLError, UnicodeDecodeError) as exc:
             errors.append(CatalogError(display, 0, "", f"cannot read YAML: {exc}"))
             continue
+        except RecursionError:
+            errors.append(CatalogError(display, 0, "", "YAML nests too deeply (a recursive alias?)"))
+            continue
         if doc.value in (None, {}):
             continue
         if not isinstance(doc.value, dict):
@@ -173,6 +176,10 @@ def load_catalog(folder: str | Path) -> Catalog:
                 for index, item in enumerate(body):
                     try:
                         entry = model.model_validate(item)
+                    except (TypeError, AttributeError) as exc:  # a value of a shape no validator expects
+                        errors.append(CatalogError(display, doc.line((section, index)), f"{section}.{index}",
+                                                   f"invalid entry: {exc}"))
+                        continue
                     except ValidationError as exc:
                         errors.extend(_pydantic_errors(exc, model, doc, (section, index)))
                         if isinstance(item, dict) and isinstance(item.get("name"), str):

@@ -135,6 +135,16 @@ class FeedColumn(Model):
             raise ValueError("decimal(p,s) needs 1 <= p <= 38 and 0 <= s <= p")
         return value
 
+    @model_validator(mode="after")
+    def _format(self) -> FeedColumn:
+        if self.format is not None:
+            if self.type not in ("date", "datetime"):
+                raise ValueError(f"format applies to date and datetime columns, not {self.type}")
+            from workflow_platform.feeds.typing import check_joda_format
+
+            check_joda_format(self.format)
+        return self
+
     @field_validator("tag")
     @classmethod
     def _tags(cls, value: list[str]) -> list[str]:
@@ -292,6 +302,13 @@ class Orchestration(Model):
     workflow: Literal["manual", "automatic"] = "manual"
     description: str = ""
 
+    @field_validator("filename")
+    @classmethod
+    def _filename(cls, value: str) -> str:
+        if not value.strip() or "/" in value or "\\" in value or value.startswith("."):
+            raise ValueError(f"file name {value!r} must be a plain name: no '/', no leading '.'")
+        return value
+
 
 class SubAudience(Model):
     name: Identifier
@@ -347,13 +364,29 @@ class GroupCourier(Model):
         return _duration_seconds(self.look_back)
 
 
+CRON_FIELDS = [("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12), ("day of week", 0, 7)]
+CRON_NAMES = {"jan": 1, "feb": 2, "mar": 3, "apr": 4, "may": 5, "jun": 6, "jul": 7, "aug": 8, "sep": 9, "oct": 10,
+              "nov": 11, "dec": 12, "sun": 0, "mon": 1, "tue": 2, "wed": 3, "thu": 4, "fri": 5, "sat": 6}
+CRON_PART = re.compile(r"^(\*|[0-9a-z]+(-[0-9a-z]+)?)(/[1-9][0-9]*)?$")
+
+
 def _cron(value: str | None) -> str | None:
+    """A 5-field cron expression (minute hour day-of-month month day-of-week; 0 = Sunday)."""
     if value is None:
         return value
-    from dagster._utils.schedules import is_valid_cron_string
-
-    if not is_valid_cron_string(value):
-        raise ValueError(f"invalid cron schedule {value!r}; expected 5 fields such as '0 6 * * *'")
+    fields = str(value).split()
+    problem = None if len(fields) == 5 else f"has {len(fields)} fields"
+    for (name, low, high), field in zip(CRON_FIELDS, fields if problem is None else [], strict=False):
+        for part in field.lower().split(","):
+            match = CRON_PART.match(part)
+            numbers = re.split(r"[-/]", part.split("/")[0]) if match else []
+            if not match or any(
+                n != "*" and not (n.isdigit() and low <= int(n) <= high) and CRON_NAMES.get(n) is None for n in numbers
+            ):
+                problem = f"{name} field {field!r} is not valid ({low}-{high})"
+                break
+    if problem:
+        raise ValueError(f"invalid cron schedule {value!r}: {problem}; expected 5 fields such as '0 6 * * *'")
     return value
 
 
@@ -382,6 +415,8 @@ class CourierGroup(Model):
     @field_validator("couriers", mode="before")
     @classmethod
     def _names(cls, value):
+        if not isinstance(value, list):
+            return value  # pydantic reports "Input should be a valid list"
         return [{"courier": v} if isinstance(v, str) else v for v in value]
 
     _schedule = field_validator("schedule")(classmethod(lambda cls, v: _cron(v)))

@@ -123,6 +123,8 @@ def check_references(
         _check_sql(errors, origins, "segments", segment.name, "sql", segment.sql, known_tables,
                    own=f"segment.{segment.name}")
 
+    errors.extend(_cycles(catalog, origins))
+
     for orch in catalog.orchestrations:
         ref("orchestrations", orch.name, "segment", "segments", orch.segment)
         ref("orchestrations", orch.name, "destination", "destinations", orch.destination)
@@ -158,3 +160,36 @@ def _check_sql(errors, origins, section, entry, field, sql, known_tables, own) -
                 close = difflib.get_close_matches(table, sorted(known_tables), n=1, cutoff=0.6)
                 hint = f"; did you mean {close[0]!r}?" if close else ""
                 errors.append(CatalogError(file, line, where, f"unknown table {table!r}{hint}"))
+
+
+def _cycles(catalog: Catalog, origins) -> list[CatalogError]:
+    """Segments and custom tables that read each other in a circle can never be built."""
+    sql_of = {f"segment.{s.name}": ("segments", s.name, "sql", s.sql) for s in catalog.segments}
+    for db in catalog.databases:
+        for t in db.tables:
+            sql_of[f"{db.name}.{t.name}"] = ("databases", db.name, f"tables.{t.name}.sql", t.sql)
+    reads = {}
+    for table, (*_, sql) in sql_of.items():
+        try:
+            reads[table] = sorted(sql_tables(sql) & set(sql_of))
+        except SqlParseError:
+            reads[table] = []  # reported already
+    errors, state = [], {}
+
+    def visit(table: str, path: list[str]) -> None:
+        state[table] = "open"
+        for read in reads[table]:
+            if state.get(read) == "open":
+                cycle = path[path.index(read):] + [table, read] if read in path else [table, read]
+                section, entry, field, _ = sql_of[table]
+                file, line = origins.get((section, entry), ("catalog", 0))
+                errors.append(CatalogError(file, line, f"{section}.{entry}.{field}",
+                                           f"tables read each other in a cycle: {' -> '.join(cycle)}"))
+            elif read not in state:
+                visit(read, path + [table])
+        state[table] = "done"
+
+    for table in sorted(sql_of):
+        if table not in state:
+            visit(table, [])
+    return errors

@@ -159,18 +159,20 @@ def manifest(conn: duckdb.DuckDBPyConnection, courier: Courier) -> list[LandedFi
     return [LandedFile(url, relative, day, size) for url, relative, day, size in rows]
 
 
-def record_bad_lines(conn: duckdb.DuckDBPyConnection, courier: Courier, feed: Feed, label: str) -> int:
-    """Move DuckDB's structural CSV errors for one file into audit.rejects: one row per malformed line."""
+def record_bad_lines(conn: duckdb.DuckDBPyConnection, courier: Courier, feed: Feed, label: str) -> list[int]:
+    """Move DuckDB's structural CSV errors for one file into audit.rejects, one row per malformed line;
+    returns those line numbers."""
     exists = conn.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'wp_reject_errors'").fetchone()[0]
     if not exists:
-        return 0
+        return []
     ensure_rejects_table(conn)
-    bad = conn.execute(
+    conn.execute(
         f"INSERT INTO {REJECTS_TABLE} SELECT ?, ?, ?, line, coalesce(column_name, ''), left(csv_line, 500), "
         "error_type || ': ' || error_message, now() FROM ("
         "  SELECT DISTINCT ON (line) * FROM wp_reject_errors ORDER BY line, column_idx)",
         [courier.name, feed.name, label],
-    ).fetchone()[0]
+    )
+    lines = [int(r[0]) for r in conn.execute("SELECT DISTINCT line FROM wp_reject_errors ORDER BY line").fetchall()]
     conn.execute("DELETE FROM wp_reject_errors")
     conn.execute("DELETE FROM wp_reject_scans")
-    return int(bad or 0)
+    return lines

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import duckdb
 
 from workflow_platform.catalog.models import Feed
-from workflow_platform.sql import ident, table_exists
+from workflow_platform.sql import ident, table_exists, transaction
 
 SQL_TYPES = {"string": "VARCHAR", "integer": "BIGINT", "float": "DOUBLE", "boolean": "BOOLEAN", "date": "DATE",
              "datetime": "TIMESTAMP"}
@@ -87,8 +87,7 @@ def merge_staged(conn: duckdb.DuckDBPyConnection, feed: Feed, operation: str, lo
     target = f"{table} ({col_list}, _pk, _updated, _file, _file_date, _line)"
     stamped = f"{col_list}, _pk, ?::TIMESTAMP + to_microseconds(_seq), _file, _file_date, _line"
     staged = conn.execute(f"SELECT count(*) FROM {staging_table(feed)} WHERE _reject IS NULL").fetchone()[0]
-    conn.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(conn):
         if operation == "truncate_upsert":
             conn.execute(f"DELETE FROM {table}")
         empty = conn.execute(f"SELECT count(*) = 0 FROM {table}").fetchone()[0]
@@ -100,10 +99,6 @@ def merge_staged(conn: duckdb.DuckDBPyConnection, feed: Feed, operation: str, lo
         else:
             inserted, updated = _upsert(conn, table, staged_rows, col_list, order, target, stamped, load_time)
         rows_after = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
     if inserted is None:
         inserted, updated = staged, 0
     return DomainResult(operation, staged, inserted, updated, staged - inserted - updated, rows_after)

@@ -67,6 +67,27 @@ def joda_to_strftime(fmt: str) -> str:
     return "".join(out)
 
 
+def check_joda_format(fmt: str) -> None:
+    """Raise ValueError when a date format has letters that are not the supported Joda tokens."""
+    i = 0
+    while i < len(fmt):
+        if fmt[i] == "'":
+            end = fmt.find("'", i + 1)
+            if end < 0:
+                raise ValueError(f"date format {fmt!r} has an unclosed quote")
+            i = end + 1
+            continue
+        token = next((joda for joda, _ in JODA_TO_STRFTIME if fmt.startswith(joda, i)), None)
+        if token:
+            i += len(token)
+        elif fmt[i].isalpha():
+            hint = {"Y": "yyyy", "D": "dd", "d": "dd", "M": "MM", "H": "HH", "m": "mm", "s": "ss", "y": "yyyy"}
+            raise ValueError(f"date format {fmt!r}: {fmt[i]!r} at character {i + 1} is not a supported token "
+                             f"(use {hint.get(fmt[i], 'yyyy, MM, dd, HH, mm, ss, SSS')}; quote literal text)")
+        else:
+            i += 1
+
+
 def typed_expr(column: FeedColumn, raw: str) -> str:
     """SQL turning the text value `raw` into the column's type (NULL when it does not fit)."""
     value = f"nullif(trim({raw}), '')"
@@ -129,6 +150,36 @@ def _select_list(feed: Feed, mapping: dict[str, str], settings: StitchSettings, 
     return f"{', '.join(selects)}, {pk} AS _pk, CASE {cases} END AS _reject"
 
 
+def _shift_lines_past_skipped(conn: duckdb.DuckDBPyConnection, feed: Feed, skipped: list[tuple[int, int]]) -> None:
+    """Rows after a malformed (left out) line sit one line further down per line skipped before them.
+
+    With skipped lines r_1 < r_2 < ... of a file, good row i (1-based, after the header) is preceded by the k-th
+    skipped line when i > r_k - header - k; an ASOF join finds the largest such k for every row."""
+    conn.execute("CREATE OR REPLACE TEMP TABLE wp_skipped (_seq INTEGER, line BIGINT)")
+    conn.executemany("INSERT INTO wp_skipped VALUES (?, ?)", [list(x) for x in skipped])
+    conn.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE wp_shift AS
+        SELECT _seq, g, max(k) AS k FROM (
+          SELECT b._seq, b.line - f.header_rows - row_number() OVER w AS g, row_number() OVER w AS k
+          FROM wp_skipped b JOIN {staging_files_table(feed)} f USING (_seq)
+          WINDOW w AS (PARTITION BY b._seq ORDER BY b.line)
+        ) GROUP BY _seq, g
+        """
+    )
+    conn.execute(
+        f"""
+        UPDATE {staging_table(feed)} SET _line = _line + x.k FROM (
+          SELECT s.rowid AS row_id, h.k
+          FROM {staging_table(feed)} s JOIN {staging_files_table(feed)} f USING (_seq)
+          ASOF JOIN wp_shift h ON s._seq = h._seq AND s._line - f.header_rows > h.g
+        ) x WHERE {staging_table(feed)}.rowid = x.row_id
+        """
+    )
+    conn.execute("DROP TABLE wp_skipped")
+    conn.execute("DROP TABLE wp_shift")
+
+
 def stage_feed(conn: duckdb.DuckDBPyConnection, feed: Feed, couriers: list[Courier], settings: StitchSettings,
                threshold_override: float | None = None) -> FeedResult:
     """Read the couriers' registered files once, typed and standardized, into `staging.<feed>`.
@@ -140,6 +191,7 @@ def stage_feed(conn: duckdb.DuckDBPyConnection, feed: Feed, couriers: list[Couri
     conn.execute("CREATE SCHEMA IF NOT EXISTS staging")
     created = files_created = False
     seq = 0
+    skipped: list[tuple[int, int]] = []  # (file seq, line) of malformed lines the reader left out
     for courier in couriers:
         fmt = courier.file
         for landed in manifest(conn, courier):
@@ -159,7 +211,9 @@ def stage_feed(conn: duckdb.DuckDBPyConnection, feed: Feed, couriers: list[Couri
                         rows = conn.execute(f"INSERT INTO {staging_table(feed)} {select}").fetchone()[0]
                     except duckdb.Error as exc:
                         raise CourierError(f"{readable.label}: cannot be read as {fmt.format}: {first_line(exc)}") from exc
-                    bad_lines = record_bad_lines(conn, courier, feed, readable.label) if fmt.format in DELIMITED else 0
+                    bad = record_bad_lines(conn, courier, feed, readable.label) if fmt.format in DELIMITED else []
+                    bad_lines = len(bad)
+                    skipped.extend((seq, line) for line in bad)
                     header = 1 if (fmt.header and fmt.format in DELIMITED) else 0
                     if not files_created:
                         conn.execute(f"CREATE OR REPLACE TABLE {staging_files_table(feed)} (_seq INTEGER, courier VARCHAR, "
@@ -180,6 +234,8 @@ def stage_feed(conn: duckdb.DuckDBPyConnection, feed: Feed, couriers: list[Couri
     conn.execute(f"ALTER TABLE {staging_table(feed)} ADD COLUMN _line BIGINT")
     conn.execute(f"UPDATE {staging_table(feed)} s SET _line = s.rowid - f.first_rowid + f.header_rows + 1 "
                  f"FROM {staging_files_table(feed)} f WHERE s._seq = f._seq")
+    if skipped:
+        _shift_lines_past_skipped(conn, feed, skipped)
     conn.execute(
         f"INSERT INTO {REJECTS_TABLE} SELECT f.courier, {literal(feed.name)}, s._file, s._line, "
         f"s._reject.column_name, s._reject.value, s._reject.reason, now() "
