@@ -3,9 +3,11 @@
 The script generates a customer file with DuckDB (``COPY (SELECT ... FROM range(N)) TO ...``), then
 times, on fresh DuckDB database files:
 
-* OURS: ``couriers.landing.find_files`` -> ``couriers.ingest.land_files`` (raw.<courier>) ->
-  ``feeds.typing.stage_feed`` (staging.<feed>, typing + semantic standardization + rejects) ->
-  ``domain.load.merge_staged`` (domain.<feed>, upsert), each phase timed on its own;
+* OURS: ``couriers.landing.find_files`` -> ``couriers.ingest.register_files`` (check the file, record the
+  manifest) -> ``feeds.typing.stage_feed`` (staging.<feed>: one read with typing + semantic standardization +
+  rejects) -> ``domain.load.merge_staged`` (domain.<feed>), each phase timed on its own. The first load
+  into the empty table is what the ratio measures; a second load of the same file then takes the full
+  upsert path (every key compared with the table) and is reported beside it;
 * BASELINE: ``CREATE TABLE t AS SELECT * FROM read_csv(file)``.
 
 The two alternate for ``--repeat`` rounds and the best time of each counts. It reports rows/s, the ratio
@@ -232,7 +234,7 @@ class Figures:
     ours_only_peak_rss_mb: float | None = None
 
 
-def run_ours(catalog: Catalog, workdir: Path) -> OursRun:
+def run_ours(catalog: Catalog, workdir: Path, upsert_reload: bool = True) -> OursRun:
     """courier -> feed -> domain through the real code on a fresh warehouse file; times each phase."""
     courier, feed = catalog.couriers[0], catalog.feeds[0]
     database = workdir / "ours.duckdb"
@@ -260,11 +262,17 @@ def run_ours(catalog: Catalog, workdir: Path) -> OursRun:
         load_time = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         merged = merge_staged(conn, feed, courier.load, load_time)
         phases["merge"] = time.perf_counter() - mark
+        seconds = time.perf_counter() - started
+
+        if upsert_reload:  # the same file again: staging, then every key compared with the full table
+            mark = time.perf_counter()
+            stage_feed(conn, feed, [courier], catalog.stitch)
+            merge_staged(conn, feed, courier.load, load_time + dt.timedelta(seconds=1))
+            phases["reload as upsert (not in ratio)"] = time.perf_counter() - mark
     finally:
         mark = time.perf_counter()
         conn.close()
         phases["close"] = time.perf_counter() - mark
-    seconds = time.perf_counter() - started
     _remove_database(database)
     return OursRun(seconds=seconds, phases=phases, rows_landed=staged.rows_in, rows_staged=staged.rows_staged,
                    rows_rejected=staged.rows_rejected, rows_domain=merged.rows_after)
