@@ -8,8 +8,8 @@ staging table (see feeds/typing.py), so the data is written once before the doma
 from __future__ import annotations
 
 import contextlib
-import re
 import datetime as dt
+import re
 import tempfile
 import zipfile
 from collections.abc import Iterator
