@@ -11,7 +11,7 @@ times, on fresh DuckDB database files:
 * BASELINE: ``CREATE TABLE t AS SELECT * FROM read_csv(file)``.
 
 The two alternate for ``--repeat`` rounds and the best time of each counts. It reports rows/s, the ratio
-ours/baseline (target >= 0.5), per-phase seconds and peak RSS (target < 2048 MB), for the whole process
+ours/baseline (target >= 0.5), per-phase seconds and peak RSS (target < 2048 MB), for the whole process (both sides and the reload)
 and for OURS alone in a child process. It is a benchmark, not a test: the exit code is 0 unless
 something crashed; PASS/MISS is printed against each target.
 
@@ -51,6 +51,7 @@ from workflow_platform.couriers.ingest import register_files
 from workflow_platform.couriers.landing import find_files
 from workflow_platform.domain.load import merge_staged
 from workflow_platform.feeds.typing import stage_feed
+from workflow_platform.settings import warehouse_memory_limit
 from workflow_platform.sql import transaction
 
 FILE_DAY = dt.date(2024, 1, 15)
@@ -246,7 +247,7 @@ def run_ours(catalog: Catalog, workdir: Path, upsert_reload: bool = True) -> Our
     search = find_files(courier, catalog.location(courier.location), [FILE_DAY])
     if len(search.files) != 1:
         raise RuntimeError(f"find_files found {len(search.files)} files for {FILE_PATTERN} on {FILE_DAY}")
-    conn = duckdb.connect(str(database), config={"custom_user_agent": "workflow_platform"})
+    conn = duckdb.connect(str(database), config={"custom_user_agent": "workflow_platform", "memory_limit": warehouse_memory_limit()})
     phases["find+connect"] = time.perf_counter() - mark
     try:
         mark = time.perf_counter()
@@ -306,10 +307,10 @@ def peak_rss_mb(who: int = resource.RUSAGE_SELF) -> float:
 
 
 def ours_only_rss(landing: Path, rows: int, workdir: Path) -> float:
-    """Peak RSS of one OURS run alone, measured in a child process running this script."""
+    """Peak RSS of one OURS first load alone (no upsert reload), measured in a child process running this script."""
     out = workdir / "ours-only.json"
     command = [sys.executable, str(Path(__file__).resolve()), "--only", "ours", "--repeat", "1",
-               "--rows", str(rows), "--landing", str(landing), "--json", str(out), "--quiet"]
+               "--rows", str(rows), "--landing", str(landing), "--json", str(out), "--quiet", "--no-reload"]
     subprocess.run(command, check=True)
     return float(json.loads(out.read_text())["peak_rss_mb"])
 
@@ -373,10 +374,10 @@ def print_report(result: dict) -> None:
     if result["ratio"] is not None:
         print(f"  ratio ours/duckdb rows/s: {result['ratio']:.3f}  (target >= {RATIO_TARGET})  "
               f"{verdict(result['ratio_pass'])}")
-    print(f"  peak RSS, whole process : {result['peak_rss_mb']:8.0f} MB  (target < {RSS_TARGET_MB:.0f})  "
+    print(f"  peak RSS, whole process (incl. upsert reload): {result['peak_rss_mb']:8.0f} MB  (target < {RSS_TARGET_MB:.0f})  "
           f"{verdict(result['rss_pass'])}")
     if result["ours_only_peak_rss_mb"] is not None:
-        print(f"  peak RSS, ours alone    : {result['ours_only_peak_rss_mb']:8.0f} MB  "
+        print(f"  peak RSS, ours first load alone          : {result['ours_only_peak_rss_mb']:8.0f} MB  "
               f"(target < {RSS_TARGET_MB:.0f})  {verdict(result['ours_only_rss_pass'])}")
 
 
@@ -392,6 +393,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--json", type=Path, help="also write the figures as JSON to this path")
     parser.add_argument("--only", choices=["both", "ours", "duckdb"], default="both", help="which side to run")
     parser.add_argument("--no-child", action="store_true", help="skip the ours-alone peak RSS child process")
+    parser.add_argument("--no-reload", action="store_true", help="skip the second load through the upsert path")
     parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
     parser.add_argument("--landing", type=Path, help=argparse.SUPPRESS)  # internal: reuse a generated file
     args = parser.parse_args(argv)
@@ -423,7 +425,7 @@ def main(argv: list[str] | None = None) -> int:
                 figures.baseline_runs.append(run)
                 log(f"round {round_no}: duckdb {run.seconds:.2f} s")
             if args.only in ("both", "ours"):
-                run = run_ours(catalog, scratch)
+                run = run_ours(catalog, scratch, upsert_reload=not args.no_reload)
                 figures.ours_runs.append(run)
                 phases = ", ".join(f"{k} {v:.2f}" for k, v in run.phases.items())
                 log(f"round {round_no}: ours   {run.seconds:.2f} s ({phases})")

@@ -12,15 +12,15 @@ from workflow_platform.sql import ident
 PREVIEW_ROWS = 5
 
 
-def table_schema(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> dg.TableSchema:
+def table_schema(conn: duckdb.DuckDBPyConnection, schema: str, table: str, temporary: bool = False) -> dg.TableSchema:
     rows = conn.execute(
         "SELECT column_name, data_type FROM duckdb_columns() WHERE schema_name = ? AND table_name = ? "
-        "ORDER BY column_index", [schema, table]).fetchall()
+        "AND (database_name = 'temp') = ? ORDER BY column_index", [schema, table, temporary]).fetchall()
     return dg.TableSchema(columns=[dg.TableColumn(name, kind) for name, kind in rows])
 
 
-def preview_markdown(conn: duckdb.DuckDBPyConnection, schema: str, table: str, rows: int = PREVIEW_ROWS) -> str:
-    result = conn.execute(f"SELECT * FROM {ident(schema)}.{ident(table)} LIMIT {int(rows)}")
+def preview_markdown(conn: duckdb.DuckDBPyConnection, qualified: str, rows: int = PREVIEW_ROWS) -> str:
+    result = conn.execute(f"SELECT * FROM {qualified} LIMIT {int(rows)}")
     names = [d[0] for d in result.description]
     lines = ["| " + " | ".join(names) + " |", "|" + "---|" * len(names)]
     for row in result.fetchall():
@@ -29,15 +29,18 @@ def preview_markdown(conn: duckdb.DuckDBPyConnection, schema: str, table: str, r
     return "\n".join(lines)
 
 
-def table_metadata(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> dict:
-    """Row count, column schema and a preview of a warehouse table."""
-    count = conn.execute(f"SELECT count(*) FROM {ident(schema)}.{ident(table)}").fetchone()[0]
-    return {
+def table_metadata(conn: duckdb.DuckDBPyConnection, schema: str, table: str, temporary: bool = False) -> dict:
+    """Row count, column schema and a preview of a warehouse table (or of a temporary table of `conn`)."""
+    qualified = f"{'temp.' if temporary else ''}{ident(schema)}.{ident(table)}"
+    count = conn.execute(f"SELECT count(*) FROM {qualified}").fetchone()[0]
+    metadata = {
         "dagster/row_count": dg.MetadataValue.int(count),
-        "dagster/column_schema": table_schema(conn, schema, table),
-        "dagster/table_name": f"{schema}.{table}",
-        "preview": dg.MetadataValue.md(preview_markdown(conn, schema, table)),
+        "dagster/column_schema": table_schema(conn, schema, table, temporary),
+        "preview": dg.MetadataValue.md(preview_markdown(conn, qualified)),
     }
+    if not temporary:
+        metadata["dagster/table_name"] = f"{schema}.{table}"
+    return metadata
 
 
 def markdown_table(rows: list[dict]) -> dg.MetadataValue:

@@ -10,6 +10,8 @@ from pathlib import Path
 import duckdb
 from dagster_duckdb import DuckDBResource
 
+from workflow_platform.settings import warehouse_memory_limit
+
 WAREHOUSE_POOL = "warehouse"
 
 
@@ -23,7 +25,8 @@ class WarehouseResource(DuckDBResource):
         """A read-write connection, closed however the block ends. While another process holds DuckDB's
         file lock, retry with backoff for up to `lock_wait_seconds`."""
         Path(self.database).parent.mkdir(parents=True, exist_ok=True)
-        config = {"custom_user_agent": "workflow_platform", **self.connection_config}
+        config = {"custom_user_agent": "workflow_platform", "memory_limit": warehouse_memory_limit(),
+                  **self.connection_config}
         deadline, delay = time.monotonic() + self.lock_wait_seconds, 0.1
         while True:
             try:

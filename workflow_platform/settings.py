@@ -9,6 +9,9 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 DEMO_CATALOG = PACKAGE_DIR / "demo" / "catalog"
 
 
+WAREHOUSE_MEMORY_LIMIT = "1GB"  # DuckDB's buffer pool per connection: larger loads spill to disk, RSS stays flat
+
+
 def catalog_dir() -> Path:
     """`WORKFLOW_PLATFORM_CATALOG`, or the bundled demo tenant."""
     return Path(os.environ.get("WORKFLOW_PLATFORM_CATALOG") or DEMO_CATALOG)
@@ -37,3 +40,8 @@ def resolve_local(url: str) -> str:
     if "://" in url or Path(url).is_absolute():
         return url
     return str(data_dir() / url)
+
+
+def warehouse_memory_limit() -> str:
+    """`WORKFLOW_PLATFORM_MEMORY_LIMIT` (a DuckDB size such as 4GB), else WAREHOUSE_MEMORY_LIMIT."""
+    return os.environ.get("WORKFLOW_PLATFORM_MEMORY_LIMIT") or WAREHOUSE_MEMORY_LIMIT

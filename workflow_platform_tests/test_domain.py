@@ -118,11 +118,10 @@ def test_a_failing_merge_leaves_the_previous_table(tmp_path):
                                                                              {"name": "n", "type": "integer"}]})
 
     def stage(conn, value: str, file: str) -> None:
-        conn.execute(f"CREATE OR REPLACE TABLE staging.people AS SELECT '1' AS id, {value} AS n, '1' AS _pk, "
+        conn.execute(f"CREATE OR REPLACE TEMP TABLE staging_people AS SELECT '1' AS id, {value} AS n, '1' AS _pk, "
                      f"'{file}' AS _file, DATE '2026-01-01' AS _file_date, 1 AS _seq, NULL AS _reject, 2 AS _line")
 
     with duckdb.connect(str(tmp_path / "w.duckdb")) as conn:
-        conn.execute("CREATE SCHEMA staging")
         stage(conn, "5::BIGINT", "f")
         merge_staged(conn, feed, "upsert", dt.datetime(2026, 1, 1))
         # a staged value that cannot be stored in the domain column makes the insert fail mid-merge

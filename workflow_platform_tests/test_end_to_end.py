@@ -56,7 +56,10 @@ def test_every_source_record_is_loaded(demo_run):
         expected = {r["pk"] for r in records if r["source"] == feed}
         loaded = {row[0] for row in query(demo_run, f"SELECT _pk FROM domain.{feed}")}
         assert loaded == expected, feed
-    pos_lines = query(demo_run, "SELECT count(*) FROM staging.pos_orders")[0][0]
+    pos_files = sorted((demo_run["data"] / "landing" / "pos").rglob("orders-*.csv"))
+    pos_lines = sum(len(f.read_text().splitlines()) - 1 for f in pos_files)  # every line but the header
+    assert [r[0] for r in query(demo_run, "SELECT _file FROM raw.pos_orders__files ORDER BY _seq")] == [
+        str(f.relative_to(demo_run["data"] / "landing")) for f in pos_files]
     rejected = query(demo_run, "SELECT count(*) FROM audit.rejects WHERE feed = 'pos_orders'")[0][0]
     assert query(demo_run, "SELECT count(*) FROM domain.pos_orders")[0][0] == pos_lines - rejected
     assert rejected < pos_lines * 0.01  # the generator spoils ~0.2% of lines on purpose

@@ -73,7 +73,7 @@ def ensure_domain_table(conn: duckdb.DuckDBPyConnection, feed: Feed) -> None:
 
 
 def merge_staged(conn: duckdb.DuckDBPyConnection, feed: Feed, operation: str, load_time: dt.datetime) -> DomainResult:
-    """Merge the accepted rows of `staging.<feed>` into the domain table, in one transaction."""
+    """Merge the accepted rows of the staging table (feeds/typing.py) into the domain table, in one transaction."""
     from workflow_platform.feeds.typing import staging_table
 
     ensure_domain_table(conn, feed)
@@ -86,14 +86,13 @@ def merge_staged(conn: duckdb.DuckDBPyConnection, feed: Feed, operation: str, lo
                    "WHERE _reject IS NULL")
     target = f"{table} ({col_list}, _pk, _updated, _file, _file_date, _line)"
     stamped = f"{col_list}, _pk, ?::TIMESTAMP + to_microseconds(_seq), _file, _file_date, _line"
-    staged = conn.execute(f"SELECT count(*) FROM {staging_table(feed)} WHERE _reject IS NULL").fetchone()[0]
+    staged, keys = conn.execute(
+        f"SELECT count(*), count(DISTINCT _pk) FROM {staging_table(feed)} WHERE _reject IS NULL").fetchone()
     with transaction(conn):
         if operation == "truncate_upsert":
             conn.execute(f"DELETE FROM {table}")
-        empty = conn.execute(f"SELECT count(*) = 0 FROM {table}").fetchone()[0]
-        unique = conn.execute(
-            f"SELECT count(*) = count(DISTINCT _pk) FROM {staging_table(feed)} WHERE _reject IS NULL").fetchone()[0]
-        if empty and unique:  # first load or truncate: nothing to compare with, every row goes in as it is
+        empty = conn.execute(f"SELECT NOT EXISTS (SELECT 1 FROM {table})").fetchone()[0]
+        if empty and staged == keys:  # first load or truncate: nothing to compare with, every row goes in as it is
             conn.execute(f"INSERT INTO {target} SELECT {stamped} FROM ({staged_rows})", [load_time])
             inserted = updated = None
         else:

@@ -1,5 +1,5 @@
-"""Assets `feed/<name>`: the courier files typed and standardized into `staging.<feed>` (run in the feed's
-load step, domain/assets.py)."""
+"""Assets `feed/<name>`: the courier files typed and standardized into the load step's staging table (run in
+the feed's load step, domain/assets.py)."""
 
 import dagster as dg
 import duckdb
@@ -9,7 +9,7 @@ from workflow_platform.catalog.models import Catalog, Courier, Feed
 from workflow_platform.couriers.ingest import CourierError
 from workflow_platform.couriers.landing import remote_filesystems
 from workflow_platform.feeds.rejects import REJECTS_TABLE
-from workflow_platform.feeds.typing import FeedResult, FeedThresholdExceeded, stage_feed
+from workflow_platform.feeds.typing import FeedResult, FeedThresholdExceeded, stage_feed, staging_name
 from workflow_platform.layout import asset_group, courier_key, feed_key, owners_and_tags
 from workflow_platform.metadata import Stopwatch, markdown_table, table_metadata
 
@@ -46,7 +46,7 @@ def stage(context: dg.AssetExecutionContext, conn: duckdb.DuckDBPyConnection, ca
     context.log.info(f"feed {feed.name}: {result.rows_in} rows in, {result.rows_staged} staged, "
                      f"{result.rows_rejected} rejected")
     return dg.MaterializeResult(asset_key=feed_key(feed.name), metadata={
-        **table_metadata(conn, "staging", feed.name),
+        **table_metadata(conn, "main", staging_name(feed), temporary=True),
         "rows_in": dg.MetadataValue.int(result.rows_in),
         "rows_staged": dg.MetadataValue.int(result.rows_staged),
         "rows_rejected": dg.MetadataValue.int(result.rows_rejected),

@@ -1,4 +1,4 @@
-"""Type and standardize a feed's files into `staging.<feed>`, sending rows that fail typing to audit.rejects.
+"""Type and standardize a feed's files into the load step's staging table, sending refused rows to audit.rejects.
 
 One SQL pass per file, straight from DuckDB's reader: a value that is present but does not cast to its
 declared type rejects the row, and a file whose rejected share exceeds the feed's error threshold fails the
@@ -111,13 +111,24 @@ def typed_expr(column: FeedColumn, raw: str) -> str:
     return f"TRY_CAST({value} AS {target})"
 
 
+def staging_name(feed: Feed) -> str:
+    return f"staging_{feed.name}"
+
+
 def staging_table(feed: Feed) -> str:
-    return f"staging.{ident(feed.name)}"
+    """The load step's staging table: a temporary table of its connection (in memory, spilling to disk when
+    large), so the one write to the warehouse file is the domain table's."""
+    return f"temp.main.{ident(staging_name(feed))}"
 
 
 def staging_files_table(feed: Feed) -> str:
     """One row per file read into staging: its courier, sequence, first rowid and header lines."""
-    return f"staging.{ident(feed.name + '__files')}"
+    return f"temp.main.{ident(staging_name(feed) + '__files')}"
+
+
+def _create(table: str) -> str:
+    """CREATE OR REPLACE for a temp.main.<name> table."""
+    return f"CREATE OR REPLACE TEMP TABLE {table.removeprefix('temp.main.')}"
 
 
 def _select_list(feed: Feed, mapping: dict[str, str], settings: StitchSettings, typed_source: bool = False) -> str:
@@ -169,11 +180,11 @@ def _shift_lines_past_skipped(conn: duckdb.DuckDBPyConnection, feed: Feed, skipp
     )
     conn.execute(
         f"""
-        UPDATE {staging_table(feed)} SET _line = _line + x.k FROM (
+        UPDATE {staging_table(feed)} AS t SET _line = t._line + x.k FROM (
           SELECT s.rowid AS row_id, h.k
           FROM {staging_table(feed)} s JOIN {staging_files_table(feed)} f USING (_seq)
           ASOF JOIN wp_shift h ON s._seq = h._seq AND s._line - f.header_rows > h.g
-        ) x WHERE {staging_table(feed)}.rowid = x.row_id
+        ) x WHERE t.rowid = x.row_id
         """
     )
     conn.execute("DROP TABLE wp_skipped")
@@ -182,13 +193,12 @@ def _shift_lines_past_skipped(conn: duckdb.DuckDBPyConnection, feed: Feed, skipp
 
 def stage_feed(conn: duckdb.DuckDBPyConnection, feed: Feed, couriers: list[Courier], settings: StitchSettings,
                threshold_override: float | None = None) -> FeedResult:
-    """Read the couriers' registered files once, typed and standardized, into `staging.<feed>`.
+    """Read the couriers' registered files once, typed and standardized, into the staging table.
 
     Rows that fail typing stay in staging with `_reject` set (so line numbers stay exact) and are copied to
     audit.rejects. Raises FeedThresholdExceeded (after recording the rejects) when a file is over the error
     threshold. Run it outside an explicit transaction: line numbers come from the committed rowids."""
     ensure_rejects_table(conn)
-    conn.execute("CREATE SCHEMA IF NOT EXISTS staging")
     created = files_created = False
     seq = 0
     skipped: list[tuple[int, int]] = []  # (file seq, line) of malformed lines the reader left out
@@ -205,7 +215,7 @@ def stage_feed(conn: duckdb.DuckDBPyConnection, feed: Feed, couriers: list[Couri
                              f"{seq} AS _seq FROM {reader_sql(readable, fmt, list(mapping.values()))}"
                     try:
                         if not created:
-                            conn.execute(f"CREATE OR REPLACE TABLE {staging_table(feed)} AS {select} LIMIT 0")
+                            conn.execute(f"{_create(staging_table(feed))} AS {select} LIMIT 0")
                             created = True
                         first_rowid = conn.execute(f"SELECT count(*) FROM {staging_table(feed)}").fetchone()[0]
                         rows = conn.execute(f"INSERT INTO {staging_table(feed)} {select}").fetchone()[0]
@@ -216,7 +226,7 @@ def stage_feed(conn: duckdb.DuckDBPyConnection, feed: Feed, couriers: list[Couri
                     skipped.extend((seq, line) for line in bad)
                     header = 1 if (fmt.header and fmt.format in DELIMITED) else 0
                     if not files_created:
-                        conn.execute(f"CREATE OR REPLACE TABLE {staging_files_table(feed)} (_seq INTEGER, courier VARCHAR, "
+                        conn.execute(f"{_create(staging_files_table(feed))} (_seq INTEGER, courier VARCHAR, "
                                      "_file VARCHAR, first_rowid BIGINT, rows BIGINT, header_rows INTEGER, bad_lines BIGINT)")
                         files_created = True
                     conn.execute(f"INSERT INTO {staging_files_table(feed)} VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -224,10 +234,10 @@ def stage_feed(conn: duckdb.DuckDBPyConnection, feed: Feed, couriers: list[Couri
     if not created:  # no file at all: an empty staging table with the feed's columns
         mapping = {c.name: c.name for c in feed.columns}
         empty = ", ".join(f"CAST(NULL AS VARCHAR) AS {ident(c.name)}" for c in feed.columns)
-        conn.execute(f"CREATE OR REPLACE TABLE {staging_table(feed)} AS SELECT {_select_list(feed, mapping, settings)}, "
+        conn.execute(f"{_create(staging_table(feed))} AS SELECT {_select_list(feed, mapping, settings)}, "
                      f"NULL::VARCHAR AS _file, NULL::DATE AS _file_date, 0 AS _seq FROM (SELECT {empty}) LIMIT 0")
     if not files_created:
-        conn.execute(f"CREATE OR REPLACE TABLE {staging_files_table(feed)} (_seq INTEGER, courier VARCHAR, _file VARCHAR, "
+        conn.execute(f"{_create(staging_files_table(feed))} (_seq INTEGER, courier VARCHAR, _file VARCHAR, "
                      "first_rowid BIGINT, rows BIGINT, header_rows INTEGER, bad_lines BIGINT)")
 
     # line numbers from the committed rowids, which follow file order (each file was appended in order)
