@@ -25,6 +25,9 @@ def drop_domain_table(conn: duckdb.DuckDBPyConnection, feed: Feed) -> int:
     rows = conn.execute(f"SELECT count(*) FROM {domain_table(feed)}").fetchone()[0]
     conn.execute(f"DROP TABLE {domain_table(feed)}")
     return rows
+
+
+# _pk is a virtual column computed from the key columns (feeds.typing.key_expression)
 SYSTEM_COLUMNS = {"_pk": "VARCHAR", "_updated": "TIMESTAMP", "_file": "VARCHAR", "_file_date": "DATE",
                   "_line": "BIGINT"}
 
@@ -68,7 +71,13 @@ def ensure_domain_table(conn: duckdb.DuckDBPyConnection, feed: Feed) -> None:
                 f"drop it with `workflow-platform truncate {feed.name}` and reload its files under the new schema"
             )
         return
-    columns = ", ".join(f"{ident(name)} {kind}" for name, kind in wanted.items())
+    from workflow_platform.feeds.typing import key_expression
+
+    key = key_expression(feed, {c.name: ident(c.name) for c in feed.columns})
+    columns = ", ".join(
+        f"{ident(name)} {kind}" + (f" GENERATED ALWAYS AS ({key}) VIRTUAL" if name == "_pk" else "")
+        for name, kind in wanted.items()
+    )
     conn.execute(f"CREATE TABLE {domain_table(feed)} ({columns})")
 
 
@@ -84,8 +93,8 @@ def merge_staged(conn: duckdb.DuckDBPyConnection, feed: Feed, operation: str, lo
     order = f"{updated_order}_file_date DESC NULLS LAST, _new DESC, _seq DESC, _line DESC"
     staged_rows = (f"SELECT {col_list}, _pk, _file, _file_date, _seq, _line FROM {staging_table(feed)} "
                    "WHERE _reject IS NULL")
-    target = f"{table} ({col_list}, _pk, _updated, _file, _file_date, _line)"
-    stamped = f"{col_list}, _pk, ?::TIMESTAMP + to_microseconds(_seq), _file, _file_date, _line"
+    target = f"{table} ({col_list}, _updated, _file, _file_date, _line)"  # _pk is computed by the table
+    stamped = f"{col_list}, ?::TIMESTAMP + to_microseconds(_seq), _file, _file_date, _line"
     staged, keys = conn.execute(
         f"SELECT count(*), count(DISTINCT _pk) FROM {staging_table(feed)} WHERE _reject IS NULL").fetchone()
     with transaction(conn):

@@ -131,28 +131,33 @@ def _create(table: str) -> str:
     return f"CREATE OR REPLACE TEMP TABLE {table.removeprefix('temp.main.')}"
 
 
+def key_expression(feed: Feed, columns: dict[str, str]) -> str:
+    """`_pk` from the stored values of the key columns (`columns`: name -> SQL): the one key's text, or a JSON
+    array of the parts, so ("a|b", "c") and ("a", "b|c") stay apart. The domain table computes the same
+    expression as a virtual column."""
+    parts = [f"CAST({columns[name]} AS VARCHAR)" for name in feed.primary_key]
+    return parts[0] if len(parts) == 1 else f"CAST(to_json([{', '.join(parts)}]) AS VARCHAR)"
+
+
 def _select_list(feed: Feed, mapping: dict[str, str], settings: StitchSettings, typed_source: bool = False) -> str:
     """Typed and standardized columns, the primary key, and `_reject` (NULL, or column/value/reason).
 
     With `typed_source` (Parquet) dates and times are already typed: formats, which describe text, are skipped."""
-    selects, failures = [], []
+    selects, failures, stored = [], [], {}
     for column in feed.columns:
         if typed_source and column.format:
             column = column.model_copy(update={"format": None})
         raw = f"CAST({ident(mapping[column.name])} AS VARCHAR)"  # typed readers (parquet, json) too
         typed = typed_expr(column, raw)
-        selects.append(f"{standardize(typed, column.tag, settings)} AS {ident(column.name)}")
+        stored[column.name] = standardize(typed, column.tag, settings)
+        selects.append(f"{stored[column.name]} AS {ident(column.name)}")
         if column.type != "string":  # text always fits a string column
             reason = f"not a valid {column.type}" + (f" in format {column.format}" if column.format else "")
             failures.append((column.name, raw, f"nullif(trim({raw}), '') IS NOT NULL AND ({typed}) IS NULL", reason))
-    pk_parts = []
-    for name in feed.primary_key:
-        column = next(c for c in feed.columns if c.name == name)
+    for name in feed.primary_key:  # a key part that is empty as stored (after standardization too)
         raw = f"CAST({ident(mapping[name])} AS VARCHAR)"
-        failures.append((name, raw, f"nullif(trim({raw}), '') IS NULL", "primary key is empty"))
-        pk_parts.append(f"CAST({typed_expr(column, raw)} AS VARCHAR)")
-    # one key column as its text; several as a JSON array, so ("a|b", "c") and ("a", "b|c") stay apart
-    pk = pk_parts[0] if len(pk_parts) == 1 else f"CAST(to_json([{', '.join(pk_parts)}]) AS VARCHAR)"
+        failures.append((name, raw, f"nullif(CAST({stored[name]} AS VARCHAR), '') IS NULL", "primary key is empty"))
+    pk = key_expression(feed, stored)
     cases = " ".join(
         f"WHEN {condition} THEN {{'column_name': {literal(name)}, 'value': left({raw}, 500), "
         f"'reason': {literal(reason)}}}"
