@@ -8,13 +8,14 @@ from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from workflow_platform import settings
 from workflow_platform.catalog.loader import CatalogInvalid, load_catalog
 
-console = Console(soft_wrap=True)
-err_console = Console(stderr=True, soft_wrap=True)
+console = Console(soft_wrap=True, emoji=False)
+err_console = Console(stderr=True, soft_wrap=True, emoji=False)
 
 
 def _load(catalog_dir: Path):
@@ -22,7 +23,7 @@ def _load(catalog_dir: Path):
         return load_catalog(catalog_dir)
     except CatalogInvalid as exc:
         for error in exc.errors:
-            err_console.print(f"[red]error[/red] {error}", highlight=False, markup=True)
+            err_console.print(f"[red]error[/red] {escape(str(error))}", highlight=False)
         err_console.print(f"{len(exc.errors)} error(s) in catalog {catalog_dir}", highlight=False)
         sys.exit(1)
 
@@ -88,10 +89,10 @@ def run(catalog_dir, date, start, end, group, ingest_only, skip_missing, error_t
     for column in ("asset", "rows", "detail"):
         table.add_column(column)
     for row in outcome.rows:
-        table.add_row(row.key, "" if row.rows is None else f"{row.rows:,}", row.detail)
+        table.add_row(escape(row.key), "" if row.rows is None else f"{row.rows:,}", escape(row.detail))
     console.print(table)
     for failure in outcome.failures:
-        err_console.print(f"[red]failed[/red] {failure}", highlight=False)
+        err_console.print(f"[red]failed[/red] {escape(failure)}", highlight=False)
     console.print(f"warehouse: {outcome.warehouse}", highlight=False)
     sys.exit(0 if outcome.success else 1)
 
@@ -102,16 +103,15 @@ def run(catalog_dir, date, start, end, group, ingest_only, skip_missing, error_t
 @click.option("--yes", is_flag=True, help="do not ask for confirmation")
 def truncate(feed, catalog_dir, yes) -> None:
     """Drop a feed's domain table so its next load starts empty (e.g. after a schema change)."""
-    import duckdb
-
     from workflow_platform.domain.load import drop_domain_table
+    from workflow_platform.resources import WarehouseResource
 
     catalog = _load(catalog_dir or settings.catalog_dir())
     if feed not in {f.name for f in catalog.feeds}:
         raise click.UsageError(f"unknown feed {feed!r}; feeds: {', '.join(f.name for f in catalog.feeds)}")
     if not yes:
         click.confirm(f"Drop domain.{feed} in {settings.warehouse_path()}?", abort=True)
-    with duckdb.connect(str(settings.warehouse_path())) as conn:
+    with WarehouseResource(database=str(settings.warehouse_path())).get_connection() as conn:  # waits for a run
         rows = drop_domain_table(conn, catalog.feed(feed))
     console.print(f"dropped domain.{feed} ({rows:,} rows)", highlight=False)
 

@@ -218,3 +218,32 @@ segments:
     text = "\n".join(map(str, errors_of(tenant)))
     assert "'Y' at character 1 is not a supported token (use yyyy" in text
     assert "file name '../escape.csv' must be a plain name" in text
+
+
+@pytest.mark.parametrize("cron", ["jan 6 * * *", "0 6 * sun *", "0 5-1 * * *", "0 6 * * 8", "0 6 * *"])
+def test_invalid_cron_schedules(tenant, cron):
+    tenant.write_catalog(MINIMAL + f"courier_groups:\n  - name: g\n    couriers: [shop_customers]\n"
+                                   f"    schedule: \"{cron}\"\n")
+    assert "invalid cron schedule" in "\n".join(map(str, errors_of(tenant)))
+
+
+def test_a_feed_loads_in_one_courier_group(tenant):
+    tenant.write_catalog("""
+couriers:
+  - name: shop_customers
+    pattern: "'customers_'yyyyMMdd'.csv'"
+    feed: customers
+  - name: more_customers
+    pattern: "'more_'yyyyMMdd'.csv'"
+    feed: customers
+feeds:
+  - name: customers
+    source: shop
+    columns:
+      - {name: id, tag: pk}
+courier_groups:
+  - name: daily
+    couriers: [shop_customers]
+""")
+    text = "\n".join(map(str, errors_of(tenant)))
+    assert "the couriers of feed 'customers' are in different courier groups ((no group), daily)" in text

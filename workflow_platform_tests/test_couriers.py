@@ -215,3 +215,44 @@ feeds:
     assert outcome.success, outcome.failures
     assert tenant.query('SELECT id, CAST("at" AS VARCHAR), CAST("day" AS VARCHAR) FROM domain.events') == [
         ("1", "2026-01-05 10:00:00", "2026-01-05")]
+
+
+def test_parquet_text_dates_follow_the_format_and_typed_dates_need_none(tenant):
+    tenant.write_catalog("""
+couriers:
+  - name: shop
+    pattern: "'in/p_'yyyyMMdd'.parquet'"
+    feed: orders
+    file: {format: parquet}
+feeds:
+  - name: orders
+    source: shop
+    columns:
+      - {name: id, tag: pk}
+      - {name: typed_day, type: date, format: MM/dd/yyyy}
+      - {name: text_day, type: date, format: MM/dd/yyyy}
+""")
+    path = tenant.landing / "in" / "p_20260105.parquet"
+    path.parent.mkdir(parents=True)
+    with duckdb.connect() as conn:
+        conn.execute(f"COPY (SELECT '1' AS id, DATE '2026-01-04' AS typed_day, '03/04/2024' AS text_day) TO '{path}'")
+    outcome = tenant.run("2026-01-05", ingest_only=True)
+    assert outcome.success, outcome.failures
+    assert tenant.query("SELECT CAST(typed_day AS VARCHAR), CAST(text_day AS VARCHAR) FROM domain.orders") == [
+        ("2026-01-04", "2024-03-04")]
+
+
+def test_cli_output_keeps_brackets_and_colons_literal(tenant, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    tenant.write_catalog(courier_catalog("'in/customers_'yyyyMMdd'.csv'"))
+    data = tmp_path / "wp[x]:100:"
+    env = {**os.environ, "WORKFLOW_PLATFORM_DATA": str(data)}
+    out = subprocess.run([sys.executable, "-m", "workflow_platform.cli", "run", "--catalog", str(tenant.catalog_dir),
+                          "--date", "2026-01-05", "--ingest-only"], env=env, capture_output=True, text=True)
+    assert out.returncode == 1
+    assert "wp[x]:100:" in out.stderr + out.stdout  # the path as it is: no markup, no emoji
+    assert "contains * ? [ ] { }" in out.stderr
+    assert "Traceback" not in out.stderr

@@ -100,7 +100,12 @@ def check_references(
                     f"courier {item.courier!r} is already in courier group {member_of[item.courier]!r}")
             member_of[item.courier] = group.name
 
-    for feed in catalog.feeds:
+    for feed in catalog.feeds:  # a feed loads in one step, so its couriers run in one group (or none)
+        groups = {member_of.get(c.name) for c in catalog.couriers if c.feed == feed.name and c.load != "land_only"}
+        if len(groups) > 1:
+            named = ", ".join(sorted(g or "(no group)" for g in groups))
+            err("feeds", feed.name, "couriers", f"the couriers of feed {feed.name!r} are in different courier groups "
+                f"({named}); a feed loads in one step, so put them in one group")
         if feed.is_transactions and not feed.has_pii and not any(t.startswith("fk-") for c in feed.columns for t in c.tag):
             err("feeds", feed.name, "columns", "a transaction feed needs a column tagged fk-<namespace> that links "
                 "orders to customers")

@@ -51,7 +51,10 @@ def collect_files(context: dg.AssetExecutionContext, conn: duckdb.DuckDBPyConnec
     pattern = FilePattern.parse(courier.pattern)
     tags = context.run.tags
     days = run_days(tags, settings.look_back_seconds)
-    search = find_files(courier, location, days)
+    try:
+        search = find_files(courier, location, days)
+    except (ValueError, OSError) as exc:
+        raise dg.Failure(description=f"courier {courier.name!r}: {exc}") from exc
     window = f"{days[0]} .. {days[-1]}" if pattern.dated else "any date (undated pattern)"
     missing = [pattern.describe(d) + (f" for {d}" if d else "") for d in search.missing_days]
     if missing:

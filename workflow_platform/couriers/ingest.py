@@ -76,12 +76,17 @@ def reader_sql(readable: Readable, fmt: FileFormat, text_columns: list[str] | No
     return f"read_parquet({path})"
 
 
-def column_map(conn: duckdb.DuckDBPyConnection, readable: Readable, feed: Feed, fmt: FileFormat) -> dict[str, str]:
-    """feed column -> the file's column; a missing column or an unreadable file raises CourierError."""
+def describe(conn: duckdb.DuckDBPyConnection, readable: Readable, fmt: FileFormat) -> dict[str, str]:
+    """The file's columns and the types DuckDB's reader gives them; an unreadable file raises CourierError."""
     try:
-        columns = [row[0] for row in conn.execute(f"DESCRIBE SELECT * FROM {reader_sql(readable, fmt)}").fetchall()]
+        return dict(row[:2] for row in conn.execute(f"DESCRIBE SELECT * FROM {reader_sql(readable, fmt)}").fetchall())
     except duckdb.Error as exc:
         raise CourierError(f"{readable.label}: cannot be read as {fmt.format}: {first_line(exc)}") from exc
+
+
+def column_map(conn: duckdb.DuckDBPyConnection, readable: Readable, feed: Feed, fmt: FileFormat) -> dict[str, str]:
+    """feed column -> the file's column; a missing column or an unreadable file raises CourierError."""
+    columns = list(describe(conn, readable, fmt))
     if not fmt.header and fmt.format in DELIMITED:
         if len(columns) < len(feed.columns):
             raise CourierError(

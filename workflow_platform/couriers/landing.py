@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from dataclasses import dataclass
 
 import fsspec
@@ -56,6 +57,9 @@ def find_files(courier: Courier, location: Location, days: list[dt.date] | None)
 
     An undated pattern ignores `days` and takes every file that matches."""
     fs, root = open_location(location)
+    if re.search(r"[*?\[\]{}]", root):
+        raise ValueError(f"location {location.name!r}: its folder {root!r} contains * ? [ ] {{ }}, which file search "
+                         "would read as a pattern; use a folder without them")
     pattern = FilePattern.parse(courier.pattern)
     wanted: list[dt.date | None] = list(days or []) if pattern.dated else [None]
     found: list[LandedFile] = []

@@ -85,7 +85,6 @@ def merge_staged(conn: duckdb.DuckDBPyConnection, feed: Feed, operation: str, lo
     """Merge the accepted rows of the staging table (feeds/typing.py) into the domain table, in one transaction."""
     from workflow_platform.feeds.typing import staging_table
 
-    ensure_domain_table(conn, feed)
     table = domain_table(feed)
     columns = [c.name for c in feed.columns]
     col_list = ", ".join(ident(c) for c in columns)
@@ -98,6 +97,7 @@ def merge_staged(conn: duckdb.DuckDBPyConnection, feed: Feed, operation: str, lo
     staged, keys = conn.execute(
         f"SELECT count(*), count(DISTINCT _pk) FROM {staging_table(feed)} WHERE _reject IS NULL").fetchone()
     with transaction(conn):
+        ensure_domain_table(conn, feed)  # inside: a failed first load leaves no empty table behind
         if operation == "truncate_upsert":
             conn.execute(f"DELETE FROM {table}")
         empty = conn.execute(f"SELECT NOT EXISTS (SELECT 1 FROM {table})").fetchone()[0]

@@ -17,6 +17,7 @@ from workflow_platform.couriers.ingest import (
     DELIMITED,
     CourierError,
     column_map,
+    describe,
     first_line,
     manifest,
     readables,
@@ -139,13 +140,15 @@ def key_expression(feed: Feed, columns: dict[str, str]) -> str:
     return parts[0] if len(parts) == 1 else f"CAST(to_json([{', '.join(parts)}]) AS VARCHAR)"
 
 
-def _select_list(feed: Feed, mapping: dict[str, str], settings: StitchSettings, typed_source: bool = False) -> str:
+def _select_list(feed: Feed, mapping: dict[str, str], settings: StitchSettings,
+                 temporal_sources: frozenset[str] = frozenset()) -> str:
     """Typed and standardized columns, the primary key, and `_reject` (NULL, or column/value/reason).
 
-    With `typed_source` (Parquet) dates and times are already typed: formats, which describe text, are skipped."""
+    Source columns in `temporal_sources` are already dates or timestamps (Parquet): formats, which describe
+    text, are skipped for them."""
     selects, failures, stored = [], [], {}
     for column in feed.columns:
-        if typed_source and column.format:
+        if column.format and mapping[column.name] in temporal_sources:
             column = column.model_copy(update={"format": None})
         raw = f"CAST({ident(mapping[column.name])} AS VARCHAR)"  # typed readers (parquet, json) too
         typed = typed_expr(column, raw)
@@ -214,7 +217,11 @@ def stage_feed(conn: duckdb.DuckDBPyConnection, feed: Feed, couriers: list[Couri
                 for readable in members:
                     seq += 1
                     mapping = column_map(conn, readable, feed, fmt)
-                    columns = _select_list(feed, mapping, settings, typed_source=fmt.format == "parquet")
+                    temporal = frozenset()
+                    if fmt.format == "parquet":
+                        temporal = frozenset(n for n, t in describe(conn, readable, fmt).items()
+                                             if t.startswith(("DATE", "TIMESTAMP")))
+                    columns = _select_list(feed, mapping, settings, temporal)
                     select = f"SELECT {columns}, {literal(readable.label)} AS _file, " \
                              f"CAST({literal(readable.day) if readable.day else 'NULL'} AS DATE) AS _file_date, " \
                              f"{seq} AS _seq FROM {reader_sql(readable, fmt, list(mapping.values()))}"
