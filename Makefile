@@ -31,7 +31,7 @@ test: install
 	$(PY) -m pytest -q
 
 bench: install
-	$(PY) bench/ingest.py --rows 2000000
+	$(PY) bench/ingest.py --rows 2000000 --repeat 5
 
 clean:
 	rm -rf $(VENV) data .pytest_cache
