@@ -1,0 +1,57 @@
+"""The workflow alert: what happened, to which group, how bad, why, and what to do. Never customer values."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from typing import Literal
+
+AlertKind = Literal["missing_files", "failure", "success", "runtime_exceeded", "freshness", "canceled", "late_file",
+                    "id_churn"]
+Audience = Literal["courier_groups", "orchestration_groups", "campaigns"]
+
+KIND_TITLES = {
+    "missing_files": "files missing", "failure": "run failed", "success": "run succeeded",
+    "runtime_exceeded": "runtime over threshold", "freshness": "data not fresh", "canceled": "run canceled",
+    "late_file": "file arrived late", "id_churn": "customer id churn",
+}
+AUDIENCE_TITLES = {"courier_groups": "courier group", "orchestration_groups": "orchestration group",
+                   "campaigns": "campaign"}
+
+
+def ui_url() -> str:
+    """Where the Dagster UI is reached, for links in alerts (`WORKFLOW_PLATFORM_UI_URL`)."""
+    return os.environ.get("WORKFLOW_PLATFORM_UI_URL", "http://127.0.0.1:3000").rstrip("/")
+
+
+@dataclass(frozen=True)
+class Alert:
+    kind: AlertKind
+    severity: Literal["warning", "error"]
+    audience: Audience
+    group: str
+    cause: str  # counts, file and table names only: never customer values
+    action: str  # what to do about it
+    run_id: str | None = None
+
+    @property
+    def run_url(self) -> str | None:
+        return f"{ui_url()}/runs/{self.run_id}" if self.run_id else None
+
+    @property
+    def title(self) -> str:
+        return f"[{self.severity.upper()}] {AUDIENCE_TITLES[self.audience]} {self.group}: {KIND_TITLES[self.kind]}"
+
+    @property
+    def text(self) -> str:
+        lines = [self.title, f"Cause: {self.cause}", f"What to do: {self.action}"]
+        if self.run_url:
+            lines.append(f"Run: {self.run_url}")
+        return "\n".join(lines)
+
+    @property
+    def key(self) -> str:
+        """Identifies the alert for de-duplication across sensor ticks and restarts."""
+        digest = hashlib.sha256(self.cause.encode()).hexdigest()[:12]
+        return f"{self.kind}:{self.audience}:{self.group}:{self.run_id or '-'}:{digest}"

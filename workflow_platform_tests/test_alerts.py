@@ -1,0 +1,181 @@
+"""Workflow alerts reach a real local Slack Web API server and a real SMTP server (aiosmtpd), once, without PII."""
+
+import json
+import logging
+import threading
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import dagster as dg
+import pytest
+from aiosmtpd.controller import Controller
+
+from workflow_platform.alerts.channels import AlertChannelsResource
+from workflow_platform.alerts.dispatch import deliver
+from workflow_platform.alerts.model import Alert
+from workflow_platform.alerts.sensors import build_alert_sensors
+from workflow_platform.catalog.models import Alerts, Recipients
+from workflow_platform.definitions import build_definitions
+from workflow_platform_tests.test_definitions import free_port
+
+# the catalog refuses an address outside allowed_email_domains; delivery filters again in case one gets through
+SETTINGS = Alerts.model_construct(
+    allowed_email_domains=["acme.example"],
+    courier_groups=Recipients(email=["data@acme.example", "someone@elsewhere.example"], slack=["#data-alerts"]),
+    orchestration_groups=Recipients(), campaigns=Recipients(),
+)
+
+
+class SlackServer:
+    """chat.postMessage on loopback; `fail_first` requests answer 500."""
+
+    def __init__(self, fail_first: int = 0):
+        self.messages: list[dict] = []
+        self.fail_first = fail_first
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - http.server's naming
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
+                if server.fail_first > 0:
+                    server.fail_first -= 1
+                    self.send_response(500)
+                    self.end_headers()
+                    return
+                form = dict(urllib.parse.parse_qsl(body)) or json.loads(body or "{}")
+                server.messages.append({"path": self.path, "auth": self.headers.get("Authorization"), **form})
+                payload = json.dumps({"ok": True, "channel": form.get("channel"), "ts": "1"}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/api/"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+
+
+class Inbox:
+    def __init__(self):
+        self.messages = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's naming
+        self.messages.append((envelope.rcpt_tos, envelope.content.decode()))
+        return "250 OK"
+
+
+@pytest.fixture
+def slack():
+    server = SlackServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def smtp():
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    inbox.port = controller.port
+    yield inbox
+    controller.stop()
+
+
+def channels(slack: SlackServer | None, smtp: Inbox | None) -> AlertChannelsResource:
+    return AlertChannelsResource(slack_token="xoxb-test" if slack else None,
+                                 slack_api_url=slack.url if slack else "http://127.0.0.1:9/",
+                                 smtp_host="127.0.0.1" if smtp else None, smtp_port=smtp.port if smtp else 25)
+
+
+ALERT = Alert(kind="missing_files", severity="error", audience="courier_groups", group="daily",
+              cause="no file matching pos/2026/01/05/orders-*.csv for 2026-01-05", action="drop the file", run_id="abc")
+
+
+def test_an_alert_reaches_slack_and_allowed_email(slack, smtp, caplog):
+    resource = channels(slack, smtp)
+    with caplog.at_level(logging.WARNING, logger="workflow_platform.alerts"):
+        deliveries = deliver(ALERT, SETTINGS, resource.slack(), resource.email(), backoff=0)
+    assert all(d.ok for d in deliveries)
+    [message] = slack.messages
+    assert message["path"] == "/api/chat.postMessage" and message["channel"] == "#data-alerts"
+    assert message["auth"] == "Bearer xoxb-test"
+    assert message["text"].startswith("[ERROR] courier group daily: files missing")
+    assert "Run: http://127.0.0.1:3000/runs/abc" in message["text"]
+    [(recipients, content)] = smtp.messages
+    assert recipients == ["data@acme.example"]  # the other domain is not allowed
+    assert "Subject: [ERROR] courier group daily: files missing" in content
+    assert "not emailed to someone@elsewhere.example" in caplog.text
+
+
+def test_a_failing_channel_is_retried_then_reported_on_the_other(smtp, caplog):
+    flaky = SlackServer(fail_first=1)
+    try:
+        resource = channels(flaky, smtp)
+        assert all(d.ok for d in deliver(ALERT, SETTINGS, resource.slack(), resource.email(), backoff=0))
+        assert len(flaky.messages) == 1  # second attempt went through
+        flaky.fail_first = 10
+        with caplog.at_level(logging.ERROR, logger="workflow_platform.alerts"):
+            deliveries = deliver(ALERT, SETTINGS, resource.slack(), resource.email(), backoff=0)
+        assert [d.ok for d in deliveries if d.channel == "slack"] == [False]
+        assert "alert delivery failed on slack (#data-alerts) after 3 attempts" in caplog.text
+        assert any("[alert delivery failed]" in content for _, content in smtp.messages)
+    finally:
+        flaky.close()
+
+
+def test_with_no_channel_the_alert_goes_to_the_log(caplog):
+    with caplog.at_level(logging.WARNING, logger="workflow_platform.alerts"):
+        deliveries = deliver(ALERT, SETTINGS)
+    assert [d.channel for d in deliveries] == ["log"]
+    assert "[ERROR] courier group daily: files missing" in caplog.text
+
+
+def test_a_failed_group_run_alerts_its_recipients_without_customer_values(tenant, slack, smtp):
+    tenant.write_catalog("""
+couriers:
+  - name: shop
+    pattern: "'in/c_'yyyyMMdd'.csv'"
+    feed: people
+feeds:
+  - name: people
+    source: shop
+    columns:
+      - {name: id, type: integer, tag: pk}
+      - {name: email, tag: email}
+courier_groups:
+  - name: daily
+    couriers: [shop]
+alerts:
+  courier_groups:
+    email: [ops@acme.example]
+    slack: ["#data-alerts"]
+""")
+    tenant.land("in/c_20260105.csv", "id,email\n1,secret.person@example.org\nx,other.person@example.org\n")
+    catalog = tenant.catalog()
+    defs = build_definitions(catalog, str(tenant.warehouse))
+    with dg.instance_for_test() as instance:
+        result = defs.resolve_job_def("courier_group__daily").execute_in_process(
+            instance=instance, raise_on_error=False,
+            tags={"workflow_platform/date_from": "2026-01-05", "workflow_platform/date_to": "2026-01-05"})
+        assert not result.success
+        failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.RUN_FAILURE)
+        [sensor] = build_alert_sensors(catalog)
+        context = dg.build_run_status_sensor_context(
+            sensor_name=sensor.name, dagster_instance=instance, dagster_run=result.dagster_run, dagster_event=failure,
+            resources={"alert_channels": channels(slack, smtp)},
+        ).for_run_failure()
+        sensor(context)
+    [message] = slack.messages
+    assert message["text"].startswith("[ERROR] courier group daily: run failed")
+    assert "load__people" in message["text"] and result.run_id in message["text"]
+    [(recipients, content)] = smtp.messages
+    assert recipients == ["ops@acme.example"]
+    for value in ("secret.person", "other.person", "example.org"):  # customer values never leave the warehouse
+        assert value not in message["text"] and value not in content
