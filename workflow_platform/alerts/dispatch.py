@@ -59,16 +59,20 @@ def deliver(alert: Alert, settings: Alerts, slack: SlackAlertResource | None = N
     level = logging.ERROR if alert.severity == "error" else logging.WARNING
     log.log(level, alert.text)  # every alert is also in the log (the activity trail), configured channels or not
     deliveries.append(Delivery("log", "log", True, 1))
-    failed = [d for d in deliveries if not d.ok]
-    for failure in failed:
-        notice = f"alert delivery failed on {failure.channel} ({failure.target}) after {failure.attempts} attempts: " \
-                 f"{failure.error}; the alert was: {alert.title}"
+    for failure in [d for d in deliveries if not d.ok]:
+        notice = (f"alert delivery failed on {failure.channel} ({failure.target}) after {failure.attempts} attempts: "
+                  f"{failure.error}; the alert was: {alert.title}")
         log.error(notice)
-        for other in deliveries:
-            if other.ok and other.channel == "slack" and failure.channel != "slack":
-                _with_retries(lambda o=other: slack.post(o.target, notice), 1, 0)
-            elif other.ok and other.channel == "email" and failure.channel != "email":
-                _with_retries(lambda: email.send(addresses, f"[alert delivery failed] {alert.title}", notice), 1, 0)
+        for other in deliveries:  # tell the people on the channels that work
+            if not other.ok or other.channel == failure.channel:
+                continue
+            try:
+                if other.channel == "slack":
+                    slack.post(other.target, notice)
+                elif other.channel == "email":
+                    email.send(addresses, f"[alert delivery failed] {alert.title}", notice)
+            except Exception as exc:  # noqa: BLE001 - already failing over; the log has it
+                log.error(f"could not report the failed delivery on {other.channel}: {exc}")
     return deliveries
 
 
