@@ -263,17 +263,24 @@ def run_ours(catalog: Catalog, workdir: Path, upsert_reload: bool = True) -> Our
         load_time = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         merged = merge_staged(conn, feed, courier.load, load_time)
         phases["merge"] = time.perf_counter() - mark
-        seconds = time.perf_counter() - started
-
-        if upsert_reload:  # the same file again: staging, then every key compared with the full table
-            mark = time.perf_counter()
-            stage_feed(conn, feed, [courier], catalog.stitch)
-            merge_staged(conn, feed, courier.load, load_time + dt.timedelta(seconds=1))
-            phases["reload as upsert (not in ratio)"] = time.perf_counter() - mark
     finally:
         mark = time.perf_counter()
-        conn.close()
+        conn.close()  # timed, as the baseline's close is: it writes what the load left in memory
         phases["close"] = time.perf_counter() - mark
+    seconds = time.perf_counter() - started
+
+    if upsert_reload:  # the same file again, not in the ratio: staging, then every key compared with the table
+        conn = duckdb.connect(str(database), config={"custom_user_agent": "workflow_platform",
+                                                     "memory_limit": warehouse_memory_limit()})
+        try:
+            mark = time.perf_counter()
+            register_files(conn, courier, feed, search.files)
+            stage_feed(conn, feed, [courier], catalog.stitch)
+            merge_staged(conn, feed, courier.load, load_time + dt.timedelta(seconds=1))
+            conn.close()
+            phases["reload as upsert (not in ratio)"] = time.perf_counter() - mark
+        finally:
+            conn.close()
     _remove_database(database)
     return OursRun(seconds=seconds, phases=phases, rows_landed=staged.rows_in, rows_staged=staged.rows_staged,
                    rows_rejected=staged.rows_rejected, rows_domain=merged.rows_after)

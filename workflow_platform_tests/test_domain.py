@@ -150,3 +150,26 @@ def test_schema_change_is_a_clear_error_until_the_table_is_truncated(tenant):
     assert "dropped domain.people (1 rows)" in cli.stdout
     assert tenant.run("2026-01-05", ingest_only=True).success
     assert tenant.query("SELECT changed FROM domain.people") == [(1.0,)]
+
+
+def test_a_domain_table_with_a_stored_key_column_asks_for_a_truncate(tenant):
+    setup(tenant, last_updated=False)
+    tenant.warehouse.parent.mkdir(parents=True)
+    with duckdb.connect(str(tenant.warehouse)) as conn:  # as an older version made it: _pk stored, not computed
+        conn.execute("CREATE SCHEMA domain")
+        conn.execute("CREATE TABLE domain.people (id VARCHAR, region VARCHAR, name VARCHAR, changed BIGINT, "
+                     "_pk VARCHAR, _updated TIMESTAMP, _file VARCHAR, _file_date DATE, _line BIGINT)")
+    tenant.land("in/20260105/c-1.csv", "id,region,name,changed\n1,eu,Ann,1\n")
+    outcome = tenant.run("2026-01-05", ingest_only=True)
+    assert not outcome.success
+    assert "_pk VARCHAR (stored, now computed) -> VARCHAR" in "\n".join(outcome.failures)
+
+
+def test_a_key_of_spaces_is_refused(tenant):
+    setup(tenant, last_updated=False)
+    tenant.land("in/20260105/c-1.csv", "id,region,name,changed\n1,eu,Ann,1\n  ,eu,Blank,1\n")
+    catalog = tenant.catalog_dir / "catalog.yaml"
+    catalog.write_text(catalog.read_text().replace("    columns:", "    error_threshold: 50\n    columns:"))
+    assert tenant.run("2026-01-05", ingest_only=True).success
+    assert people(tenant) == {("1", "eu"): "Ann"}
+    assert tenant.query("SELECT line, reason FROM audit.rejects") == [(3, "primary key is empty")]

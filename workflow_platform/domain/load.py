@@ -62,6 +62,11 @@ def ensure_domain_table(conn: duckdb.DuckDBPyConnection, feed: Feed) -> None:
             "SELECT column_name, data_type FROM duckdb_columns() WHERE schema_name = 'domain' AND table_name = ?",
             [feed.name],
         ).fetchall())
+        stored_key = conn.execute(
+            "SELECT is_generated = 'NEVER' FROM information_schema.columns WHERE table_schema = 'domain' "
+            "AND table_name = ? AND column_name = '_pk'", [feed.name]).fetchone()
+        if stored_key and stored_key[0]:  # made by a version that stored _pk: loads would leave it NULL
+            have["_pk"] = "VARCHAR (stored, now computed)"
         if have != wanted:
             added, removed = sorted(set(wanted) - set(have)), sorted(set(have) - set(wanted))
             retyped = sorted(f"{c} {have[c]} -> {wanted[c]}" for c in set(have) & set(wanted) if have[c] != wanted[c])

@@ -159,7 +159,8 @@ def _select_list(feed: Feed, mapping: dict[str, str], settings: StitchSettings,
             failures.append((column.name, raw, f"nullif(trim({raw}), '') IS NOT NULL AND ({typed}) IS NULL", reason))
     for name in feed.primary_key:  # a key part that is empty as stored (after standardization too)
         raw = f"CAST({ident(mapping[name])} AS VARCHAR)"
-        failures.append((name, raw, f"nullif(CAST({stored[name]} AS VARCHAR), '') IS NULL", "primary key is empty"))
+        failures.append((name, raw, f"nullif(trim(CAST({stored[name]} AS VARCHAR)), '') IS NULL",
+                         "primary key is empty"))
     pk = key_expression(feed, stored)
     cases = " ".join(
         f"WHEN {condition} THEN {{'column_name': {literal(name)}, 'value': left({raw}, 500), "
