@@ -49,11 +49,12 @@ def test_daemon_runs_a_courier_group_launched_from_the_webserver(tmp_path):
     env = {**os.environ, "DAGSTER_HOME": str(home), "WORKFLOW_PLATFORM_DATA": str(data)}
     env.pop("WORKFLOW_PLATFORM_CATALOG", None)
     port = free_port()
+    logs = {name: open(tmp_path / f"{name}.log", "w") for name in ("webserver", "daemon")}  # noqa: SIM115
     services = [
         subprocess.Popen([str(BIN / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(port)], cwd=REPO, env=env,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True),
+                         stdout=logs["webserver"], stderr=subprocess.STDOUT, start_new_session=True),
         subprocess.Popen([str(BIN / "dagster-daemon"), "run"], cwd=REPO, env=env,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True),
+                         stdout=logs["daemon"], stderr=subprocess.STDOUT, start_new_session=True),
     ]
     try:
         wait_for(lambda: graphql(port, "{ version }"), 120, "the webserver")
@@ -73,7 +74,12 @@ def test_daemon_runs_a_courier_group_launched_from_the_webserver(tmp_path):
                              {"id": run_id})["data"]["runOrError"]["status"]
             return status if status in ("SUCCESS", "FAILURE", "CANCELED") else None
 
-        assert wait_for(finished, 180, "the run to finish") == "SUCCESS"
+        try:
+            status = wait_for(finished, 180, "the run to finish")
+        except AssertionError:
+            status = "not finished"
+        daemon_log = (tmp_path / "daemon.log").read_text()[-3000:]
+        assert status == "SUCCESS", f"run {status}; daemon exit code {services[1].poll()}; daemon log:\n{daemon_log}"
         health = graphql(port, "{ instance { daemonHealth { allDaemonStatuses { daemonType healthy } } } }")
         statuses = {d["daemonType"]: d["healthy"] for d in health["data"]["instance"]["daemonHealth"]["allDaemonStatuses"]}
         assert statuses["QUEUED_RUN_COORDINATOR"] and statuses["SENSOR"] and statuses["SCHEDULER"]
@@ -82,6 +88,8 @@ def test_daemon_runs_a_courier_group_launched_from_the_webserver(tmp_path):
             os.killpg(process.pid, signal.SIGTERM)
         for process in services:
             process.wait(timeout=60)
+        for handle in logs.values():
+            handle.close()
     with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as conn:
         loaded = conn.execute("SELECT count(*) FROM domain.loyalty_members").fetchone()[0]
         customers = conn.execute("SELECT count(*) FROM c360.customer_360").fetchone()[0]
