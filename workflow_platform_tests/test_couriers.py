@@ -256,3 +256,27 @@ def test_cli_output_keeps_brackets_and_colons_literal(tenant, tmp_path):
     assert "wp[x]:100:" in out.stderr + out.stdout  # the path as it is: no markup, no emoji
     assert "contains * ? [ ] { }" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_an_unterminated_quote_refuses_the_file_instead_of_losing_its_rest(tenant):
+    tenant.write_catalog(courier_catalog("'in/customers_'yyyyMMdd'.csv'").replace(
+        "    source: shop", "    source: shop\n    error_threshold: 50"))
+    tenant.land("in/customers_20260105.csv", "\n".join([HEADER] + ROWS) + "\n")
+    assert tenant.run("2026-01-05", ingest_only=True).success
+    lines = [HEADER] + [f"{i},N,L,n{i}@example.org,5551110000,1990-01-01,2026-01-01 00:00:00" for i in range(3, 30003)]
+    lines[29000] = '29000,"Unterminated,L,x@example.org,5551110000,1990-01-01,2026-01-01 00:00:00'
+    tenant.land("in/customers_20260106.csv", "\n".join(lines) + "\n")
+    outcome = tenant.run("2026-01-06", ingest_only=True)
+    assert not outcome.success
+    assert ("in/customers_20260106.csv: line 29001 has a value with an unterminated quote"
+            in "\n".join(outcome.failures))
+    assert tenant.scalar("SELECT count(*) FROM domain.customers") == 2  # the previous state, nothing half-loaded
+
+
+def test_a_file_that_does_not_parse_gets_one_clear_line(tenant):
+    tenant.write_catalog(courier_catalog("'in/customers_'yyyyMMdd'.csv'"))
+    tenant.land("in/customers_20260105.csv", HEADER + '\n1,"Ann,Lee\n2,Bo,Chu\n')
+    outcome = tenant.run("2026-01-05", ingest_only=True)
+    [failure] = outcome.failures
+    assert "in/customers_20260105.csv: cannot be read as csv: it does not parse as csv with delimiter ','" in failure
+    assert "strict_mode" not in failure and "\n" not in failure.strip()

@@ -81,7 +81,7 @@ def describe(conn: duckdb.DuckDBPyConnection, readable: Readable, fmt: FileForma
     try:
         return dict(row[:2] for row in conn.execute(f"DESCRIBE SELECT * FROM {reader_sql(readable, fmt)}").fetchall())
     except duckdb.Error as exc:
-        raise CourierError(f"{readable.label}: cannot be read as {fmt.format}: {first_line(exc)}") from exc
+        raise read_error(readable, fmt, exc) from exc
 
 
 def column_map(conn: duckdb.DuckDBPyConnection, readable: Readable, feed: Feed, fmt: FileFormat) -> dict[str, str]:
@@ -102,8 +102,15 @@ def column_map(conn: duckdb.DuckDBPyConnection, readable: Readable, feed: Feed, 
     return {c.name: by_name[c.name.lower()] for c in feed.columns}
 
 
-def first_line(exc: Exception) -> str:
-    return str(exc).split("\n\n")[0].strip()
+def read_error(readable: Readable, fmt: FileFormat, exc: Exception) -> CourierError:
+    """A reader's error as one clear line naming the file (DuckDB's own advice names options we do not expose)."""
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if "sniffing file" in first or "dialect" in str(exc):
+        detail = (f"it does not parse as {fmt.format} with delimiter {fmt.separator!r} and quote {fmt.quote!r} "
+                  "(an unterminated quote, another delimiter, or not a text file?)")
+    else:
+        detail = first.removeprefix("Invalid Input Error: ").removeprefix("IO Error: ")
+    return CourierError(f"{readable.label}: cannot be read as {fmt.format}: {detail}")
 
 
 @contextlib.contextmanager
@@ -170,6 +177,12 @@ def record_bad_lines(conn: duckdb.DuckDBPyConnection, courier: Courier, feed: Fe
     exists = conn.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'wp_reject_errors'").fetchone()[0]
     if not exists:
         return []
+    unterminated = conn.execute("SELECT min(line) FROM wp_reject_errors WHERE error_type = 'UNQUOTED VALUE'").fetchone()[0]
+    if unterminated is not None:  # DuckDB stops reading the file there: refuse it rather than lose its rest
+        conn.execute("DELETE FROM wp_reject_errors")
+        conn.execute("DELETE FROM wp_reject_scans")
+        raise CourierError(f"{label}: line {unterminated} has a value with an unterminated quote; the rest of the "
+                           "file cannot be read reliably, so none of it is loaded (fix the quote and reload)")
     ensure_rejects_table(conn)
     conn.execute(
         f"INSERT INTO {REJECTS_TABLE} SELECT ?, ?, ?, line, coalesce(column_name, ''), left(csv_line, 500), "

@@ -15,11 +15,10 @@ import duckdb
 from workflow_platform.catalog.models import Courier, Feed, FeedColumn, StitchSettings
 from workflow_platform.couriers.ingest import (
     DELIMITED,
-    CourierError,
     column_map,
     describe,
-    first_line,
     manifest,
+    read_error,
     readables,
     reader_sql,
     record_bad_lines,
@@ -233,7 +232,7 @@ def stage_feed(conn: duckdb.DuckDBPyConnection, feed: Feed, couriers: list[Couri
                         first_rowid = conn.execute(f"SELECT count(*) FROM {staging_table(feed)}").fetchone()[0]
                         rows = conn.execute(f"INSERT INTO {staging_table(feed)} {select}").fetchone()[0]
                     except duckdb.Error as exc:
-                        raise CourierError(f"{readable.label}: cannot be read as {fmt.format}: {first_line(exc)}") from exc
+                        raise read_error(readable, fmt, exc) from exc
                     bad = record_bad_lines(conn, courier, feed, readable.label) if fmt.format in DELIMITED else []
                     bad_lines = len(bad)
                     skipped.extend((seq, line) for line in bad)
