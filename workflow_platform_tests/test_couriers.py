@@ -166,6 +166,8 @@ def test_missing_optional_file_warns_and_continues(tenant):
     tenant.write_catalog(courier_catalog("'in/customers_'yyyyMMdd'.csv'", optional=True))
     outcome = tenant.run("2026-01-05", ingest_only=True)
     assert outcome.success, outcome.failures
+    courier = next(r for r in outcome.rows if r.key == "courier/shop")
+    assert "missing: in/customers_20260105.csv for 2026-01-05" in courier.detail
     assert tenant.scalar("SELECT count(*) FROM domain.customers") == 0
 
 
@@ -280,3 +282,18 @@ def test_a_file_that_does_not_parse_gets_one_clear_line(tenant):
     [failure] = outcome.failures
     assert "in/customers_20260105.csv: cannot be read as csv: it does not parse as csv with delimiter ','" in failure
     assert "strict_mode" not in failure and "\n" not in failure.strip()
+
+
+def test_file_column_names_can_differ_from_feed_names(tenant):
+    tenant.write_catalog(courier_catalog("'in/customers_'yyyyMMdd'.csv'").replace(
+        "{name: first_name, tag: given-name}", "{name: first_name, source: First Name, tag: given-name}"))
+    tenant.land("in/customers_20260105.csv", "\n".join([HEADER.replace("first_name", " FIRST NAME ")] + ROWS) + "\n")
+    assert tenant.run("2026-01-05", ingest_only=True).success
+    expect_two_rows(tenant)
+
+
+def test_an_empty_file_is_named_as_empty(tenant):
+    tenant.write_catalog(courier_catalog("'in/customers_'yyyyMMdd'.csv'"))
+    tenant.land("in/customers_20260105.csv", b"")
+    outcome = tenant.run("2026-01-05", ingest_only=True)
+    assert "in/customers_20260105.csv: file is empty (0 bytes)" in "\n".join(outcome.failures)

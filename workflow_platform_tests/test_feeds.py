@@ -119,6 +119,7 @@ def test_over_threshold_fails_and_leaves_domain_table_unchanged(tenant):
     outcome = tenant.run("2026-01-06", ingest_only=True)
     assert not outcome.success
     assert "in/c_20260106.csv: 1 of 6 rows rejected (16.67% > 1%)" in "\n".join(outcome.failures)
+    assert "in/c_20260106.csv:7: born: not a valid date in format MM/dd/yyyy" in "\n".join(outcome.failures)
     assert tenant.query("SELECT * FROM domain.people ORDER BY id") == before
     assert tenant.scalar("SELECT count(*) FROM audit.rejects WHERE file = 'in/c_20260106.csv'") == 1
 

@@ -165,3 +165,15 @@ def test_segment_sql_runs_sandboxed_from_the_file_system(tmp_path):
     with duckdb.connect(str(tmp_path / "w.duckdb")) as conn:
         with pytest.raises(SegmentSqlError, match="Permission"):
             build_segment(conn, leak)
+
+
+def test_a_shared_phone_links_only_with_the_same_surname(tenant):
+    setup(tenant, web="""id,first,last,email,phone,street,born
+w1,Ann,Lee,,555-100-2000,,
+w2,Bo,Chu,,555-100-2000,,
+w3,Ann,Lee,,(555) 100 2000,,
+""")
+    assert tenant.run("2026-01-05").success
+    by_pk = ids(tenant)
+    assert by_pk["w1"] == by_pk["w3"]  # same phone and surname
+    assert by_pk["w1"] != by_pk["w2"]  # same phone, another surname: a shared line, not the same person

@@ -73,6 +73,8 @@ def run_workflow(catalog: Catalog, window: tuple[dt.date, dt.date] | None = None
         rows = next((int(metadata[k]) for k in ROW_KEYS if k in metadata), None)
         detail = ", ".join(f"{k}={metadata[k]}" for k in ("files_loaded", "bytes", "rows_rejected", "rows_inserted",
                                                            "rows_updated", "id_churn_pct") if k in metadata)
+        if metadata.get("missing"):
+            detail += f", missing: {'; '.join(metadata['missing'])}"
         outcome.rows.append(AssetRow(materialization.asset_key.to_user_string(), rows, detail))
     for event in result.all_events:
         if event.event_type_value == "STEP_FAILURE":

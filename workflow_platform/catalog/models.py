@@ -111,10 +111,17 @@ class Courier(Model):
 
 class FeedColumn(Model):
     name: Identifier
+    source: str | None = Field(None, description="the file's column name when it differs (e.g. 'First Name'); "
+                                                 "matched ignoring case and surrounding spaces")
     type: str = "string"
     format: str | None = Field(None, description="date/datetime format in Joda tokens, e.g. yyyy-MM-dd")
     tag: list[str] = Field(default_factory=list)
     description: str = ""
+
+    @property
+    def source_name(self) -> str:
+        """The column's name in the files."""
+        return (self.source or self.name).strip()
 
     @field_validator("tag", mode="before")
     @classmethod
@@ -174,6 +181,8 @@ class Feed(Model):
     def _columns(self) -> Feed:
         names = [c.name for c in self.columns]
         dupes = sorted({n for n in names if names.count(n) > 1})
+        sources = [c.source_name.lower() for c in self.columns]
+        dupes += sorted({f"source {n!r}" for n in sources if sources.count(n) > 1})
         if dupes:
             raise ValueError(f"duplicate column names: {', '.join(dupes)}")
         if not self.primary_key:

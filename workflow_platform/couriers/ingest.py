@@ -93,13 +93,13 @@ def column_map(conn: duckdb.DuckDBPyConnection, readable: Readable, feed: Feed, 
                 f"{readable.label}: has {len(columns)} columns, feed {feed.name!r} declares {len(feed.columns)}")
         return {c.name: columns[i] for i, c in enumerate(feed.columns)}
     by_name = {c.strip().lower(): c for c in columns}
-    missing = [c.name for c in feed.columns if c.name.lower() not in by_name]
+    missing = [c.source_name for c in feed.columns if c.source_name.lower() not in by_name]
     if missing:
         raise CourierError(
             f"{readable.label}: missing column(s) {', '.join(missing)} required by feed {feed.name!r}; "
             f"the file has {', '.join(columns)}"
         )
-    return {c.name: by_name[c.name.lower()] for c in feed.columns}
+    return {c.name: by_name[c.source_name.lower()] for c in feed.columns}
 
 
 def read_error(readable: Readable, fmt: FileFormat, exc: Exception) -> CourierError:
@@ -152,6 +152,8 @@ def register_files(conn: duckdb.DuckDBPyConnection, courier: Courier, feed: Feed
         if GLOB_CHARACTERS.search(landed.relative):  # DuckDB's readers would expand it as a glob
             raise CourierError(f"{landed.relative}: file names with any of * ? [ ] {{ }} cannot be read safely; "
                                "rename the file")
+        if landed.size == 0:
+            raise CourierError(f"{landed.relative}: file is empty (0 bytes)")
         with readables(landed, courier.file) as members:
             for readable in members:
                 column_map(conn, readable, feed, courier.file)

@@ -277,8 +277,13 @@ def stage_feed(conn: duckdb.DuckDBPyConnection, feed: Feed, couriers: list[Couri
         if share > threshold:
             over.append(f"{file}: {refused} of {total} rows rejected ({share:.2f}% > {threshold:g}%)")
     if over:
+        first = conn.execute(  # where to look first: lines and reasons (values stay in audit.rejects)
+            f"SELECT s._file, s._line, s._reject.column_name, s._reject.reason FROM {staging_table(feed)} s "
+            "WHERE s._reject IS NOT NULL ORDER BY s._seq, s._line LIMIT 3").fetchall()
+        examples = "".join(f"\n  {file}:{line}: {column}: {reason}" for file, line, column, reason in first)
         raise FeedThresholdExceeded(
-            f"feed {feed.name!r}: error threshold exceeded, nothing loaded (see {REJECTS_TABLE}):\n  " + "\n  ".join(over)
+            f"feed {feed.name!r}: error threshold exceeded, nothing loaded (see {REJECTS_TABLE}):\n  "
+            + "\n  ".join(over) + (f"\n first refused rows:{examples}" if examples else "")
         )
     rows_in = sum(r["rows"] for r in report)
     rejected = sum(r["rejected"] for r in report)
