@@ -297,3 +297,15 @@ def test_an_empty_file_is_named_as_empty(tenant):
     tenant.land("in/customers_20260105.csv", b"")
     outcome = tenant.run("2026-01-05", ingest_only=True)
     assert "in/customers_20260105.csv: file is empty (0 bytes)" in "\n".join(outcome.failures)
+
+
+def test_a_closed_quote_followed_by_text_rejects_only_its_line(tenant):
+    tenant.write_catalog(courier_catalog("'in/customers_'yyyyMMdd'.csv'").replace(
+        "    source: shop", "    source: shop\n    error_threshold: 50"))
+    lines = [HEADER] + [f"{i},N,L,n{i}@example.org,5551110000,1990-01-01,2026-01-01 00:00:00" for i in range(1, 30001)]
+    lines[29000] = '29000,"Ann"x,L,x@example.org,5551110000,1990-01-01,2026-01-01 00:00:00'
+    tenant.land("in/customers_20260105.csv", "\n".join(lines) + "\n")
+    outcome = tenant.run("2026-01-05", ingest_only=True)
+    assert outcome.success, outcome.failures
+    assert tenant.scalar("SELECT count(*) FROM domain.customers") == 29999
+    assert tenant.query("SELECT line FROM audit.rejects") == [(29001,)]

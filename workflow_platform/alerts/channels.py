@@ -84,7 +84,7 @@ def channels_from_environment() -> AlertChannelsResource:
     settings = {
         "slack_token": secret("WORKFLOW_PLATFORM_SLACK_TOKEN"),
         "smtp_host": env.get("WORKFLOW_PLATFORM_SMTP_HOST") or None,
-        "smtp_port": int(env.get("WORKFLOW_PLATFORM_SMTP_PORT") or 25),
+        "smtp_port": _port(env.get("WORKFLOW_PLATFORM_SMTP_PORT") or "25"),
         "smtp_starttls": env.get("WORKFLOW_PLATFORM_SMTP_STARTTLS", "").lower() in ("1", "true", "yes"),
         "smtp_username": env.get("WORKFLOW_PLATFORM_SMTP_USER") or None,
         "smtp_password": secret("WORKFLOW_PLATFORM_SMTP_PASSWORD"),
@@ -94,3 +94,9 @@ def channels_from_environment() -> AlertChannelsResource:
     if env.get("WORKFLOW_PLATFORM_ALERT_SENDER"):
         settings["email_sender"] = env["WORKFLOW_PLATFORM_ALERT_SENDER"]
     return AlertChannelsResource(**settings)
+
+
+def _port(value: str) -> int:
+    if not value.strip().isdigit():
+        raise ValueError(f"WORKFLOW_PLATFORM_SMTP_PORT must be a port number, got {value!r}")
+    return int(value)

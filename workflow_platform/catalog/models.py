@@ -123,6 +123,13 @@ class FeedColumn(Model):
         """The column's name in the files."""
         return (self.source or self.name).strip()
 
+    @field_validator("source")
+    @classmethod
+    def _source(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("source must name the file's column (it is blank)")
+        return value
+
     @field_validator("tag", mode="before")
     @classmethod
     def _tag_list(cls, value):

@@ -105,7 +105,7 @@ def column_map(conn: duckdb.DuckDBPyConnection, readable: Readable, feed: Feed, 
 def read_error(readable: Readable, fmt: FileFormat, exc: Exception) -> CourierError:
     """A reader's error as one clear line naming the file (DuckDB's own advice names options we do not expose)."""
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    if "sniffing file" in first or "dialect" in str(exc):
+    if "sniffing file" in first:
         detail = (f"it does not parse as {fmt.format} with delimiter {fmt.separator!r} and quote {fmt.quote!r} "
                   "(an unterminated quote, another delimiter, or not a text file?)")
     else:
@@ -173,26 +173,44 @@ def manifest(conn: duckdb.DuckDBPyConnection, courier: Courier) -> list[LandedFi
     return [LandedFile(url, relative, day, size) for url, relative, day, size in rows]
 
 
-def record_bad_lines(conn: duckdb.DuckDBPyConnection, courier: Courier, feed: Feed, label: str) -> list[int]:
+def record_bad_lines(conn: duckdb.DuckDBPyConnection, courier: Courier, feed: Feed, readable: Readable,
+                     rows_read: int, header_rows: int) -> list[int]:
     """Move DuckDB's structural CSV errors for one file into audit.rejects, one row per malformed line;
-    returns those line numbers."""
+    returns those line numbers. A quote that DuckDB could not close before the end of the file makes it stop
+    reading there: that file is refused (CourierError) rather than loaded without its rest."""
     exists = conn.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'wp_reject_errors'").fetchone()[0]
     if not exists:
         return []
-    unterminated = conn.execute("SELECT min(line) FROM wp_reject_errors WHERE error_type = 'UNQUOTED VALUE'").fetchone()[0]
-    if unterminated is not None:  # DuckDB stops reading the file there: refuse it rather than lose its rest
-        conn.execute("DELETE FROM wp_reject_errors")
-        conn.execute("DELETE FROM wp_reject_scans")
-        raise CourierError(f"{label}: line {unterminated} has a value with an unterminated quote; the rest of the "
-                           "file cannot be read reliably, so none of it is loaded (fix the quote and reload)")
+    lines = [int(r[0]) for r in conn.execute("SELECT DISTINCT line FROM wp_reject_errors ORDER BY line").fetchall()]
+    quote = conn.execute("SELECT min(line) FROM wp_reject_errors WHERE error_type = 'UNQUOTED VALUE'").fetchone()[0]
+    if quote is not None:
+        records_before = quote - 1 - header_rows - sum(1 for line in lines if line < quote)
+        if rows_read <= records_before and _has_lines_after(readable, quote):
+            conn.execute("DELETE FROM wp_reject_errors")
+            conn.execute("DELETE FROM wp_reject_scans")
+            raise CourierError(f"{readable.label}: line {quote} has a value with an unterminated quote; the rest of "
+                               "the file cannot be read reliably, so none of it is loaded (fix the quote and reload)")
     ensure_rejects_table(conn)
     conn.execute(
         f"INSERT INTO {REJECTS_TABLE} SELECT ?, ?, ?, line, coalesce(column_name, ''), left(csv_line, 500), "
         "error_type || ': ' || error_message, now() FROM ("
         "  SELECT DISTINCT ON (line) * FROM wp_reject_errors ORDER BY line, column_idx)",
-        [courier.name, feed.name, label],
+        [courier.name, feed.name, readable.label],
     )
-    lines = [int(r[0]) for r in conn.execute("SELECT DISTINCT line FROM wp_reject_errors ORDER BY line").fetchall()]
     conn.execute("DELETE FROM wp_reject_errors")
     conn.execute("DELETE FROM wp_reject_scans")
     return lines
+
+
+def _has_lines_after(readable: Readable, line: int) -> bool:
+    """Whether the file has more than `line` lines (read only as far as needed)."""
+    import fsspec
+
+    compression = None if readable.compression == "none" else "infer"
+    seen = 0
+    with fsspec.open(readable.url, "rb", compression=compression) as handle:
+        while chunk := handle.read(1 << 20):
+            seen += chunk.count(b"\n")
+            if seen > line:
+                return True
+    return False

@@ -233,10 +233,10 @@ def stage_feed(conn: duckdb.DuckDBPyConnection, feed: Feed, couriers: list[Couri
                         rows = conn.execute(f"INSERT INTO {staging_table(feed)} {select}").fetchone()[0]
                     except duckdb.Error as exc:
                         raise read_error(readable, fmt, exc) from exc
-                    bad = record_bad_lines(conn, courier, feed, readable.label) if fmt.format in DELIMITED else []
+                    header = 1 if (fmt.header and fmt.format in DELIMITED) else 0
+                    bad = record_bad_lines(conn, courier, feed, readable, rows, header) if fmt.format in DELIMITED else []
                     bad_lines = len(bad)
                     skipped.extend((seq, line) for line in bad)
-                    header = 1 if (fmt.header and fmt.format in DELIMITED) else 0
                     if not files_created:
                         conn.execute(f"{_create(staging_files_table(feed))} (_seq INTEGER, courier VARCHAR, "
                                      "_file VARCHAR, first_rowid BIGINT, rows BIGINT, header_rows INTEGER, bad_lines BIGINT)")
@@ -280,10 +280,10 @@ def stage_feed(conn: duckdb.DuckDBPyConnection, feed: Feed, couriers: list[Couri
         first = conn.execute(  # where to look first: lines and reasons (values stay in audit.rejects)
             f"SELECT s._file, s._line, s._reject.column_name, s._reject.reason FROM {staging_table(feed)} s "
             "WHERE s._reject IS NOT NULL ORDER BY s._seq, s._line LIMIT 3").fetchall()
-        examples = "".join(f"\n  {file}:{line}: {column}: {reason}" for file, line, column, reason in first)
+        examples = "".join(f"\n    {file}:{line}: {column}: {reason}" for file, line, column, reason in first)
         raise FeedThresholdExceeded(
             f"feed {feed.name!r}: error threshold exceeded, nothing loaded (see {REJECTS_TABLE}):\n  "
-            + "\n  ".join(over) + (f"\n first refused rows:{examples}" if examples else "")
+            + "\n  ".join(over) + (f"\n  first refused rows:{examples}" if examples else "")
         )
     rows_in = sum(r["rows"] for r in report)
     rejected = sum(r["rejected"] for r in report)
