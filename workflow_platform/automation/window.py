@@ -10,6 +10,8 @@ DATE_FROM_TAG = "workflow_platform/date_from"  # inclusive, YYYY-MM-DD
 DATE_TO_TAG = "workflow_platform/date_to"  # inclusive, YYYY-MM-DD
 SKIP_MISSING_TAG = "workflow_platform/skip_missing"  # "true": a missing required file only warns
 ERROR_THRESHOLD_TAG = "workflow_platform/error_threshold"  # percent: overrides every feed's threshold, one run
+SCHEDULED_AT_TAG = "workflow_platform/scheduled_at"  # ISO time of the schedule tick the look-back counts from
+SINCE_TAG = "workflow_platform/since"  # ISO time of the group's previous tick: load every day since then too
 
 
 def window_tags(start: dt.date, end: dt.date) -> dict[str, str]:
@@ -23,7 +25,22 @@ def default_window(now: dt.datetime, look_back_seconds: int) -> tuple[dt.date, d
     return start, end
 
 
+def scheduled_window(tick: dt.datetime, look_back_seconds: int, since: dt.datetime | None = None
+                     ) -> tuple[dt.date, dt.date]:
+    """The days a scheduled tick loads (in UTC): its look-back, widened to every day since the previous tick."""
+    start, end = default_window(tick.astimezone(dt.UTC), look_back_seconds)
+    if since is not None:
+        start = min(start, since.astimezone(dt.UTC).date())
+    return start, end
+
+
 def run_days(tags: dict[str, str], look_back_seconds: int, now: dt.datetime | None = None) -> list[dt.date]:
+    """The file dates a courier loads in a run: the run's explicit dates, else its tick's window, else the
+    look-back from now."""
+    if SCHEDULED_AT_TAG in tags and DATE_FROM_TAG not in tags:
+        since = dt.datetime.fromisoformat(tags[SINCE_TAG]) if SINCE_TAG in tags else None
+        return date_range(*scheduled_window(dt.datetime.fromisoformat(tags[SCHEDULED_AT_TAG]), look_back_seconds,
+                                             since))
     if DATE_FROM_TAG in tags:
         start = dt.date.fromisoformat(tags[DATE_FROM_TAG])
         end = dt.date.fromisoformat(tags.get(DATE_TO_TAG, tags[DATE_FROM_TAG]))

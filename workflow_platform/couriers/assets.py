@@ -23,6 +23,15 @@ def _protocol(catalog: Catalog, courier: Courier) -> str:
     return url.split("://")[0] if "://" in url else "local"
 
 
+FILES_CHECK = "expected_files_present"
+
+
+def files_check_spec(courier: Courier) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec(FILES_CHECK, asset=courier_key(courier.name),
+                             description="Every day of the run's window has a file matching the pattern (evaluated by "
+                                         "the load step and by the courier group's schedule sensor).")
+
+
 def courier_spec(catalog: Catalog, courier: Courier) -> dg.AssetSpec:
     location = catalog.location(courier.location)
     return dg.AssetSpec(
@@ -71,7 +80,9 @@ def collect_files(context: dg.AssetExecutionContext, conn: duckdb.DuckDBPyConnec
     except CourierError as exc:
         raise dg.Failure(description=f"courier {courier.name!r}: {exc}") from exc
     context.log.info(f"courier {courier.name}: {len(search.files)} file(s) for {window}, all readable")
-    return dg.MaterializeResult(asset_key=courier_key(courier.name), metadata={
+    check = dg.AssetCheckResult(asset_key=courier_key(courier.name), check_name=FILES_CHECK, passed=not missing,
+                                severity=dg.AssetCheckSeverity.WARN, metadata={"missing": dg.MetadataValue.json(missing)})
+    return dg.MaterializeResult(asset_key=courier_key(courier.name), check_results=[check], metadata={
         "window": window,
         "files_loaded": dg.MetadataValue.int(len(search.files)),
         "files_read": dg.MetadataValue.int(units),
@@ -85,7 +96,8 @@ def collect_files(context: dg.AssetExecutionContext, conn: duckdb.DuckDBPyConnec
 def build_land_only_asset(catalog: Catalog, courier: Courier) -> dg.AssetsDefinition:
     """A `land_only` courier: its files are found and checked, not loaded."""
 
-    @dg.multi_asset(specs=[courier_spec(catalog, courier)], name=f"courier__{courier.name}", pool=WAREHOUSE_POOL)
+    @dg.multi_asset(specs=[courier_spec(catalog, courier)], check_specs=[files_check_spec(courier)],
+                    name=f"courier__{courier.name}", pool=WAREHOUSE_POOL)
     def _land(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
         with warehouse.get_connection() as conn:
             yield collect_files(context, conn, catalog, courier)

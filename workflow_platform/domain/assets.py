@@ -11,7 +11,7 @@ import dagster as dg
 import duckdb
 
 from workflow_platform.catalog.models import Catalog, Feed
-from workflow_platform.couriers.assets import collect_files, courier_spec
+from workflow_platform.couriers.assets import collect_files, courier_spec, files_check_spec
 from workflow_platform.domain.load import DomainResult, DomainSchemaChanged, ensure_domain_table, merge_staged
 from workflow_platform.feeds.assets import feed_spec, stage
 from workflow_platform.layout import asset_group, domain_key, feed_key, owners_and_tags
@@ -73,7 +73,9 @@ def build_load_asset(catalog: Catalog, feed: Feed) -> dg.AssetsDefinition:
     specs = [courier_spec(catalog, c) for c in couriers] + [feed_spec(catalog, feed, couriers),
                                                             domain_spec(catalog, feed)]
 
-    @dg.multi_asset(specs=specs, name=f"load__{feed.name}", pool=WAREHOUSE_POOL, can_subset=False)
+    checks = [files_check_spec(c) for c in couriers]
+
+    @dg.multi_asset(specs=specs, check_specs=checks, name=f"load__{feed.name}", pool=WAREHOUSE_POOL, can_subset=False)
     def _load(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
         with warehouse.get_connection() as conn:
             for courier in couriers:

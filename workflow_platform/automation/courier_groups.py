@@ -1,0 +1,178 @@
+"""Courier-group sensors: the schedule window and the missing-file policy of a scheduled group.
+
+At each schedule tick the sensor looks for every courier's files of the tick's window (listing only, it never
+opens the warehouse):
+- all present: launch one run of the group's job for the tick (run key `<group>:<tick>`, so never twice);
+- missing, within a courier's `wait`: check again on the next evaluations;
+- still missing when the wait expires: alert (error for a required file, warning for an optional one) and fail
+  the courier's `expected_files_present` check; then with `stop_when_missing` launch nothing, otherwise launch
+  with the couriers that have data (missing files only warn in that run);
+- a file that was missing and arrives later is loaded by a catch-up run, and an alert says it came late.
+A group scheduled less often than daily loads every day since its previous tick.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+
+import dagster as dg
+
+from workflow_platform.alerts.channels import AlertChannelsResource
+from workflow_platform.alerts.dispatch import deliver
+from workflow_platform.alerts.model import Alert
+from workflow_platform.automation.cron import previous_tick
+from workflow_platform.automation.jobs import courier_group_job_name
+from workflow_platform.automation.window import (
+    SCHEDULED_AT_TAG,
+    SINCE_TAG,
+    SKIP_MISSING_TAG,
+    scheduled_window,
+)
+from workflow_platform.catalog.models import Catalog, CourierGroup
+from workflow_platform.couriers.assets import FILES_CHECK
+from workflow_platform.couriers.landing import date_range, find_files
+from workflow_platform.couriers.patterns import FilePattern
+from workflow_platform.layout import courier_key
+
+SENSOR_INTERVAL_SECONDS = 30
+
+
+@dataclass
+class Decision:
+    run_requests: list[dg.RunRequest]
+    checks: list[dg.AssetCheckEvaluation]
+    alerts: list[Alert]
+    cursor: dict
+    message: str
+
+
+def _missing(catalog: Catalog, group: CourierGroup, tick: dt.datetime, since: dt.datetime | None
+             ) -> dict[str, list[str]]:
+    """courier -> the files it misses for the tick's window (pattern resolved per day)."""
+    out = {}
+    for item in group.couriers:
+        courier = catalog.courier(item.courier)
+        days = date_range(*scheduled_window(tick, item.look_back_seconds, since))
+        search = find_files(courier, catalog.location(courier.location), days)
+        if search.missing_days:
+            pattern = FilePattern.parse(courier.pattern)
+            out[courier.name] = [pattern.describe(d) + (f" for {d}" if d else "") for d in search.missing_days]
+    return out
+
+
+def decide(catalog: Catalog, group: CourierGroup, now: dt.datetime, cursor: dict) -> Decision:
+    """What the group's sensor does at `now`, given its cursor (pure apart from listing the landing folders)."""
+    cursor = {"handled": None, "waiting": None, "late": [], **cursor}
+    requests, checks, alerts, notes = [], [], [], []
+    settings = {c.courier: c for c in group.couriers}
+
+    # files that were missing at an earlier tick and have arrived since: a catch-up run for that tick's window
+    still_late = []
+    for entry in cursor["late"]:
+        tick, since = dt.datetime.fromisoformat(entry["tick"]), entry.get("since")
+        since = dt.datetime.fromisoformat(since) if since else None
+        arrived = [c for c in entry["couriers"] if c not in _missing(catalog, group, tick, since)]
+        if arrived:
+            tags = {SCHEDULED_AT_TAG: tick.isoformat(), SKIP_MISSING_TAG: "true", **({SINCE_TAG: since.isoformat()}
+                                                                                     if since else {})}
+            requests.append(dg.RunRequest(run_key=f"{group.name}:{tick.isoformat()}:late:{','.join(arrived)}",
+                                          tags=tags))
+            alerts.append(Alert("late_file", "warning", "courier_groups", group.name,
+                                cause=f"files of {', '.join(arrived)} for the {tick:%Y-%m-%d %H:%M %Z} run arrived after "
+                                      "their window closed",
+                                action="nothing: a catch-up run loads them now"))
+        left = [c for c in entry["couriers"] if c not in arrived]
+        if left:
+            still_late.append({**entry, "couriers": left})
+    cursor["late"] = still_late[-50:]
+
+    tick = previous_tick(group.schedule, group.timezone, now)
+    handled = dt.datetime.fromisoformat(cursor["handled"]) if cursor["handled"] else None
+    if tick is None or (handled is not None and tick <= handled):
+        notes.append("no new tick" if tick else "no tick within the horizon")
+        return Decision(requests, checks, alerts, cursor, "; ".join(notes))
+
+    missing = _missing(catalog, group, tick, handled)
+    base_tags = {SCHEDULED_AT_TAG: tick.isoformat(), **({SINCE_TAG: handled.isoformat()} if handled else {})}
+    run_key = f"{group.name}:{tick.isoformat()}"
+    window = ", ".join(f"{c}: {'; '.join(m)}" for c, m in missing.items())
+    if not missing:
+        requests.append(dg.RunRequest(run_key=run_key, tags=base_tags))
+        checks += [_check(c, True, []) for c in settings]
+        cursor.update(handled=tick.isoformat(), waiting=None)
+        notes.append(f"tick {tick.isoformat()}: all files present, run requested")
+        return Decision(requests, checks, alerts, cursor, "; ".join(notes))
+
+    deadline = tick + dt.timedelta(seconds=max(settings[c].wait_seconds for c in missing))
+    if now < deadline:
+        cursor["waiting"] = tick.isoformat()
+        notes.append(f"tick {tick.isoformat()}: waiting until {deadline.isoformat()} for {window}")
+        return Decision(requests, checks, alerts, cursor, "; ".join(notes))
+
+    stop = [c for c in missing if settings[c].stop_when_missing]
+    for courier_name, files in missing.items():
+        optional = catalog.courier(courier_name).optional
+        checks.append(_check(courier_name, False, files))
+        if settings[courier_name].notify_when_missing:
+            alerts.append(Alert(
+                "missing_files", "warning" if optional else "error", "courier_groups", group.name,
+                cause=f"courier {courier_name}: no file matching {'; '.join(files)} (waited "
+                      f"{settings[courier_name].wait})",
+                action=("the group run was stopped: drop the files (they are loaded by a catch-up run) or run the "
+                        "group by hand with --skip-missing" if stop else
+                        "the group ran with the couriers that have data; a late file is loaded by a catch-up run"),
+            ))
+    checks += [_check(c, True, []) for c in settings if c not in missing]
+    if stop:
+        notes.append(f"tick {tick.isoformat()}: stopped, missing {window}")
+    else:
+        requests.append(dg.RunRequest(run_key=run_key, tags={**base_tags, SKIP_MISSING_TAG: "true"}))
+        notes.append(f"tick {tick.isoformat()}: run requested without {', '.join(missing)} (missing {window})")
+    cursor["late"].append({"tick": tick.isoformat(), "since": handled.isoformat() if handled else None,
+                           "couriers": sorted(missing)})
+    cursor.update(handled=tick.isoformat(), waiting=None)
+    return Decision(requests, checks, alerts, cursor, "; ".join(notes))
+
+
+def _check(courier: str, passed: bool, missing: list[str]) -> dg.AssetCheckEvaluation:
+    return dg.AssetCheckEvaluation(asset_key=courier_key(courier), check_name=FILES_CHECK, passed=passed,
+                                   severity=dg.AssetCheckSeverity.ERROR,
+                                   metadata={"missing": dg.MetadataValue.json(missing)})
+
+
+def build_courier_group_sensors(catalog: Catalog) -> list[dg.SensorDefinition]:
+    """One sensor per scheduled courier group; an inactive group's sensor starts stopped."""
+    sensors = []
+    for group in catalog.courier_groups:
+        if not group.schedule:
+            continue  # manual only
+        sensors.append(_sensor(catalog, group))
+    return sensors
+
+
+def _sensor(catalog: Catalog, group: CourierGroup) -> dg.SensorDefinition:
+    @dg.sensor(
+        name=f"courier_group__{group.name}__schedule",
+        job_name=courier_group_job_name(group.name),
+        minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
+        default_status=dg.DefaultSensorStatus.RUNNING if group.active else dg.DefaultSensorStatus.STOPPED,
+        description=f"Schedule '{group.schedule}' ({group.timezone}) of courier group {group.name}: waits for missing "
+                    "files, alerts, stops or continues, and catches up late files.",
+    )
+    def _group_sensor(context: dg.SensorEvaluationContext, alert_channels: AlertChannelsResource):
+        cursor = json.loads(context.cursor) if context.cursor else {}
+        decision = decide(catalog, group, dt.datetime.now(dt.UTC), cursor)
+        sent = set(cursor.get("alerted", []))
+        for alert in decision.alerts:
+            if alert.key not in sent:  # once, across ticks and daemon restarts (the cursor is persisted)
+                deliver(alert, catalog.alerts, alert_channels.slack(), alert_channels.email(), context.log)
+                sent.add(alert.key)
+        decision.cursor["alerted"] = sorted(sent)[-500:]
+        return dg.SensorResult(run_requests=decision.run_requests, asset_events=decision.checks,
+                               cursor=json.dumps(decision.cursor),
+                               skip_reason=None if decision.run_requests else decision.message)
+
+    return _group_sensor
+

@@ -1,0 +1,169 @@
+"""Courier-group schedule sensors: every branch of the missing-file policy, decided at chosen moments."""
+
+import datetime as dt
+import json
+
+import dagster as dg
+
+from workflow_platform.automation.courier_groups import build_courier_group_sensors, decide
+from workflow_platform.automation.window import SCHEDULED_AT_TAG, SINCE_TAG, SKIP_MISSING_TAG, run_days
+from workflow_platform_tests.test_alerts import SlackServer, channels
+
+UTC = dt.UTC
+CATALOG = """
+couriers:
+  - name: web
+    pattern: "'web_'yyyyMMdd'.csv'"
+    feed: web
+  - name: club
+    pattern: "'club_'yyyyMMdd'.csv'"
+    feed: club
+    optional: {club_optional}
+feeds:
+  - name: web
+    source: web
+    columns: [{{name: id, tag: pk}}]
+  - name: club
+    source: club
+    columns: [{{name: id, tag: pk}}]
+courier_groups:
+  - name: daily
+    schedule: "{schedule}"
+    active: {active}
+    couriers:
+      - {{courier: web, wait: 2 hours, stop_when_missing: {stop}}}
+      - {{courier: club, wait: 0 seconds}}
+alerts:
+  courier_groups:
+    slack: ["#data-alerts"]
+"""
+TICK = dt.datetime(2026, 1, 6, 6, 0, tzinfo=UTC)  # window of a 1-day look-back: 2026-01-05
+
+
+def group(tenant, stop=False, club_optional=False, schedule="0 6 * * *", active=True):
+    tenant.write_catalog(CATALOG.format(stop=str(stop).lower(), club_optional=str(club_optional).lower(),
+                                        schedule=schedule, active=str(active).lower()))
+    catalog = tenant.catalog()
+    return catalog, catalog.courier_groups[0]
+
+
+def land(tenant, *names, day="20260105"):
+    for name in names:
+        tenant.land(f"{name}_{day}.csv", "id\n1\n")
+
+
+def test_all_files_present_launches_one_run_per_tick(tenant):
+    catalog, daily = group(tenant)
+    land(tenant, "web", "club")
+    first = decide(catalog, daily, TICK + dt.timedelta(minutes=1), {})
+    [request] = first.run_requests
+    assert request.run_key == "daily:2026-01-06T06:00:00+00:00"
+    assert request.tags == {SCHEDULED_AT_TAG: "2026-01-06T06:00:00+00:00"}
+    assert all(c.passed for c in first.checks) and not first.alerts
+    again = decide(catalog, daily, TICK + dt.timedelta(minutes=2), first.cursor)
+    assert again.run_requests == [] and again.message == "no new tick"
+
+
+def test_missing_file_within_its_wait_keeps_checking_then_launches(tenant):
+    catalog, daily = group(tenant)
+    land(tenant, "club")
+    waiting = decide(catalog, daily, TICK + dt.timedelta(minutes=30), {})
+    assert waiting.run_requests == [] and not waiting.alerts
+    assert "waiting until 2026-01-06T08:00:00+00:00 for web: web_20260105.csv for 2026-01-05" in waiting.message
+    land(tenant, "web")
+    arrived = decide(catalog, daily, TICK + dt.timedelta(minutes=45), waiting.cursor)
+    assert [r.run_key for r in arrived.run_requests] == ["daily:2026-01-06T06:00:00+00:00"]
+
+
+def test_wait_expired_notify_and_continue(tenant):
+    catalog, daily = group(tenant)
+    land(tenant, "club")
+    decision = decide(catalog, daily, TICK + dt.timedelta(hours=2, minutes=1), {})
+    [request] = decision.run_requests
+    assert request.tags[SKIP_MISSING_TAG] == "true"
+    [alert] = decision.alerts
+    assert (alert.kind, alert.severity) == ("missing_files", "error")
+    assert "courier web: no file matching web_20260105.csv for 2026-01-05 (waited 2 hours)" in alert.cause
+    failed = {c.asset_key.to_user_string(): c.passed for c in decision.checks}
+    assert failed == {"courier/web": False, "courier/club": True}
+
+
+def test_wait_expired_notify_and_stop(tenant):
+    catalog, daily = group(tenant, stop=True)
+    land(tenant, "club")
+    decision = decide(catalog, daily, TICK + dt.timedelta(hours=3), {})
+    assert decision.run_requests == []
+    assert "stopped, missing web" in decision.message
+    assert decision.alerts[0].severity == "error" and "the group run was stopped" in decision.alerts[0].action
+
+
+def test_optional_file_missing_is_a_warning(tenant):
+    catalog, daily = group(tenant, club_optional=True)
+    land(tenant, "web")
+    decision = decide(catalog, daily, TICK + dt.timedelta(minutes=1), {})  # club waits 0 s: decided at once
+    [alert] = decision.alerts
+    assert (alert.severity, alert.kind) == ("warning", "missing_files")
+    assert len(decision.run_requests) == 1
+
+
+def test_a_late_file_gets_a_catch_up_run_and_a_late_alert(tenant):
+    catalog, daily = group(tenant)
+    land(tenant, "club")
+    missed = decide(catalog, daily, TICK + dt.timedelta(hours=3), {})
+    land(tenant, "web")
+    later = decide(catalog, daily, TICK + dt.timedelta(hours=4), missed.cursor)
+    [catch_up] = later.run_requests
+    assert catch_up.run_key == "daily:2026-01-06T06:00:00+00:00:late:web"
+    assert catch_up.tags[SCHEDULED_AT_TAG] == TICK.isoformat()
+    [alert] = later.alerts
+    assert alert.kind == "late_file" and "arrived after their window closed" in alert.cause
+    assert later.cursor["late"] == []
+    assert decide(catalog, daily, TICK + dt.timedelta(hours=5), later.cursor).run_requests == []
+
+
+def test_a_weekly_group_loads_every_day_since_its_previous_tick(tenant):
+    catalog, weekly = group(tenant, schedule="0 6 * * 1")  # Mondays
+    monday = dt.datetime(2026, 1, 5, 6, 0, tzinfo=UTC)
+    next_monday = monday + dt.timedelta(days=7)
+    for day in range(4, 12):
+        land(tenant, "web", "club", day=f"202601{day:02d}")
+    first = decide(catalog, weekly, monday + dt.timedelta(minutes=1), {})
+    second = decide(catalog, weekly, next_monday + dt.timedelta(minutes=1), first.cursor)
+    [request] = second.run_requests
+    assert request.tags[SINCE_TAG] == monday.isoformat()
+    days = run_days(request.tags, weekly.couriers[0].look_back_seconds)
+    assert days[0] == dt.date(2026, 1, 5) and days[-1] == dt.date(2026, 1, 11)  # every day since the last run
+
+
+def test_the_sensor_alerts_once_and_an_inactive_group_starts_stopped(tenant, monkeypatch):
+    import workflow_platform.automation.courier_groups as module
+
+    catalog, daily = group(tenant)
+    land(tenant, "club")
+
+    class FixedNow(dt.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return TICK + dt.timedelta(hours=3)
+
+    monkeypatch.setattr(module.dt, "datetime", FixedNow)
+    slack = SlackServer()
+    try:
+        [sensor] = build_courier_group_sensors(catalog)
+        assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+        with dg.instance_for_test() as instance:
+            context = dg.build_sensor_context(instance=instance, resources={"alert_channels": channels(slack, None)})
+            first = sensor(context)
+            assert [r.run_key for r in first.run_requests] == ["daily:2026-01-06T06:00:00+00:00"]
+            # the cursor travels to the next tick: the same missing file is not alerted again
+            context = dg.build_sensor_context(instance=instance, cursor=first.cursor,
+                                              resources={"alert_channels": channels(slack, None)})
+            second = sensor(context)
+            assert second.run_requests == []
+            assert json.loads(second.cursor)["alerted"] == json.loads(first.cursor)["alerted"]
+        assert len(slack.messages) == 1 and "files missing" in slack.messages[0]["text"]
+    finally:
+        slack.close()
+    catalog, _ = group(tenant, active=False)
+    [stopped] = build_courier_group_sensors(catalog)
+    assert stopped.default_status == dg.DefaultSensorStatus.STOPPED
