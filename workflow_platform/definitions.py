@@ -8,6 +8,7 @@ from workflow_platform.alerts.channels import channels_from_environment
 from workflow_platform.alerts.sensors import build_alert_sensors
 from workflow_platform.automation.courier_groups import build_courier_group_sensors
 from workflow_platform.automation.jobs import build_jobs
+from workflow_platform.automation.runtime import build_runtime_sensors
 from workflow_platform.catalog.loader import load_catalog
 from workflow_platform.catalog.models import Catalog
 from workflow_platform.couriers.assets import build_land_only_asset
@@ -39,7 +40,7 @@ def build_definitions(catalog: Catalog, warehouse: str | None = None) -> dg.Defi
     return dg.Definitions(
         assets=build_assets(catalog),
         jobs=build_jobs(catalog),
-        sensors=build_alert_sensors(catalog) + build_courier_group_sensors(catalog),
+        sensors=build_alert_sensors(catalog) + build_courier_group_sensors(catalog) + build_runtime_sensors(catalog),
         resources={"warehouse": WarehouseResource(database=str(warehouse or warehouse_path())),
                    "alert_channels": channels_from_environment()},
         executor=dg.in_process_executor,

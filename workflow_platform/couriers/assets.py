@@ -7,6 +7,7 @@ asset of its own.
 import dagster as dg
 import duckdb
 
+from workflow_platform.automation.runtime import freshness_for
 from workflow_platform.automation.window import SKIP_MISSING_TAG, run_days
 from workflow_platform.catalog.models import Catalog, Courier, GroupCourier
 from workflow_platform.couriers.ingest import CourierError, register_files
@@ -42,6 +43,7 @@ def courier_spec(catalog: Catalog, courier: Courier) -> dg.AssetSpec:
         kinds={"duckdb", _protocol(catalog, courier)},
         metadata={"pattern": courier.pattern, "location": location.url, "optional": courier.optional,
                   "load": courier.load},
+        freshness_policy=freshness_for(catalog, [courier.name]),
         **owners_and_tags(catalog, courier=courier.name),
     )
 

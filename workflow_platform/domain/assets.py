@@ -10,6 +10,7 @@ import datetime as dt
 import dagster as dg
 import duckdb
 
+from workflow_platform.automation.runtime import freshness_for
 from workflow_platform.catalog.models import Catalog, Feed
 from workflow_platform.couriers.assets import collect_files, courier_spec, files_check_spec
 from workflow_platform.domain.load import DomainResult, DomainSchemaChanged, ensure_domain_table, merge_staged
@@ -35,6 +36,7 @@ def domain_spec(catalog: Catalog, feed: Feed) -> dg.AssetSpec:
         + (feed.description or ""),
         kinds={"duckdb", "table"},
         metadata={"load_operation": operation, "dagster/table_name": f"domain.{feed.name}"},
+        freshness_policy=freshness_for(catalog, [c.name for c in catalog.couriers if c.feed == feed.name]),
         **owners_and_tags(catalog, feed=feed.name),
     )
 

@@ -4,6 +4,7 @@ the feed's load step, domain/assets.py)."""
 import dagster as dg
 import duckdb
 
+from workflow_platform.automation.runtime import freshness_for
 from workflow_platform.automation.window import ERROR_THRESHOLD_TAG
 from workflow_platform.catalog.models import Catalog, Courier, Feed
 from workflow_platform.couriers.ingest import CourierError
@@ -25,6 +26,7 @@ def feed_spec(catalog: Catalog, feed: Feed, couriers: list[Courier]) -> dg.Asset
         kinds={"duckdb", "sql"},
         metadata={"source": feed.source, "error_threshold_pct": feed.error_threshold,
                   "primary_key": ", ".join(feed.primary_key)},
+        freshness_policy=freshness_for(catalog, [c.name for c in couriers]),
         **owners_and_tags(catalog, feed=feed.name),
     )
 

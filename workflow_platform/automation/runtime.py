@@ -1,0 +1,113 @@
+"""Duration thresholds of courier groups: a Dagster freshness policy on the group's assets, a warning while a
+run is still going past its threshold, and an alert when a freshness state turns WARN or FAIL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import dagster as dg
+
+from workflow_platform.alerts.channels import AlertChannelsResource
+from workflow_platform.alerts.dispatch import deliver
+from workflow_platform.alerts.model import Alert
+from workflow_platform.automation.jobs import courier_group_job_name, ingest_selection
+from workflow_platform.catalog.models import Catalog, CourierGroup, _duration_seconds
+
+SENSOR_INTERVAL_SECONDS = 30
+
+
+def shifted_cron(schedule: str, minutes: int) -> str | None:
+    """`schedule` moved later by `minutes` when its minute and hour are plain numbers and the shift stays within
+    the day; None otherwise."""
+    minute, hour, *rest = schedule.split()
+    if not (minute.isdigit() and hour.isdigit()):
+        return None
+    total = int(hour) * 60 + int(minute) + minutes
+    if total >= 24 * 60:
+        return None
+    return " ".join([str(total % 60), str(total // 60), *rest])
+
+
+def freshness_policy(group: CourierGroup) -> dg.FreshnessPolicy | None:
+    """For a scheduled group: data must be materialized by tick + threshold (a cron policy); otherwise, or when
+    the deadline cannot be written as a cron, within threshold + one day of the last materialization."""
+    if not group.runtime_threshold:
+        return None
+    threshold = dt.timedelta(seconds=_duration_seconds(group.runtime_threshold))
+    if group.schedule and (deadline := shifted_cron(group.schedule, int(threshold.total_seconds() // 60))):
+        return dg.FreshnessPolicy.cron(deadline_cron=deadline, lower_bound_delta=max(threshold, dt.timedelta(minutes=1)),
+                                       timezone=group.timezone)
+    return dg.FreshnessPolicy.time_window(fail_window=dt.timedelta(days=1) + threshold)
+
+
+def freshness_for(catalog: Catalog, couriers: list[str]) -> dg.FreshnessPolicy | None:
+    """The freshness policy of the courier group these couriers belong to (None without a runtime threshold)."""
+    for name in couriers:
+        if group := catalog.group_of_courier(name):
+            return freshness_policy(group)
+    return None
+
+
+def build_runtime_sensors(catalog: Catalog) -> list[dg.SensorDefinition]:
+    groups = [g for g in catalog.courier_groups if g.runtime_threshold]
+    if not groups:
+        return []
+
+    @dg.sensor(
+        name="courier_group_runtime_alerts",
+        minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Warns the courier-group recipients once when a group's run is still going past its runtime "
+                    "threshold (the run is not stopped), and when a group's freshness turns WARN or FAIL.",
+    )
+    def runtime_alerts(context: dg.SensorEvaluationContext, alert_channels: AlertChannelsResource):
+        cursor = {"alerted": [], "freshness": {}, **(json.loads(context.cursor) if context.cursor else {})}
+        alerted = set(cursor["alerted"])
+        now = dt.datetime.now(dt.UTC).timestamp()
+        notes = []
+        for group in groups:
+            threshold = _duration_seconds(group.runtime_threshold)
+            runs = context.instance.get_run_records(dg.RunsFilter(job_name=courier_group_job_name(group.name),
+                                                                  statuses=[dg.DagsterRunStatus.STARTED]))
+            for record in runs:
+                started = record.start_time or record.create_timestamp.timestamp()
+                key = f"runtime:{record.dagster_run.run_id}"
+                if now - started > threshold and key not in alerted:
+                    alert = Alert("runtime_exceeded", "warning", "courier_groups", group.name,
+                                  run_id=record.dagster_run.run_id,
+                                  cause=f"the run has been going for {int((now - started) // 60)} min, over the "
+                                        f"{group.runtime_threshold} threshold",
+                                  action="open the run to see which step is slow; it keeps running")
+                    deliver(alert, catalog.alerts, alert_channels.slack(), alert_channels.email(), context.log)
+                    alerted.add(key)
+                    notes.append(f"{group.name}: runtime warning for {record.dagster_run.run_id}")
+            notes += _freshness_transitions(context, catalog, group, cursor["freshness"], alert_channels)
+        cursor["alerted"] = sorted(alerted)[-500:]
+        context.update_cursor(json.dumps(cursor))
+        return dg.SkipReason("; ".join(notes) or "no run over its threshold, no freshness change")
+
+    return [runtime_alerts]
+
+
+def _freshness_transitions(context, catalog: Catalog, group: CourierGroup, seen: dict,
+                           alert_channels: AlertChannelsResource) -> list[str]:
+    """Alert once per transition of a group asset's freshness state to WARN or FAIL (state kept in `seen`)."""
+    keys = list(ingest_selection(catalog, [c.courier for c in group.couriers]).resolve(
+        context.repository_def.asset_graph)) if context.repository_def else []
+    try:  # get_freshness_state_records is not @public in Dagster 1.13: pinned, and covered by a test
+        records = context.instance.get_freshness_state_records(keys) if keys else {}
+    except Exception as exc:  # noqa: BLE001 - a storage without freshness support: no freshness alerts
+        return [f"freshness unavailable: {exc}"]
+    notes = []
+    for key, record in records.items():
+        name, state = key.to_user_string(), record.freshness_state.value
+        if state != seen.get(name) and state in ("WARN", "FAIL"):
+            alert = Alert("freshness", "error" if state == "FAIL" else "warning", "courier_groups", group.name,
+                          cause=f"{name} is {state}: not refreshed within the group's {group.runtime_threshold} "
+                                "threshold",
+                          action="check the group's last run and its schedule sensor")
+            deliver(alert, catalog.alerts, alert_channels.slack(), alert_channels.email(), context.log)
+            notes.append(f"{name} freshness {state}")
+        seen[name] = state
+    return notes
