@@ -72,8 +72,10 @@ def _window(date: dt.date | None, start: dt.date | None, end: dt.date | None) ->
 @click.option("--skip-missing", is_flag=True, help="a missing required file only warns")
 @click.option("--error-threshold", type=click.FloatRange(0, 100), help="override every feed's error threshold (percent) "
               "for this run only")
+@click.option("--skip-courier", "skip_couriers", multiple=True, help="leave this courier out of this run (repeatable)")
 @click.option("--verbose", is_flag=True, help="show Dagster's step logs")
-def run(catalog_dir, date, start, end, group, ingest_only, skip_missing, error_threshold, verbose) -> None:
+def run(catalog_dir, date, start, end, group, ingest_only, skip_missing, error_threshold, skip_couriers,
+        verbose) -> None:
     """Materialize the workflow in-process for a day or a date range and print a summary."""
     from workflow_platform.automation.runner import run_workflow
 
@@ -82,7 +84,8 @@ def run(catalog_dir, date, start, end, group, ingest_only, skip_missing, error_t
     window = _window(date and date.date(), start and start.date(), end and end.date())
     try:
         outcome = run_workflow(catalog, window=window, group=group, ingest_only=ingest_only, skip_missing=skip_missing,
-                               error_threshold=error_threshold, log_level="INFO" if verbose else "CRITICAL")
+                               error_threshold=error_threshold, skip_couriers=list(skip_couriers),
+                               log_level="INFO" if verbose else "CRITICAL")
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
     table = Table(title=f"{catalog.tenant}: run {outcome.run_id[:8]} ({outcome.window_text})")

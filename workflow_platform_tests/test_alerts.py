@@ -166,7 +166,7 @@ alerts:
             tags={"workflow_platform/date_from": "2026-01-05", "workflow_platform/date_to": "2026-01-05"})
         assert not result.success
         failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.RUN_FAILURE)
-        [sensor] = build_alert_sensors(catalog)
+        sensor = build_alert_sensors(catalog)[0]  # the failure sensor
         context = dg.build_run_status_sensor_context(
             sensor_name=sensor.name, dagster_instance=instance, dagster_run=result.dagster_run, dagster_event=failure,
             resources={"alert_channels": channels(slack, smtp)},
@@ -179,3 +179,41 @@ alerts:
     assert recipients == ["ops@acme.example"]
     for value in ("secret.person", "other.person", "example.org"):  # customer values never leave the warehouse
         assert value not in message["text"] and value not in content
+
+
+def test_success_alerts_are_opt_in_and_cancels_are_alerted(tenant, slack):
+    tenant.write_catalog("""
+couriers:
+  - name: shop
+    pattern: "'in/c_'yyyyMMdd'.csv'"
+    feed: people
+feeds:
+  - name: people
+    source: shop
+    columns: [{name: id, tag: pk}]
+courier_groups:
+  - name: daily
+    couriers: [shop]
+    alert_on_success: true
+alerts:
+  courier_groups:
+    slack: ["#data-alerts"]
+""")
+    tenant.land("in/c_20260105.csv", "id\n1\n")
+    catalog = tenant.catalog()
+    defs = build_definitions(catalog, str(tenant.warehouse))
+    _, success_sensor, cancel_sensor = build_alert_sensors(catalog)
+    with dg.instance_for_test() as instance:
+        result = defs.resolve_job_def("courier_group__daily").execute_in_process(
+            instance=instance, tags={"workflow_platform/date_from": "2026-01-05"})
+        success = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.RUN_SUCCESS)
+        resources = {"alert_channels": channels(slack, None)}
+        success_sensor(dg.build_run_status_sensor_context(
+            sensor_name=success_sensor.name, dagster_instance=instance, dagster_run=result.dagster_run,
+            dagster_event=success, resources=resources))
+        cancel_sensor(dg.build_run_status_sensor_context(
+            sensor_name=cancel_sensor.name, dagster_instance=instance, dagster_run=result.dagster_run,
+            dagster_event=success, resources=resources))
+    texts = [m["text"] for m in slack.messages]
+    assert texts[0].startswith("[INFO] courier group daily: run succeeded")
+    assert texts[1].startswith("[WARNING] courier group daily: run canceled")

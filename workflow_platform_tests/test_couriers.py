@@ -309,3 +309,10 @@ def test_a_closed_quote_followed_by_text_rejects_only_its_line(tenant):
     assert outcome.success, outcome.failures
     assert tenant.scalar("SELECT count(*) FROM domain.customers") == 29999
     assert tenant.query("SELECT line FROM audit.rejects") == [(29001,)]
+
+
+def test_a_courier_can_be_skipped_for_one_run(tenant):
+    tenant.write_catalog(courier_catalog("'in/customers_'yyyyMMdd'.csv'"))
+    outcome = tenant.run("2026-01-05", ingest_only=True, skip_couriers=["shop"])  # its file is missing: no failure
+    assert outcome.success, outcome.failures
+    assert tenant.scalar("SELECT count(*) FROM domain.customers") == 0

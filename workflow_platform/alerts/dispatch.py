@@ -56,7 +56,7 @@ def deliver(alert: Alert, settings: Alerts, slack: SlackAlertResource | None = N
         ok, tries, error = _with_retries(lambda: email.send(addresses, alert.title, alert.text), attempts, backoff)
         deliveries.append(Delivery("email", ", ".join(addresses), ok, tries, error))
 
-    level = logging.ERROR if alert.severity == "error" else logging.WARNING
+    level = {"error": logging.ERROR, "warning": logging.WARNING}.get(alert.severity, logging.INFO)
     log.log(level, alert.text)  # every alert is also in the log (the activity trail), configured channels or not
     deliveries.append(Delivery("log", "log", True, 1))
     for failure in [d for d in deliveries if not d.ok]:

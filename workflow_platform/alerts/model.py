@@ -28,7 +28,7 @@ def ui_url() -> str:
 @dataclass(frozen=True)
 class Alert:
     kind: AlertKind
-    severity: Literal["warning", "error"]
+    severity: Literal["info", "warning", "error"]
     audience: Audience
     group: str
     cause: str  # counts, file and table names only: never customer values

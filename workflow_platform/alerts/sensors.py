@@ -34,4 +34,35 @@ def build_alert_sensors(catalog: Catalog) -> list[dg.SensorDefinition]:
         )
         deliver(alert, catalog.alerts, alert_channels.slack(), alert_channels.email(), context.log)
 
-    return [workflow_failure_alerts]
+    @dg.run_status_sensor(
+        run_status=dg.DagsterRunStatus.SUCCESS,
+        name="workflow_success_alerts",
+        description="Alerts a courier group's recipients when its run succeeds, for groups with alert_on_success.",
+        default_status=dg.DefaultSensorStatus.RUNNING,
+    )
+    def workflow_success_alerts(context: dg.RunStatusSensorContext, alert_channels: AlertChannelsResource):
+        run = context.dagster_run
+        audience, group = audience_of(run)
+        wanted = {g.name for g in catalog.courier_groups if g.alert_on_success}
+        if audience != "courier_groups" or group not in wanted:
+            return dg.SkipReason(f"no success alert for {run.job_name}")
+        alert = Alert(kind="success", severity="info", audience=audience, group=group, run_id=run.run_id,
+                      cause=f"run of job {run.job_name} succeeded", action="nothing to do")
+        deliver(alert, catalog.alerts, alert_channels.slack(), alert_channels.email(), context.log)
+        return None
+
+    @dg.run_status_sensor(
+        run_status=dg.DagsterRunStatus.CANCELED,
+        name="workflow_cancel_alerts",
+        description="Alerts the group's recipients when one of its runs is canceled.",
+        default_status=dg.DefaultSensorStatus.RUNNING,
+    )
+    def workflow_cancel_alerts(context: dg.RunStatusSensorContext, alert_channels: AlertChannelsResource):
+        run = context.dagster_run
+        audience, group = audience_of(run)
+        alert = Alert(kind="canceled", severity="warning", audience=audience, group=group, run_id=run.run_id,
+                      cause=f"run of job {run.job_name} was canceled",
+                      action="re-execute it when ready; steps that finished keep their results")
+        deliver(alert, catalog.alerts, alert_channels.slack(), alert_channels.email(), context.log)
+
+    return [workflow_failure_alerts, workflow_success_alerts, workflow_cancel_alerts]

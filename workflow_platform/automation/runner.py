@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import dagster as dg
 
 from workflow_platform.automation.jobs import WORKFLOW_JOB, courier_group_job_name, ingest_selection
-from workflow_platform.automation.window import ERROR_THRESHOLD_TAG, SKIP_MISSING_TAG, window_tags
+from workflow_platform.automation.window import ERROR_THRESHOLD_TAG, SKIP_COURIERS_TAG, SKIP_MISSING_TAG, window_tags
 from workflow_platform.catalog.models import Catalog
 from workflow_platform.settings import warehouse_path
 
@@ -34,6 +34,7 @@ class RunOutcome:
 
 def run_workflow(catalog: Catalog, window: tuple[dt.date, dt.date] | None = None, group: str | None = None,
                  ingest_only: bool = False, skip_missing: bool = False, error_threshold: float | None = None,
+                 skip_couriers: list[str] | None = None,
                  warehouse: str | None = None,
                  instance: dg.DagsterInstance | None = None, log_level: str = "CRITICAL") -> RunOutcome:
     from workflow_platform.definitions import build_definitions
@@ -48,6 +49,11 @@ def run_workflow(catalog: Catalog, window: tuple[dt.date, dt.date] | None = None
         tags[SKIP_MISSING_TAG] = "true"
     if error_threshold is not None:
         tags[ERROR_THRESHOLD_TAG] = str(error_threshold)
+    if skip_couriers:
+        unknown = sorted(set(skip_couriers) - {c.name for c in catalog.couriers})
+        if unknown:
+            raise ValueError(f"unknown courier(s) to skip: {', '.join(unknown)}")
+        tags[SKIP_COURIERS_TAG] = ",".join(skip_couriers)
     selection = None
     if ingest_only:
         couriers = ([c.courier for c in next(g for g in catalog.courier_groups if g.name == group).couriers]

@@ -10,6 +10,7 @@ DATE_FROM_TAG = "workflow_platform/date_from"  # inclusive, YYYY-MM-DD
 DATE_TO_TAG = "workflow_platform/date_to"  # inclusive, YYYY-MM-DD
 SKIP_MISSING_TAG = "workflow_platform/skip_missing"  # "true": a missing required file only warns
 ERROR_THRESHOLD_TAG = "workflow_platform/error_threshold"  # percent: overrides every feed's threshold, one run
+SKIP_COURIERS_TAG = "workflow_platform/skip_couriers"  # comma-separated couriers this run leaves out
 SCHEDULED_AT_TAG = "workflow_platform/scheduled_at"  # ISO time of the schedule tick the look-back counts from
 SINCE_TAG = "workflow_platform/since"  # ISO time of the group's previous tick: load every day since then too
 

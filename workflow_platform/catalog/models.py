@@ -427,6 +427,7 @@ class CourierGroup(Model):
     active: bool = True
     run_type: Literal["full", "refresh", "source"] = "full"
     runtime_threshold: str | None = Field(None, description="warn when a run exceeds this, e.g. '2 hours'")
+    alert_on_success: bool = Field(False, description="also alert the recipients when a run succeeds")
 
     @field_validator("couriers", mode="before")
     @classmethod

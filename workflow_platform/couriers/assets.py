@@ -8,7 +8,7 @@ import dagster as dg
 import duckdb
 
 from workflow_platform.automation.runtime import freshness_for
-from workflow_platform.automation.window import SKIP_MISSING_TAG, run_days
+from workflow_platform.automation.window import SKIP_COURIERS_TAG, SKIP_MISSING_TAG, run_days
 from workflow_platform.catalog.models import Catalog, Courier, GroupCourier
 from workflow_platform.couriers.ingest import CourierError, register_files
 from workflow_platform.couriers.landing import find_files, remote_filesystems
@@ -61,6 +61,14 @@ def collect_files(context: dg.AssetExecutionContext, conn: duckdb.DuckDBPyConnec
     settings = settings or GroupCourier(courier=courier.name)
     pattern = FilePattern.parse(courier.pattern)
     tags = context.run.tags
+    if courier.name in {c.strip() for c in tags.get(SKIP_COURIERS_TAG, "").split(",")}:
+        context.log.warning(f"courier {courier.name}: skipped for this run ({SKIP_COURIERS_TAG})")
+        with transaction(conn):
+            register_files(conn, courier, catalog.feed(courier.feed), [])
+        skipped = dg.AssetCheckResult(asset_key=courier_key(courier.name), check_name=FILES_CHECK, passed=True,
+                                      metadata={"skipped": True})
+        return dg.MaterializeResult(asset_key=courier_key(courier.name), check_results=[skipped],
+                                    metadata={"skipped": True, "files_loaded": dg.MetadataValue.int(0)})
     days = run_days(tags, settings.look_back_seconds)
     try:
         search = find_files(courier, location, days)
