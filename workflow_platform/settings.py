@@ -45,3 +45,8 @@ def resolve_local(url: str) -> str:
 def warehouse_memory_limit() -> str:
     """`WORKFLOW_PLATFORM_MEMORY_LIMIT` (a DuckDB size such as 4GB), else WAREHOUSE_MEMORY_LIMIT."""
     return os.environ.get("WORKFLOW_PLATFORM_MEMORY_LIMIT") or WAREHOUSE_MEMORY_LIMIT
+
+
+def sensor_interval_seconds() -> int:
+    """How often the courier-group and runtime sensors evaluate (`WORKFLOW_PLATFORM_SENSOR_INTERVAL`, default 30)."""
+    return int(os.environ.get("WORKFLOW_PLATFORM_SENSOR_INTERVAL") or 30)

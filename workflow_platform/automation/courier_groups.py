@@ -35,8 +35,7 @@ from workflow_platform.couriers.assets import FILES_CHECK
 from workflow_platform.couriers.landing import date_range, find_files
 from workflow_platform.couriers.patterns import FilePattern
 from workflow_platform.layout import courier_key
-
-SENSOR_INTERVAL_SECONDS = 30
+from workflow_platform.settings import sensor_interval_seconds
 
 
 @dataclass
@@ -156,7 +155,7 @@ def _sensor(catalog: Catalog, group: CourierGroup) -> dg.SensorDefinition:
     @dg.sensor(
         name=f"courier_group__{group.name}__schedule",
         job_name=courier_group_job_name(group.name),
-        minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
+        minimum_interval_seconds=sensor_interval_seconds(),
         default_status=dg.DefaultSensorStatus.RUNNING if group.active else dg.DefaultSensorStatus.STOPPED,
         description=f"Schedule '{group.schedule}' ({group.timezone}) of courier group {group.name}: waits for missing "
                     "files, alerts, stops or continues, and catches up late files.",

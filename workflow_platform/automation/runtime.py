@@ -13,8 +13,7 @@ from workflow_platform.alerts.dispatch import deliver
 from workflow_platform.alerts.model import Alert
 from workflow_platform.automation.jobs import courier_group_job_name, ingest_selection
 from workflow_platform.catalog.models import Catalog, CourierGroup, _duration_seconds
-
-SENSOR_INTERVAL_SECONDS = 30
+from workflow_platform.settings import sensor_interval_seconds
 
 
 def shifted_cron(schedule: str, minutes: int) -> str | None:
@@ -56,7 +55,7 @@ def build_runtime_sensors(catalog: Catalog) -> list[dg.SensorDefinition]:
 
     @dg.sensor(
         name="courier_group_runtime_alerts",
-        minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
+        minimum_interval_seconds=sensor_interval_seconds(),
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="Warns the courier-group recipients once when a group's run is still going past its runtime "
                     "threshold (the run is not stopped), and when a group's freshness turns WARN or FAIL.",

@@ -1,0 +1,111 @@
+"""The real dagster-daemon runs courier groups on their schedule: a complete group launches and loads, an
+incomplete one (stop when missing) launches nothing and alerts the local Slack and SMTP servers, once."""
+
+import datetime as dt
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+
+from workflow_platform_tests.test_alerts import Inbox, SlackServer
+from workflow_platform_tests.test_definitions import free_port
+
+REPO = Path(__file__).resolve().parents[1]
+CATALOG = """
+couriers:
+  - name: web
+    pattern: "'web_'yyyyMMdd'.csv'"
+    feed: web
+  - name: club
+    pattern: "'club_'yyyyMMdd'.csv'"
+    feed: club
+feeds:
+  - name: web
+    source: web
+    columns: [{name: id, tag: pk}, {name: email, tag: email}]
+  - name: club
+    source: club
+    columns: [{name: id, tag: pk}]
+courier_groups:
+  - name: complete
+    schedule: "* * * * *"
+    couriers: [{courier: web}]
+    run_type: source
+  - name: incomplete
+    schedule: "* * * * *"
+    couriers: [{courier: club, stop_when_missing: true}]
+    run_type: source
+alerts:
+  courier_groups:
+    slack: ["#data-alerts"]
+    email: [ops@acme.example]
+"""
+
+
+def wait_for(predicate, timeout: float):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := predicate():
+            return value
+        time.sleep(1)
+    return None
+
+
+def test_the_daemon_runs_scheduled_courier_groups_and_alerts_once(tmp_path):
+    from aiosmtpd.controller import Controller
+
+    home, data, catalog = tmp_path / "home", tmp_path / "data", tmp_path / "catalog"
+    for folder in (home, data / "landing", catalog):
+        folder.mkdir(parents=True)
+    shutil.copy(REPO / ".dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    (catalog / "catalog.yaml").write_text(textwrap.dedent(CATALOG))
+    yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+    (data / "landing" / f"web_{yesterday:%Y%m%d}.csv").write_text("id,email\n1,a@example.org\n2,b@example.org\n")
+
+    slack, inbox = SlackServer(), Inbox()
+    smtp = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    smtp.start()
+    env = {**os.environ, "DAGSTER_HOME": str(home), "WORKFLOW_PLATFORM_DATA": str(data),
+           "WORKFLOW_PLATFORM_CATALOG": str(catalog), "WORKFLOW_PLATFORM_SENSOR_INTERVAL": "5",
+           "WORKFLOW_PLATFORM_SLACK_TOKEN": "xoxb-test", "WORKFLOW_PLATFORM_SLACK_API_URL": slack.url,
+           "WORKFLOW_PLATFORM_SMTP_HOST": "127.0.0.1", "WORKFLOW_PLATFORM_SMTP_PORT": str(smtp.port)}
+    log = open(tmp_path / "daemon.log", "w")  # noqa: SIM115
+    daemon = subprocess.Popen([str(Path(sys.executable).parent / "dagster-daemon"), "run"], cwd=REPO, env=env,
+                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        os.environ["DAGSTER_HOME"] = str(home)  # read the daemon's instance from this process
+        with dg.DagsterInstance.get() as instance:
+            def succeeded():
+                runs = instance.get_runs(dg.RunsFilter(job_name="courier_group__complete",
+                                                       statuses=[dg.DagsterRunStatus.SUCCESS]))
+                return runs or None
+
+            runs = wait_for(succeeded, 150)
+            assert runs, "no successful run of the complete group:\n" + (tmp_path / "daemon.log").read_text()[-3000:]
+            assert all(r.tags["dagster/sensor_name"] == "courier_group__complete__schedule" for r in runs)
+            assert len({r.tags["dagster/run_key"] for r in runs}) == len(runs)  # one run per tick
+            assert wait_for(lambda: [m for m in slack.messages if "files missing" in m["text"]], 60)
+            time.sleep(15)  # later ticks of the incomplete group: still missing, not alerted again
+            incomplete = instance.get_runs(dg.RunsFilter(job_name="courier_group__incomplete"))
+    finally:
+        os.environ.pop("DAGSTER_HOME", None)
+        os.killpg(daemon.pid, signal.SIGTERM)
+        daemon.wait(timeout=60)
+        log.close()
+        smtp.stop()
+        slack.close()
+    assert incomplete == []  # stop when missing: nothing launched
+    missing = [m["text"] for m in slack.messages if "files missing" in m["text"]]
+    assert len(missing) == 1
+    assert missing[0].startswith("[ERROR] courier group incomplete: files missing")
+    assert f"club_{yesterday:%Y%m%d}.csv for {yesterday}" in missing[0]
+    assert [rcpt for rcpt, content in inbox.messages if "files missing" in content] == [["ops@acme.example"]]
+    with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as conn:
+        assert conn.execute("SELECT id FROM domain.web ORDER BY id").fetchall() == [("1",), ("2",)]
