@@ -49,4 +49,7 @@ def warehouse_memory_limit() -> str:
 
 def sensor_interval_seconds() -> int:
     """How often the courier-group and runtime sensors evaluate (`WORKFLOW_PLATFORM_SENSOR_INTERVAL`, default 30)."""
-    return int(os.environ.get("WORKFLOW_PLATFORM_SENSOR_INTERVAL") or 30)
+    value = os.environ.get("WORKFLOW_PLATFORM_SENSOR_INTERVAL") or "30"
+    if not value.strip().isdigit() or int(value) < 1:
+        raise ValueError(f"WORKFLOW_PLATFORM_SENSOR_INTERVAL must be a number of seconds, got {value!r}")
+    return int(value)

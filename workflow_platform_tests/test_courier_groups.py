@@ -167,3 +167,28 @@ def test_the_sensor_alerts_once_and_an_inactive_group_starts_stopped(tenant, mon
     catalog, _ = group(tenant, active=False)
     [stopped] = build_courier_group_sensors(catalog)
     assert stopped.default_status == dg.DefaultSensorStatus.STOPPED
+
+
+def test_a_wait_longer_than_the_schedule_interval_is_still_decided(tenant):
+    tenant.write_catalog(CATALOG.format(stop="true", club_optional="false", schedule="*/10 * * * *", active="true"))
+    catalog = tenant.catalog()
+    every_ten = catalog.courier_groups[0]  # web waits 2 hours, ticks come every 10 minutes
+    land(tenant, "club", day="20260105")
+    first = decide(catalog, every_ten, TICK + dt.timedelta(minutes=1), {})
+    assert "waiting until 2026-01-06T08:00:00+00:00" in first.message
+    later = decide(catalog, every_ten, TICK + dt.timedelta(minutes=55), first.cursor)  # 5 ticks later
+    assert "tick 2026-01-06T06:00:00+00:00: waiting" in later.message
+    expired = decide(catalog, every_ten, TICK + dt.timedelta(hours=2, minutes=1), later.cursor)
+    assert "tick 2026-01-06T06:00:00+00:00: stopped, missing web" in expired.message
+    assert [a.kind for a in expired.alerts] == ["missing_files"]
+
+
+def test_a_catch_up_run_leaves_out_the_couriers_that_already_loaded(tenant):
+    from workflow_platform.automation.window import SKIP_COURIERS_TAG
+
+    catalog, daily = group(tenant)
+    land(tenant, "club")
+    missed = decide(catalog, daily, TICK + dt.timedelta(hours=3), {})
+    land(tenant, "web")
+    [catch_up] = decide(catalog, daily, TICK + dt.timedelta(hours=4), missed.cursor).run_requests
+    assert catch_up.tags[SKIP_COURIERS_TAG] == "club"

@@ -27,6 +27,7 @@ from workflow_platform.automation.jobs import courier_group_job_name
 from workflow_platform.automation.window import (
     SCHEDULED_AT_TAG,
     SINCE_TAG,
+    SKIP_COURIERS_TAG,
     SKIP_MISSING_TAG,
     scheduled_window,
 )
@@ -74,20 +75,25 @@ def decide(catalog: Catalog, group: CourierGroup, now: dt.datetime, cursor: dict
         since = dt.datetime.fromisoformat(since) if since else None
         arrived = [c for c in entry["couriers"] if c not in _missing(catalog, group, tick, since)]
         if arrived:
-            tags = {SCHEDULED_AT_TAG: tick.isoformat(), SKIP_MISSING_TAG: "true", **({SINCE_TAG: since.isoformat()}
-                                                                                     if since else {})}
+            others = sorted(set(settings) - set(arrived))  # they loaded at their tick: leave them out
+            tags = {SCHEDULED_AT_TAG: tick.isoformat(), SKIP_MISSING_TAG: "true",
+                    **({SINCE_TAG: since.isoformat()} if since else {}),
+                    **({SKIP_COURIERS_TAG: ",".join(others)} if others else {})}
             requests.append(dg.RunRequest(run_key=f"{group.name}:{tick.isoformat()}:late:{','.join(arrived)}",
                                           tags=tags))
-            alerts.append(Alert("late_file", "warning", "courier_groups", group.name,
-                                cause=f"files of {', '.join(arrived)} for the {tick:%Y-%m-%d %H:%M %Z} run arrived after "
-                                      "their window closed",
-                                action="nothing: a catch-up run loads them now"))
+            if any(settings[c].notify_when_missing for c in arrived):
+                alerts.append(Alert("late_file", "warning", "courier_groups", group.name,
+                                    cause=f"files of {', '.join(arrived)} for the {tick:%Y-%m-%d %H:%M %Z} run arrived "
+                                          "after their window closed",
+                                    action="nothing: a catch-up run loads them now"))
         left = [c for c in entry["couriers"] if c not in arrived]
         if left:
             still_late.append({**entry, "couriers": left})
     cursor["late"] = still_late[-50:]
 
-    tick = previous_tick(group.schedule, group.timezone, now)
+    # a tick still waiting for files is decided before any later one (a wait may outlast the schedule interval)
+    waiting = dt.datetime.fromisoformat(cursor["waiting"]) if cursor["waiting"] else None
+    tick = waiting or previous_tick(group.schedule, group.timezone, now)
     handled = dt.datetime.fromisoformat(cursor["handled"]) if cursor["handled"] else None
     if tick is None or (handled is not None and tick <= handled):
         notes.append("no new tick" if tick else "no tick within the horizon")
@@ -104,7 +110,7 @@ def decide(catalog: Catalog, group: CourierGroup, now: dt.datetime, cursor: dict
         notes.append(f"tick {tick.isoformat()}: all files present, run requested")
         return Decision(requests, checks, alerts, cursor, "; ".join(notes))
 
-    deadline = tick + dt.timedelta(seconds=max(settings[c].wait_seconds for c in missing))
+    deadline = tick.astimezone(dt.UTC) + dt.timedelta(seconds=max(settings[c].wait_seconds for c in missing))
     if now < deadline:
         cursor["waiting"] = tick.isoformat()
         notes.append(f"tick {tick.isoformat()}: waiting until {deadline.isoformat()} for {window}")
@@ -163,12 +169,12 @@ def _sensor(catalog: Catalog, group: CourierGroup) -> dg.SensorDefinition:
     def _group_sensor(context: dg.SensorEvaluationContext, alert_channels: AlertChannelsResource):
         cursor = json.loads(context.cursor) if context.cursor else {}
         decision = decide(catalog, group, dt.datetime.now(dt.UTC), cursor)
-        sent = set(cursor.get("alerted", []))
+        sent = list(cursor.get("alerted", []))
         for alert in decision.alerts:
             if alert.key not in sent:  # once, across ticks and daemon restarts (the cursor is persisted)
                 deliver(alert, catalog.alerts, alert_channels.slack(), alert_channels.email(), context.log)
-                sent.add(alert.key)
-        decision.cursor["alerted"] = sorted(sent)[-500:]
+                sent.append(alert.key)
+        decision.cursor["alerted"] = sent[-500:]  # the newest keys
         return dg.SensorResult(run_requests=decision.run_requests, asset_events=decision.checks,
                                cursor=json.dumps(decision.cursor),
                                skip_reason=None if decision.run_requests else decision.message)

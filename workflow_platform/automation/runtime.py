@@ -62,7 +62,7 @@ def build_runtime_sensors(catalog: Catalog) -> list[dg.SensorDefinition]:
     )
     def runtime_alerts(context: dg.SensorEvaluationContext, alert_channels: AlertChannelsResource):
         cursor = {"alerted": [], "freshness": {}, **(json.loads(context.cursor) if context.cursor else {})}
-        alerted = set(cursor["alerted"])
+        alerted = list(cursor["alerted"])
         now = dt.datetime.now(dt.UTC).timestamp()
         notes = []
         for group in groups:
@@ -79,10 +79,10 @@ def build_runtime_sensors(catalog: Catalog) -> list[dg.SensorDefinition]:
                                         f"{group.runtime_threshold} threshold",
                                   action="open the run to see which step is slow; it keeps running")
                     deliver(alert, catalog.alerts, alert_channels.slack(), alert_channels.email(), context.log)
-                    alerted.add(key)
+                    alerted.append(key)
                     notes.append(f"{group.name}: runtime warning for {record.dagster_run.run_id}")
             notes += _freshness_transitions(context, catalog, group, cursor["freshness"], alert_channels)
-        cursor["alerted"] = sorted(alerted)[-500:]
+        cursor["alerted"] = alerted[-500:]  # the newest keys
         context.update_cursor(json.dumps(cursor))
         return dg.SkipReason("; ".join(notes) or "no run over its threshold, no freshness change")
 
@@ -98,15 +98,19 @@ def _freshness_transitions(context, catalog: Catalog, group: CourierGroup, seen:
         records = context.instance.get_freshness_state_records(keys) if keys else {}
     except Exception as exc:  # noqa: BLE001 - a storage without freshness support: no freshness alerts
         return [f"freshness unavailable: {exc}"]
-    notes = []
+    turned = {}
     for key, record in records.items():
         name, state = key.to_user_string(), record.freshness_state.value
         if state != seen.get(name) and state in ("WARN", "FAIL"):
-            alert = Alert("freshness", "error" if state == "FAIL" else "warning", "courier_groups", group.name,
-                          cause=f"{name} is {state}: not refreshed within the group's {group.runtime_threshold} "
-                                "threshold",
-                          action="check the group's last run and its schedule sensor")
-            deliver(alert, catalog.alerts, alert_channels.slack(), alert_channels.email(), context.log)
-            notes.append(f"{name} freshness {state}")
+            turned[name] = state
         seen[name] = state
+    if not turned:
+        return []
+    worst = "FAIL" if "FAIL" in turned.values() else "WARN"
+    alert = Alert("freshness", "error" if worst == "FAIL" else "warning", "courier_groups", group.name,
+                  cause=f"{', '.join(f'{n} {s}' for n, s in sorted(turned.items()))}: not refreshed within the "
+                        f"group's {group.runtime_threshold} threshold",
+                  action="check the group's last run and its schedule sensor")
+    deliver(alert, catalog.alerts, alert_channels.slack(), alert_channels.email(), context.log)  # one per group
+    notes = [f"{group.name} freshness {worst} ({len(turned)} assets)"]
     return notes
