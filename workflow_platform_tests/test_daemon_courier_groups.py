@@ -1,5 +1,6 @@
 """The real dagster-daemon runs courier groups on their schedule: a complete group launches and loads, an
-incomplete one (stop when missing) launches nothing and alerts the local Slack and SMTP servers, once."""
+incomplete one (stop when missing) launches nothing and alerts the local Slack and SMTP servers, once, and a
+run still going past its group's runtime threshold is warned about, once."""
 
 import datetime as dt
 import os
@@ -38,6 +39,7 @@ courier_groups:
     schedule: "* * * * *"
     couriers: [{courier: web}]
     run_type: source
+    runtime_threshold: 10 seconds
   - name: incomplete
     schedule: "* * * * *"
     couriers: [{courier: club, stop_when_missing: true}]
@@ -82,6 +84,10 @@ def test_the_daemon_runs_scheduled_courier_groups_and_alerts_once(tmp_path):
     try:
         os.environ["DAGSTER_HOME"] = str(home)  # read the daemon's instance from this process
         with dg.DagsterInstance.get() as instance:
+            # a run of the group that is still going (its worker is elsewhere): the runtime sensor must warn
+            instance.add_run(dg.DagsterRun(job_name="courier_group__complete", run_id="still-going",
+                                           status=dg.DagsterRunStatus.STARTED))
+
             def succeeded():
                 runs = instance.get_runs(dg.RunsFilter(job_name="courier_group__complete",
                                                        statuses=[dg.DagsterRunStatus.SUCCESS]))
@@ -92,7 +98,8 @@ def test_the_daemon_runs_scheduled_courier_groups_and_alerts_once(tmp_path):
             assert all(r.tags["dagster/sensor_name"] == "courier_group__complete__schedule" for r in runs)
             assert len({r.tags["dagster/run_key"] for r in runs}) == len(runs)  # one run per tick
             assert wait_for(lambda: [m for m in slack.messages if "files missing" in m["text"]], 60)
-            time.sleep(15)  # later ticks of the incomplete group: still missing, not alerted again
+            assert wait_for(lambda: [m for m in slack.messages if "runs/still-going" in m["text"]], 60)
+            time.sleep(15)  # later ticks: the same missing file and the same slow run are not alerted again
             incomplete = instance.get_runs(dg.RunsFilter(job_name="courier_group__incomplete"))
     finally:
         os.environ.pop("DAGSTER_HOME", None)
@@ -107,5 +114,7 @@ def test_the_daemon_runs_scheduled_courier_groups_and_alerts_once(tmp_path):
     assert missing[0].startswith("[ERROR] courier group incomplete: files missing")
     assert f"club_{yesterday:%Y%m%d}.csv for {yesterday}" in missing[0]
     assert [rcpt for rcpt, content in inbox.messages if "files missing" in content] == [["ops@acme.example"]]
+    slow = [m["text"] for m in slack.messages if "runs/still-going" in m["text"]]
+    assert len(slow) == 1 and slow[0].startswith("[WARNING] courier group complete: runtime over threshold")
     with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as conn:
         assert conn.execute("SELECT id FROM domain.web ORDER BY id").fetchall() == [("1",), ("2",)]
