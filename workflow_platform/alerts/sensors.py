@@ -15,6 +15,16 @@ def audience_of(run: dg.DagsterRun) -> tuple[str, str]:
     return "courier_groups", run.tags.get("courier_group") or f"(no group: job {run.job_name})"
 
 
+def alert_run(context, channels: AlertChannelsResource, catalog: Catalog, kind: str, severity: str, cause: str,
+              action: str) -> None:
+    """Send one alert about the sensor context's run to its group's recipients."""
+    run = context.dagster_run
+    audience, group = audience_of(run)
+    alert = Alert(kind=kind, severity=severity, audience=audience, group=group, run_id=run.run_id, cause=cause,
+                  action=action)
+    deliver(alert, catalog.alerts, channels.slack(), channels.email(), context.log)
+
+
 def build_alert_sensors(catalog: Catalog) -> list[dg.SensorDefinition]:
     @dg.run_failure_sensor(
         name="workflow_failure_alerts",
@@ -22,17 +32,13 @@ def build_alert_sensors(catalog: Catalog) -> list[dg.SensorDefinition]:
         default_status=dg.DefaultSensorStatus.RUNNING,
     )
     def workflow_failure_alerts(context: dg.RunFailureSensorContext, alert_channels: AlertChannelsResource):
-        run = context.dagster_run
-        audience, group = audience_of(run)
+        job = context.dagster_run.job_name
         steps = sorted({event.step_key for event in context.get_step_failure_events() if event.step_key})
-        alert = Alert(
-            kind="failure", severity="error", audience=audience, group=group, run_id=run.run_id,
-            # step names only: step errors can quote file contents, and alerts never carry customer values
-            cause=f"run of job {run.job_name} failed" + (f" in step(s) {', '.join(steps)}" if steps else ""),
-            action="open the run: the failed step's error names the file, line or table; fix it, then re-execute "
-                   "from failure (docs/operations.md lists the resolutions)",
-        )
-        deliver(alert, catalog.alerts, alert_channels.slack(), alert_channels.email(), context.log)
+        # step names only: step errors can quote file contents, and alerts never carry customer values
+        alert_run(context, alert_channels, catalog, "failure", "error",
+                  cause=f"run of job {job} failed" + (f" in step(s) {', '.join(steps)}" if steps else ""),
+                  action="open the run: the failed step's error names the file, line or table; fix it, then "
+                         "re-execute from failure (docs/operations.md lists the resolutions)")
 
     @dg.run_status_sensor(
         run_status=dg.DagsterRunStatus.SUCCESS,
@@ -46,9 +52,8 @@ def build_alert_sensors(catalog: Catalog) -> list[dg.SensorDefinition]:
         wanted = {g.name for g in catalog.courier_groups if g.alert_on_success}
         if audience != "courier_groups" or group not in wanted:
             return dg.SkipReason(f"no success alert for {run.job_name}")
-        alert = Alert(kind="success", severity="info", audience=audience, group=group, run_id=run.run_id,
-                      cause=f"run of job {run.job_name} succeeded", action="nothing to do")
-        deliver(alert, catalog.alerts, alert_channels.slack(), alert_channels.email(), context.log)
+        alert_run(context, alert_channels, catalog, "success", "info", cause=f"run of job {run.job_name} succeeded",
+                  action="nothing to do")
         return None
 
     @dg.run_status_sensor(
@@ -58,11 +63,8 @@ def build_alert_sensors(catalog: Catalog) -> list[dg.SensorDefinition]:
         default_status=dg.DefaultSensorStatus.RUNNING,
     )
     def workflow_cancel_alerts(context: dg.RunStatusSensorContext, alert_channels: AlertChannelsResource):
-        run = context.dagster_run
-        audience, group = audience_of(run)
-        alert = Alert(kind="canceled", severity="warning", audience=audience, group=group, run_id=run.run_id,
-                      cause=f"run of job {run.job_name} was canceled",
-                      action="re-execute it when ready; steps that finished keep their results")
-        deliver(alert, catalog.alerts, alert_channels.slack(), alert_channels.email(), context.log)
+        alert_run(context, alert_channels, catalog, "canceled", "warning",
+                  cause=f"run of job {context.dagster_run.job_name} was canceled",
+                  action="re-execute it when ready; steps that finished keep their results")
 
     return [workflow_failure_alerts, workflow_success_alerts, workflow_cancel_alerts]
