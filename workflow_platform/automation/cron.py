@@ -63,15 +63,3 @@ def previous_tick(expr: str, timezone: str, now: dt.datetime, horizon_days: int 
                     return tick
     return None
 
-
-def ticks_between(expr: str, timezone: str, after: dt.datetime, until: dt.datetime, limit: int = 100) -> list[dt.datetime]:
-    """Ticks in (after, until], oldest first (at most `limit`, the most recent ones)."""
-    ticks: list[dt.datetime] = []
-    moment = until
-    while len(ticks) < limit:
-        tick = previous_tick(expr, timezone, moment)
-        if tick is None or tick <= after:
-            break
-        ticks.append(tick)
-        moment = tick - dt.timedelta(minutes=1)
-    return list(reversed(ticks))

@@ -216,9 +216,6 @@ class Feed(Model):
     def primary_key(self) -> list[str]:
         return [c.name for c in self.columns if "pk" in c.tag]
 
-    def columns_tagged(self, tag: str) -> list[FeedColumn]:
-        return [c for c in self.columns if tag in c.tag]
-
     @property
     def has_pii(self) -> bool:
         return any(set(c.tag) & set(PII_TAGS) for c in self.columns)
