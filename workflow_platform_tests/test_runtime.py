@@ -58,3 +58,34 @@ def test_a_run_over_its_threshold_is_warned_once_while_it_runs(tenant):
 def test_no_threshold_no_runtime_sensor(tenant):
     tenant.write_catalog(CATALOG.format(stop="false", club_optional="false", schedule="0 6 * * *", active="true"))
     assert build_runtime_sensors(tenant.catalog()) == []
+
+
+def test_a_freshness_state_turning_warn_or_fail_alerts_once_per_transition(tenant, monkeypatch):
+    from types import SimpleNamespace
+
+    tenant.write_catalog(CATALOG.format(stop="false", club_optional="false", schedule="0 6 * * *", active="true")
+                         .replace("    active: true", "    active: true\n    runtime_threshold: 30 minutes"))
+    catalog = tenant.catalog()
+    defs = build_definitions(catalog, str(tenant.warehouse))
+    [sensor] = build_runtime_sensors(catalog)
+    states = {"value": "PASS"}
+    slack = SlackServer()
+    try:
+        with dg.instance_for_test() as instance:
+            # the daemon's FreshnessDaemon writes these records; here the test decides what they say
+            monkeypatch.setattr(instance, "get_freshness_state_records", lambda keys: {
+                key: SimpleNamespace(freshness_state=SimpleNamespace(value=states["value"])) for key in keys})
+            cursor = None
+            for state, expected in (("PASS", 0), ("WARN", 1), ("WARN", 1), ("FAIL", 2), ("PASS", 2), ("FAIL", 3)):
+                states["value"] = state
+                context = dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs,
+                                                  resources={"alert_channels": channels(slack, None)})
+                sensor(context)
+                cursor = context.cursor
+                assert len(slack.messages) == expected, (state, [m["text"] for m in slack.messages])
+        texts = [m["text"] for m in slack.messages]
+        assert texts[0].startswith("[WARNING] courier group daily: data not fresh")
+        assert texts[1].startswith("[ERROR] courier group daily: data not fresh")
+        assert "courier/web FAIL" in texts[1] and "domain/club FAIL" in texts[1]
+    finally:
+        slack.close()
