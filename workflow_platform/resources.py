@@ -41,10 +41,3 @@ class WarehouseResource(DuckDBResource):
             yield conn
         finally:
             conn.close()
-
-
-def warehouse_resource(path: str | Path) -> WarehouseResource:
-    return WarehouseResource(database=str(path))
-
-
-__all__ = ["WAREHOUSE_POOL", "WarehouseResource", "warehouse_resource"]

@@ -113,3 +113,15 @@ def test_rerun_keeps_every_customer_id(demo_run):
     assert again.returncode == 0, again.stdout + again.stderr
     after = dict(query(demo_run, "SELECT record_key, customer_id FROM stitch.customer_ids"))
     assert after == before
+
+
+def test_cli_group_run_with_ingest_only_and_a_skipped_courier(demo_run):
+    env = {**os.environ, "WORKFLOW_PLATFORM_DATA": str(demo_run["data"])}
+    cli = [sys.executable, "-m", "workflow_platform.cli", "run", "--group", "daily_sources", "--date", END.isoformat()]
+    run = subprocess.run(cli + ["--ingest-only", "--skip-courier", "ecommerce_orders"], env=env, capture_output=True,
+                         text=True, timeout=600)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "domain/pos_orders" in run.stdout
+    assert "stitch/identity" not in run.stdout and "segment/" not in run.stdout  # ingest only
+    unknown = subprocess.run(cli + ["--group", "nightly"], env=env, capture_output=True, text=True, timeout=600)
+    assert unknown.returncode == 2 and "unknown courier group 'nightly'; groups: daily_sources" in unknown.stderr

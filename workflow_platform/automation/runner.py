@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from dataclasses import dataclass, field
 
 import dagster as dg
@@ -60,7 +61,7 @@ def run_workflow(catalog: Catalog, window: tuple[dt.date, dt.date] | None = None
                     if group else [c.name for c in catalog.couriers])
         selection = list(ingest_selection(catalog, couriers).resolve(defs.resolve_asset_graph()))
     own_instance = instance is None
-    instance = instance or (dg.DagsterInstance.get() if _has_dagster_home() else dg.DagsterInstance.ephemeral())
+    instance = instance or (dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral())
     try:
         result = job.execute_in_process(
             instance=instance, tags=tags, asset_selection=selection, raise_on_error=False,
@@ -92,8 +93,3 @@ def run_workflow(catalog: Catalog, window: tuple[dt.date, dt.date] | None = None
             outcome.failures.append(f"{event.step_key}: {message.strip()}")
     return outcome
 
-
-def _has_dagster_home() -> bool:
-    import os
-
-    return bool(os.environ.get("DAGSTER_HOME"))
