@@ -6,9 +6,12 @@ import dagster as dg
 
 from workflow_platform.alerts.channels import channels_from_environment
 from workflow_platform.alerts.sensors import build_alert_sensors
+from workflow_platform.automation.campaigns import build_campaign_automation
 from workflow_platform.automation.courier_groups import build_courier_group_sensors
 from workflow_platform.automation.jobs import build_jobs
+from workflow_platform.automation.orchestration_groups import build_orchestration_group_automation
 from workflow_platform.automation.runtime import build_runtime_sensors
+from workflow_platform.campaigns.assets import build_campaign_asset
 from workflow_platform.catalog.loader import load_catalog
 from workflow_platform.catalog.models import Catalog
 from workflow_platform.couriers.assets import build_land_only_asset
@@ -31,16 +34,22 @@ def build_assets(catalog: Catalog) -> list[dg.AssetsDefinition]:
         assets += build_database_assets(catalog, db)
     assets += [build_segment_asset(catalog, s) for s in catalog.segments]
     assets += [build_orchestration_asset(catalog, o) for o in catalog.orchestrations]
+    assets += [build_campaign_asset(catalog, c) for c in catalog.campaigns]
     return assets
 
 
 def build_definitions(catalog: Catalog, warehouse: str | None = None) -> dg.Definitions:
     """Definitions for a validated catalog. Steps run in one process: they share the warehouse's single
     writer anyway, and a process per step would spend most of a small run starting Python."""
+    jobs = {job.name: job for job in build_jobs(catalog)}
+    group_sensors, group_schedules = build_orchestration_group_automation(catalog, jobs)
+    campaign_sensors, campaign_schedules = build_campaign_automation(catalog)
     return dg.Definitions(
         assets=build_assets(catalog),
-        jobs=build_jobs(catalog),
-        sensors=build_alert_sensors(catalog) + build_courier_group_sensors(catalog) + build_runtime_sensors(catalog),
+        jobs=list(jobs.values()),
+        sensors=build_alert_sensors(catalog) + build_courier_group_sensors(catalog) + build_runtime_sensors(catalog)
+        + group_sensors + campaign_sensors,
+        schedules=group_schedules + campaign_schedules,
         resources={"warehouse": WarehouseResource(database=str(warehouse or warehouse_path())),
                    "alert_channels": channels_from_environment()},
         executor=dg.in_process_executor,

@@ -34,6 +34,10 @@ def orchestration_key(name: str) -> dg.AssetKey:
     return dg.AssetKey(["orchestration", name])
 
 
+def campaign_key(name: str) -> dg.AssetKey:
+    return dg.AssetKey(["campaign", name])
+
+
 def table_key(qualified: str) -> dg.AssetKey:
     """The asset that builds a warehouse table named `schema.table` in catalog SQL."""
     schema, table = qualified.split(".", 1)
@@ -60,7 +64,7 @@ def asset_group(catalog: Catalog, key: dg.AssetKey) -> str:
             if orchestration.segment == name and (group := catalog.group_of_orchestration(orchestration.name)):
                 return f"orchestration_group_{group.name}"
         return "segments"
-    return {"stitch": "stitch", "database": "databases"}[layer]
+    return {"stitch": "stitch", "database": "databases", "campaign": "campaigns"}[layer]
 
 
 def owners_and_tags(catalog: Catalog, courier: str | None = None, feed: str | None = None) -> dict:

@@ -217,7 +217,7 @@ segments:
 """)
     text = "\n".join(map(str, errors_of(tenant)))
     assert "'Y' at character 1 is not a supported token (use yyyy" in text
-    assert "file name '../escape.csv' must be a plain name" in text
+    assert "template '../escape.csv' renders to '../escape.csv': a file name must be non-empty" in text
 
 
 @pytest.mark.parametrize("cron", ["jan 6 * * *", "0 6 * sun *", "0 5-1 * * *", "0 6 * * 8", "0 6 * *"])

@@ -5,7 +5,7 @@ import pytest
 
 from workflow_platform.catalog.models import StitchSettings
 from workflow_platform.feeds.semantics import standardize
-from workflow_platform.feeds.typing import joda_to_strftime
+from workflow_platform.joda import joda_to_strftime
 
 SETTINGS = StitchSettings()
 

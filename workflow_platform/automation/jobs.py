@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from workflow_platform.catalog.models import Catalog
-from workflow_platform.layout import courier_key, domain_key, feed_key, orchestration_key, segment_key
+from workflow_platform.layout import campaign_key, courier_key, domain_key, feed_key, orchestration_key, segment_key
 
 WORKFLOW_JOB = "workflow"
 
@@ -16,6 +16,10 @@ def courier_group_job_name(group: str) -> str:
 
 def orchestration_group_job_name(group: str) -> str:
     return f"orchestration_group__{group}"
+
+
+def campaign_job_name(campaign: str) -> str:
+    return f"campaign__{campaign}"
 
 
 def ingest_selection(catalog: Catalog, couriers: list[str]) -> dg.AssetSelection:
@@ -29,15 +33,19 @@ def ingest_selection(catalog: Catalog, couriers: list[str]) -> dg.AssetSelection
 
 
 def build_jobs(catalog: Catalog) -> list[dg.UnresolvedAssetJobDefinition]:
-    jobs = [dg.define_asset_job(WORKFLOW_JOB, selection=dg.AssetSelection.all(),
+    everything = dg.AssetSelection.all() - dg.AssetSelection.key_prefixes(["campaign"])
+    jobs = [dg.define_asset_job(WORKFLOW_JOB, selection=everything,
                                 description="The whole workflow: every courier, feed, domain table, Stitch, "
-                                "database, segment and orchestration.")]
+                                "database, segment and orchestration (campaigns run on their own schedules).")]
     for group in catalog.courier_groups:
         ingest = ingest_selection(catalog, [c.courier for c in group.couriers])
         selection = ingest
         if group.run_type in ("full", "refresh"):
             builds = dg.AssetSelection.key_prefixes(["stitch"], ["database"])
-            selection = ingest | (ingest.downstream() & builds)
+            # queries with thresholds always run (fail: the run stops, and no orchestration group follows)
+            watched = dg.AssetSelection.assets(*[segment_key(s.name) for s in catalog.segments
+                                                 if s.warn_when or s.fail_when])
+            selection = ingest | (ingest.downstream() & (builds | watched))
         jobs.append(dg.define_asset_job(
             courier_group_job_name(group.name), selection=selection,
             description=group.description or f"Courier group {group.name} ({group.run_type} run).",
@@ -51,5 +59,12 @@ def build_jobs(catalog: Catalog) -> list[dg.UnresolvedAssetJobDefinition]:
             selection=dg.AssetSelection.assets(*orchestrations, *sorted(segments, key=str)),
             description=group.description or f"Orchestration group {group.name}.",
             tags={"orchestration_group": group.name},
+        ))
+    for campaign in catalog.campaigns:
+        jobs.append(dg.define_asset_job(
+            campaign_job_name(campaign.name),
+            selection=dg.AssetSelection.assets(segment_key(campaign.segment), campaign_key(campaign.name)),
+            description=campaign.description or f"Campaign {campaign.name}: its segment, split and sends.",
+            tags={"campaign": campaign.name},
         ))
     return jobs

@@ -6,6 +6,7 @@ Cross-references between sections are checked in `catalog.validate`.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Annotated, Literal
 
@@ -35,6 +36,8 @@ FIELD_TYPE = re.compile(
     r"^(string|integer|float|boolean|date|datetime|decimal\((?P<p>\d{1,2}),\s*(?P<s>\d{1,2})\))$"
 )
 
+OptionValue = str | int | float | bool | None | list[str] | dict[str, str]
+
 DURATION = re.compile(r"^\s*(?P<n>\d+)\s*(?P<unit>seconds?|minutes?|hours?|days?|weeks?|s|m|h|d|w)\s*$")
 
 
@@ -55,7 +58,7 @@ class Location(Model):
 
     name: Identifier
     url: str = "landing"
-    storage_options: dict[str, str] = Field(default_factory=dict)
+    storage_options: dict[str, OptionValue] = Field(default_factory=dict)
     storage_options_env: dict[str, str] = Field(
         default_factory=dict, description="storage option name -> environment variable holding its value"
     )
@@ -154,7 +157,7 @@ class FeedColumn(Model):
         if self.format is not None:
             if self.type not in ("date", "datetime"):
                 raise ValueError(f"format applies to date and datetime columns, not {self.type}")
-            from workflow_platform.feeds.typing import check_joda_format
+            from workflow_platform.joda import check_joda_format
 
             check_joda_format(self.format)
         return self
@@ -290,57 +293,131 @@ class Segment(Model):
 
 
 class Destination(Model):
-    """Where orchestrations send files. Only `local` is implemented in this version."""
+    """Where orchestrations and campaigns send rows: a folder (local, S3, SFTP, one code path through fsspec) or
+    a webhook. Secrets come from environment variables named here, never from the catalog itself."""
 
     name: Identifier
     type: Literal["local", "s3", "sftp", "webhook"] = "local"
-    url: str = "exports"
+    url: str = Field("exports", description="local folder (relative: under the data folder), s3://bucket/prefix, "
+                     "sftp://host[:port]/path, or the webhook's http(s) URL")
+    folder: str = Field("", description="remote folder under the URL, e.g. /outbound/crm")
+    storage_options: dict[str, OptionValue] = Field(default_factory=dict,
+                                                    description="fsspec options, e.g. endpoint_url")
+    storage_options_env: dict[str, str] = Field(
+        default_factory=dict, description="storage option name -> environment variable holding its value"
+    )
+    # file settings
     format: Literal["csv", "tsv", "psv", "delimited", "parquet", "ndjson"] = "csv"
-    delimiter: str | None = None
+    delimiter: str | None = Field(None, description="for format 'delimited': one character")
     header: bool = True
+    quote: str = '"'
+    escape: str | None = Field(None, description="escape character inside quotes; default: the quote doubled")
+    quote_mode: Literal["minimal", "all"] = Field("minimal", description="quote only when needed, or every value")
     compression: Literal["none", "gzip", "zip"] = "none"
     line_ending: Literal["LF", "CRLF"] = "LF"
-    success_file: bool = False
-    storage_options_env: dict[str, str] = Field(default_factory=dict)
+    row_number: str | None = Field(None, description="name of a 1-based row number column to add first")
+    split_rows: int | None = Field(None, ge=1, description="at most this many rows per file ({{ file_number }})")
+    success_file: bool = Field(False, description="write <first file name>.DONE after all parts")
+    # webhook settings
+    headers_env: dict[str, str] = Field(default_factory=dict,
+                                        description="HTTP header -> environment variable holding its value")
+    batch_size: int = Field(1000, ge=1, le=100_000)
+    max_attempts: int = Field(5, ge=1, le=20, description="tries per file part or webhook batch")
+
+    @field_validator("folder")
+    @classmethod
+    def _folder(cls, value: str) -> str:
+        parts = [p for p in value.replace("\\", "/").split("/") if p]
+        if any(p == ".." for p in parts):
+            raise ValueError(f"folder {value!r} must stay under the destination: no '..'")
+        return "/".join(parts)
+
+    @model_validator(mode="after")
+    def _settings(self) -> Destination:
+        scheme = self.url.split("://")[0].lower() if "://" in self.url else ""
+        expected = {"s3": ("s3",), "sftp": ("sftp", "ssh"), "webhook": ("http", "https"), "local": ("", "file")}
+        if scheme not in expected[self.type]:
+            raise ValueError(f"url {self.url!r} does not fit type {self.type!r} "
+                             f"(expected {' or '.join(s + '://' if s else 'a folder' for s in expected[self.type])})")
+        if self.format == "delimited" and (not self.delimiter or len(self.delimiter) != 1):
+            raise ValueError("format 'delimited' needs a one-character delimiter")
+        if self.delimiter and self.format != "delimited":
+            raise ValueError(f"delimiter is only for format 'delimited' (format is {self.format!r})")
+        if self.format in ("parquet", "ndjson") and self.line_ending == "CRLF":
+            raise ValueError(f"line_ending CRLF is for delimited text, not {self.format}")
+        if self.format == "parquet" and self.compression == "gzip":
+            raise ValueError("parquet files are compressed inside; use compression 'none' or 'zip'")
+        for name, value in (("quote", self.quote), ("escape", self.escape)):
+            if value is not None and len(value) != 1:
+                raise ValueError(f"{name} must be one character")
+        return self
 
 
 class Orchestration(Model):
-    """Sends a segment's rows to a destination."""
+    """Sends a segment's rows to a destination with a data template (columns chosen, renamed and ordered)."""
 
     name: Identifier
     segment: Identifier
     destination: Identifier
-    filename: str = Field("{name}.csv", description="file name; {name} and {date} (YYYY-MM-DD) are replaced")
+    filename: str = Field("{{ name }}.csv", description="file name template (docs/catalog.md: file name templates)")
     columns: dict[str, str] | None = Field(None, description="data template: segment column -> output name, in order")
     workflow: Literal["manual", "automatic"] = "manual"
     description: str = ""
 
-    @field_validator("filename")
-    @classmethod
-    def _filename(cls, value: str) -> str:
-        if not value.strip() or "/" in value or "\\" in value or value.startswith("."):
-            raise ValueError(f"file name {value!r} must be a plain name: no '/', no leading '.'")
-        return value
+    _template = field_validator("filename")(classmethod(lambda cls, v: _filename_template(v)))
+
+
+def _filename_template(value: str) -> str:
+    from workflow_platform.orchestrations.filenames import check_filename_template
+
+    check_filename_template(value)
+    return value
 
 
 class SubAudience(Model):
     name: Identifier
     percent: float = Field(gt=0, le=100)
     destinations: list[Identifier] = Field(default_factory=list)
+    attributes: dict[Identifier, str] = Field(default_factory=dict, description="extra constant columns")
 
 
 class Campaign(Model):
+    """A segment split deterministically by customer id into sub-audiences, each sent to its destinations,
+    once (at `start`, or as soon as possible without one) or recurring daily/weekly from `start` until `end_date`
+    or `end_after` sends."""
+
     name: Identifier
     segment: Identifier
     sub_audiences: list[SubAudience] = Field(min_length=1)
-    recurrence: Literal["once", "daily", "weekly"] = "once"
     description: str = ""
+    filename: str = Field("{{ campaign }}_{{ sub_audience }}_{{ now | format('yyyyMMdd') }}.csv",
+                          description="file name template")
+    columns: dict[str, str] | None = Field(None, description="data template: segment column -> output name")
+    recurrence: Literal["once", "daily", "weekly"] = "once"
+    start: dt.datetime | None = Field(None, description="local date-time of the (first) send")
+    timezone: str = "UTC"
+    end_date: dt.date | None = Field(None, description="recurring: no sends after this local date")
+    end_after: int | None = Field(None, ge=1, description="recurring: stop after this many sends")
+    active: bool = True
+
+    _template = field_validator("filename")(classmethod(lambda cls, v: _filename_template(v)))
+    _tz = field_validator("timezone")(classmethod(lambda cls, v: _timezone(v)))
 
     @model_validator(mode="after")
-    def _percent(self) -> Campaign:
+    def _plan(self) -> Campaign:
         total = sum(s.percent for s in self.sub_audiences)
         if abs(total - 100) > 1e-9:
             raise ValueError(f"sub_audiences percents add up to {total:g}, expected 100")
+        if len({s.name for s in self.sub_audiences}) != len(self.sub_audiences):
+            raise ValueError("sub_audiences names must be unique")
+        if self.start is not None and self.start.tzinfo is not None:
+            raise ValueError("start is a local date-time without offset; set the zone in 'timezone'")
+        if self.recurrence != "once" and self.start is None:
+            raise ValueError(f"a {self.recurrence} campaign needs a start (the first send's local date-time)")
+        if self.recurrence == "once" and (self.end_date or self.end_after):
+            raise ValueError("end_date and end_after are for recurring campaigns")
+        if self.end_date and self.end_after:
+            raise ValueError("choose one end: end_date or end_after")
         return self
 
 
@@ -408,7 +485,7 @@ def _timezone(value: str) -> str:
 
     try:
         ZoneInfo(value)
-    except Exception as exc:  # noqa: BLE001 - any failure means an unknown zone
+    except Exception as exc:
         raise ValueError(f"unknown time zone {value!r}; expected an IANA name such as 'America/New_York'") from exc
     return value
 
@@ -544,6 +621,9 @@ class Catalog(Model):
 
     def location(self, name: str) -> Location:
         return next((loc for loc in self.locations if loc.name == name), Location(name=name))
+
+    def destination(self, name: str) -> Destination:
+        return next(d for d in self.destinations if d.name == name)
 
     def group_of_courier(self, courier: str) -> CourierGroup | None:
         return next((g for g in self.courier_groups if any(c.courier == courier for c in g.couriers)), None)

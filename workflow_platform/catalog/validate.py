@@ -9,6 +9,7 @@ import duckdb
 
 from workflow_platform.catalog.loader import CatalogError
 from workflow_platform.catalog.models import Catalog
+from workflow_platform.orchestrations.filenames import uses_file_number
 
 RESERVED_SCHEMAS = {"raw", "staging", "domain", "stitch", "segment", "audit", "main", "information_schema"}
 STANDARD_TABLES = ("unified_coalesced", "merged_customers", "customer_360")
@@ -130,18 +131,41 @@ def check_references(
 
     errors.extend(_cycles(catalog, origins))
 
+    destinations = {d.name: d for d in catalog.destinations}
+
+    def split_needs_number(section: str, entry: str, destination: str, template: str) -> None:
+        target = destinations.get(destination)
+        if target and target.split_rows and target.type != "webhook" and not uses_file_number(template):
+            err(section, entry, "filename", f"destination {destination!r} splits files every {target.split_rows} "
+                "rows: the file name template needs {{ file_number }} so the parts get different names")
+
     for orch in catalog.orchestrations:
         ref("orchestrations", orch.name, "segment", "segments", orch.segment)
         ref("orchestrations", orch.name, "destination", "destinations", orch.destination)
+        split_needs_number("orchestrations", orch.name, orch.destination, orch.filename)
     for campaign in catalog.campaigns:
         ref("campaigns", campaign.name, "segment", "segments", campaign.segment)
         for sub in campaign.sub_audiences:
             for dest in sub.destinations:
                 ref("campaigns", campaign.name, f"sub_audiences.{sub.name}.destinations", "destinations", dest)
+                split_needs_number("campaigns", campaign.name, dest, campaign.filename)
+    in_group: dict[str, str] = {}
     for group in catalog.orchestration_groups:
         for orch in group.orchestrations:
             ref("orchestration_groups", group.name, "orchestrations", "orchestrations", orch)
+            if orch in in_group:
+                err("orchestration_groups", group.name, "orchestrations",
+                    f"orchestration {orch!r} is already in orchestration group {in_group[orch]!r}")
+            in_group[orch] = group.name
+            if any(o.name == orch and o.workflow == "manual" for o in catalog.orchestrations):
+                err("orchestration_groups", group.name, "orchestrations",
+                    f"orchestration {orch!r} is manual; set its workflow to 'automatic' to run it in a group")
         ref("orchestration_groups", group.name, "run_after", "courier_groups", group.run_after)
+        upstream = next((g for g in catalog.courier_groups if g.name == group.run_after), None)
+        if upstream and upstream.run_type != "full":
+            err("orchestration_groups", group.name, "run_after",
+                f"courier group {upstream.name!r} has run_type {upstream.run_type!r}, which never runs activations; "
+                "run after a 'full' group, or use a schedule")
     return errors
 
 

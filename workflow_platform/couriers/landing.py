@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 from dataclasses import dataclass
 
 import fsspec
-from fsspec.core import url_to_fs
 
 from workflow_platform.catalog.models import Courier, Location
 from workflow_platform.couriers.patterns import FilePattern
-from workflow_platform.settings import resolve_local
+from workflow_platform.storage import is_local, open_url
 
 
 @dataclass(frozen=True)
@@ -30,26 +28,19 @@ class FileSearch:
 
 
 def open_location(location: Location) -> tuple[fsspec.AbstractFileSystem, str]:
-    """The filesystem and root path of a location; storage options may come from environment variables."""
-    options = dict(location.storage_options)
-    for key, env in location.storage_options_env.items():
-        if env not in os.environ:
-            raise RuntimeError(f"location {location.name!r}: environment variable {env} (for {key}) is not set")
-        options[key] = os.environ[env]
-    fs, root = url_to_fs(resolve_local(location.url), **options)
-    return fs, root.rstrip("/")
+    """The filesystem and root path of a location; secret storage options come from environment variables."""
+    return open_url(location.url, location.storage_options, location.storage_options_env,
+                    f"location {location.name!r}")
 
 
 def remote_filesystems(location: Location) -> list[fsspec.AbstractFileSystem]:
     """The filesystem DuckDB must be given to read this location's URLs ([] for a local folder)."""
     fs, _ = open_location(location)
-    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
-    return [] if protocol in ("file", "local") else [fs]
+    return [] if is_local(fs) else [fs]
 
 
 def file_url(fs: fsspec.AbstractFileSystem, path: str) -> str:
-    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
-    return path if protocol in ("file", "local") else fs.unstrip_protocol(path)
+    return path if is_local(fs) else fs.unstrip_protocol(path)
 
 
 def find_files(courier: Courier, location: Location, days: list[dt.date] | None) -> FileSearch:

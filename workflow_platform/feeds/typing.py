@@ -25,12 +25,9 @@ from workflow_platform.couriers.ingest import (
 )
 from workflow_platform.feeds.rejects import REJECTS_TABLE, ensure_rejects_table
 from workflow_platform.feeds.semantics import standardize
+from workflow_platform.joda import joda_to_strftime
 from workflow_platform.sql import ident, literal
 
-JODA_TO_STRFTIME = [
-    ("yyyy", "%Y"), ("yy", "%y"), ("MMM", "%b"), ("MM", "%m"), ("dd", "%d"), ("HH", "%H"), ("hh", "%I"),
-    ("mm", "%M"), ("ss", "%S"), ("SSSSSS", "%f"), ("SSS", "%g"), ("a", "%p"), ("Z", "%z"),
-]
 TRUE_WORDS = ("true", "t", "yes", "y", "1")
 FALSE_WORDS = ("false", "f", "no", "n", "0")
 
@@ -45,47 +42,6 @@ class FeedResult:
     rows_staged: int
     rows_rejected: int
     per_file: list[dict] = field(default_factory=list)
-
-
-def joda_to_strftime(fmt: str) -> str:
-    """`yyyy-MM-dd HH:mm:ss` -> `%Y-%m-%d %H:%M:%S` (single-quoted text is literal)."""
-    out, i = [], 0
-    while i < len(fmt):
-        if fmt[i] == "'":
-            end = fmt.index("'", i + 1) if "'" in fmt[i + 1 :] else len(fmt)
-            out.append(fmt[i + 1 : end].replace("%", "%%"))
-            i = end + 1
-            continue
-        for joda, strf in JODA_TO_STRFTIME:
-            if fmt.startswith(joda, i):
-                out.append(strf)
-                i += len(joda)
-                break
-        else:
-            out.append("%%" if fmt[i] == "%" else fmt[i])
-            i += 1
-    return "".join(out)
-
-
-def check_joda_format(fmt: str) -> None:
-    """Raise ValueError when a date format has letters that are not the supported Joda tokens."""
-    i = 0
-    while i < len(fmt):
-        if fmt[i] == "'":
-            end = fmt.find("'", i + 1)
-            if end < 0:
-                raise ValueError(f"date format {fmt!r} has an unclosed quote")
-            i = end + 1
-            continue
-        token = next((joda for joda, _ in JODA_TO_STRFTIME if fmt.startswith(joda, i)), None)
-        if token:
-            i += len(token)
-        elif fmt[i].isalpha():
-            hint = {"Y": "yyyy", "D": "dd", "d": "dd", "M": "MM", "H": "HH", "m": "mm", "s": "ss", "y": "yyyy"}
-            raise ValueError(f"date format {fmt!r}: {fmt[i]!r} at character {i + 1} is not a supported token "
-                             f"(use {hint.get(fmt[i], 'yyyy, MM, dd, HH, mm, ss, SSS')}; quote literal text)")
-        else:
-            i += 1
 
 
 def typed_expr(column: FeedColumn, raw: str) -> str:

@@ -1,41 +1,85 @@
-"""Dagster assets `orchestration/<name>`: send a segment to its destination."""
+"""Dagster assets `orchestration/<name>`: send a segment through a data template to its destination."""
 
 
 import datetime as dt
 
 import dagster as dg
 
-from workflow_platform.catalog.models import Catalog, Orchestration
+from workflow_platform.catalog.models import Catalog, Destination, Orchestration
 from workflow_platform.layout import asset_group, orchestration_key, segment_key
 from workflow_platform.metadata import Stopwatch
-from workflow_platform.orchestrations.send import send_to_destination
+from workflow_platform.orchestrations.errors import PermanentSendError, SendError
+from workflow_platform.orchestrations.export import template_select
+from workflow_platform.orchestrations.send import SendNames, SendSummary, send_rows
 from workflow_platform.resources import WAREHOUSE_POOL, WarehouseResource
+from workflow_platform.sql import ident
+
+
+def send_retry_policy(destination: Destination) -> dg.RetryPolicy | None:
+    """Transient send failures retry the step with exponential backoff and jitter (2 s, 4 s, 8 s, ...)."""
+    if destination.max_attempts <= 1 or destination.type == "webhook":  # webhooks retry each batch themselves
+        return None
+    return dg.RetryPolicy(max_retries=destination.max_attempts - 1, delay=2, backoff=dg.Backoff.EXPONENTIAL,
+                          jitter=dg.Jitter.PLUS_MINUS)
+
+
+def send_or_fail(send) -> SendSummary:
+    """Run a send; a permanent error fails the step at once (no retry), a transient one lets the policy retry."""
+    try:
+        return send()
+    except PermanentSendError as exc:
+        raise dg.Failure(description=str(exc), allow_retries=False) from exc
+    except SendError as exc:
+        raise dg.Failure(description=f"{exc} (transient: the step retries with backoff)") from exc
+
+
+def send_time(context: dg.AssetExecutionContext) -> dt.datetime:
+    """The time file names use: when the run was created, so a retried step writes the same names again."""
+    record = context.instance.get_run_record_by_id(context.run_id)
+    created = record.create_timestamp if record else None
+    return created.astimezone(dt.UTC) if created else dt.datetime.now(dt.UTC)
+
+
+def send_metadata(summary: SendSummary, destination: Destination, clock: Stopwatch) -> dict:
+    return {
+        "rows": dg.MetadataValue.int(summary.rows),
+        "files": dg.MetadataValue.int(summary.files),
+        "bytes": dg.MetadataValue.int(summary.bytes),
+        "destination": destination.name,
+        "destination_type": destination.type,
+        "destination_url": dg.MetadataValue.text(summary.urls[0] if summary.urls else ""),
+        "sent_files": dg.MetadataValue.json(summary.urls),
+        "elapsed_seconds": dg.MetadataValue.float(clock.seconds),
+    }
 
 
 def build_orchestration_asset(catalog: Catalog, orchestration: Orchestration) -> dg.AssetsDefinition:
-    destination = next(d for d in catalog.destinations if d.name == orchestration.destination)
+    destination = catalog.destination(orchestration.destination)
+    columns = orchestration.columns
+    template = ", ".join(f"{s} → {d}" for s, d in columns.items()) if columns else "all columns"
 
     @dg.asset(
         key=orchestration_key(orchestration.name),
         deps=[segment_key(orchestration.segment)],
         group_name=asset_group(catalog, orchestration_key(orchestration.name)),
-        description=orchestration.description
-        or f"Sends segment {orchestration.segment!r} to destination {destination.name!r} ({destination.type}).",
+        description=orchestration.description or (
+            f"Sends segment {orchestration.segment!r} to destination {destination.name!r} ({destination.type}); "
+            f"data template: {template}."),
         kinds={"duckdb", destination.type},
+        tags={"workflow": orchestration.workflow},
         pool=WAREHOUSE_POOL,
-        metadata={"destination": destination.name, "workflow": orchestration.workflow},
+        retry_policy=send_retry_policy(destination),
+        metadata={"destination": destination.name, "workflow": orchestration.workflow,
+                  "file_name_template": orchestration.filename},
     )
     def _orchestration(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
         clock = Stopwatch()
+        query = template_select(columns, f"segment.{ident(orchestration.segment)}")
         with warehouse.get_connection() as conn:
-            sent = send_to_destination(conn, orchestration, destination, dt.date.today())
-        context.log.info(f"sent {sent.rows} rows to {sent.path}")
-        return dg.MaterializeResult(metadata={
-            "rows": dg.MetadataValue.int(sent.rows),
-            "files": dg.MetadataValue.int(1),
-            "bytes": dg.MetadataValue.int(sent.bytes),
-            "destination_url": dg.MetadataValue.path(sent.path),
-            "elapsed_seconds": dg.MetadataValue.float(clock.seconds),
-        })
+            summary = send_or_fail(lambda: send_rows(
+                conn, query, destination, orchestration.filename, SendNames(orchestration.name),
+                send_time(context), idempotency_prefix=f"{context.run_id}:{orchestration.name}:"))
+        context.log.info(f"sent {summary.rows} rows in {summary.files} file(s) to {destination.name}")
+        return dg.MaterializeResult(metadata=send_metadata(summary, destination, clock))
 
     return _orchestration

@@ -1,61 +1,85 @@
-"""Send a segment's rows to a destination. This version writes local files atomically."""
+"""Send rows of the warehouse to a destination: files through fsspec, or JSON batches to a webhook."""
 
 from __future__ import annotations
 
 import datetime as dt
-import os
-from dataclasses import dataclass
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 
-from workflow_platform.catalog.models import Destination, Orchestration
-from workflow_platform.settings import resolve_local
-from workflow_platform.sql import ident, literal
+from workflow_platform.catalog.models import Destination
+from workflow_platform.orchestrations.destinations import deliver
+from workflow_platform.orchestrations.errors import PermanentSendError
+from workflow_platform.orchestrations.export import ExportError, export_parts
+from workflow_platform.orchestrations.filenames import render_filename
+from workflow_platform.orchestrations.webhook import post_batches, redact_url
+from workflow_platform.settings import data_dir
+from workflow_platform.storage import MissingSecret, secret
 
 
 @dataclass
-class SendResult:
-    path: str
-    rows: int
-    bytes: int
+class SendSummary:
+    rows: int = 0
+    files: int = 0
+    bytes: int = 0
+    urls: list[str] = field(default_factory=list)
+    attempts: int = 0
 
 
-def render_filename(orchestration: Orchestration, today: dt.date) -> str:
-    name = orchestration.filename.replace("{name}", orchestration.name).replace("{date}", today.isoformat())
-    if "/" in name or name.startswith("."):
-        raise ValueError(f"orchestration {orchestration.name!r}: file name {name!r} must not contain '/' or start with '.'")
-    return name
+@dataclass(frozen=True)
+class SendNames:
+    """What a file name template may refer to."""
+
+    name: str
+    campaign: str = ""
+    sub_audience: str = ""
 
 
-def send_to_destination(conn: duckdb.DuckDBPyConnection, orchestration: Orchestration, destination: Destination,
-                        today: dt.date) -> SendResult:
-    if destination.type != "local":
-        raise NotImplementedError(f"destination type {destination.type!r} is not available yet; use 'local'")
-    folder = Path(resolve_local(destination.url))
-    folder.mkdir(parents=True, exist_ok=True)
-    final = folder / render_filename(orchestration, today)
-    temporary = folder / f".{final.name}.partial"
-    if orchestration.columns:
-        columns = ", ".join(f"{ident(src)} AS {ident(dst)}" for src, dst in orchestration.columns.items())
-    else:
-        columns = "*"
-    query = f"SELECT {columns} FROM segment.{ident(orchestration.segment)}"
-    options = _copy_options(destination)
+def send_rows(conn: duckdb.DuckDBPyConnection, query: str, destination: Destination, template: str,
+              names: SendNames, now: dt.datetime, idempotency_prefix: str = "") -> SendSummary:
+    """Send the rows of `query` (a SELECT over warehouse tables) to the destination."""
+    if destination.type == "webhook":
+        return _send_webhook(conn, query, destination, idempotency_prefix)
+    scratch = data_dir() / "tmp"
+    scratch.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="send-", dir=scratch) as workdir:
+        try:
+            parts = export_parts(
+                conn, query, destination,
+                lambda number: render_filename(template, now, name=names.name, campaign=names.campaign,
+                                               sub_audience=names.sub_audience, file_number=number),
+                Path(workdir),
+            )
+        except ExportError as exc:
+            raise PermanentSendError(f"{names.name}: the rows cannot be exported: {exc}") from exc
+        sent = deliver(parts, destination)
+    return SendSummary(rows=sum(f.rows for f in sent), files=len(sent), bytes=sum(f.bytes for f in sent),
+                       urls=[f.url for f in sent], attempts=1)
+
+
+def _send_webhook(conn: duckdb.DuckDBPyConnection, query: str, destination: Destination,
+                  idempotency_prefix: str) -> SendSummary:
+    what = f"destination {destination.name!r}"
     try:
-        conn.execute(f"COPY ({query}) TO {literal(str(temporary))} ({options})")
-        os.replace(temporary, final)  # readers never see a half-written file
-    finally:
-        temporary.unlink(missing_ok=True)
-    rows = conn.execute(f"SELECT count(*) FROM ({query})").fetchone()[0]
-    return SendResult(str(final), rows, final.stat().st_size)
+        headers = {header: secret(env, f"{what} (header {header})") for header, env in destination.headers_env.items()}
+    except MissingSecret as exc:
+        raise PermanentSendError(str(exc)) from exc
+    result = post_batches(_batches(conn, query, destination.batch_size), destination.url, headers,
+                          max_attempts=destination.max_attempts, idempotency_prefix=idempotency_prefix)
+    return SendSummary(rows=result.rows, files=0, bytes=result.bytes, urls=[redact_url(destination.url)],
+                       attempts=result.attempts)
 
 
-def _copy_options(destination: Destination) -> str:
-    if destination.format == "parquet":
-        return "FORMAT parquet"
-    if destination.format == "ndjson":
-        return "FORMAT json"
-    delimiter = destination.delimiter or {"tsv": "\t", "psv": "|"}.get(destination.format, ",")
-    compression = "gzip" if destination.compression == "gzip" else "none"
-    return f"FORMAT csv, HEADER {str(destination.header).lower()}, DELIMITER {literal(delimiter)}, COMPRESSION {compression}"
+def _batches(conn: duckdb.DuckDBPyConnection, query: str, size: int) -> Iterator[list[dict]]:
+    """Rows in batches of `size`, fetched from DuckDB as they are sent (never the whole audience in memory)."""
+    try:
+        cursor = conn.execute(query)
+    except duckdb.Error as exc:
+        raise PermanentSendError(f"the rows cannot be read: {str(exc).splitlines()[0]}") from exc
+    columns = [d[0] for d in cursor.description]
+    while rows := cursor.fetchmany(size):
+        yield [dict(zip(columns, row, strict=True)) for row in rows]
+

@@ -3,6 +3,10 @@
 
 import dagster as dg
 
+from workflow_platform.alerts.channels import AlertChannelsResource
+from workflow_platform.alerts.dispatch import deliver
+from workflow_platform.alerts.model import Alert
+from workflow_platform.alerts.sensors import audience_of
 from workflow_platform.catalog.models import Catalog, Segment
 from workflow_platform.catalog.validate import sql_tables
 from workflow_platform.layout import asset_group, segment_key, table_key
@@ -31,7 +35,8 @@ def build_segment_asset(catalog: Catalog, segment: Segment) -> dg.AssetsDefiniti
         check_specs=checks,
         metadata={"sql": dg.MetadataValue.md(f"```sql\n{segment.sql.strip()}\n```")},
     )
-    def _segment(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+    def _segment(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
+                 alert_channels: AlertChannelsResource):
         clock = Stopwatch()
         with warehouse.get_connection() as conn:
             try:
@@ -46,7 +51,24 @@ def build_segment_asset(catalog: Catalog, segment: Segment) -> dg.AssetsDefiniti
                 breach = threshold_breaches(rows, bounds.min_rows, bounds.max_rows)
                 if breach:
                     context.log.warning(f"segment {segment.name}: {breach}")
+                    _alert_breach(context, alert_channels, catalog, segment, name, breach)
                 yield dg.AssetCheckResult(check_name=name, passed=breach is None, severity=severity,
                                           metadata={"rows": rows, "detail": breach or "within bounds"})
 
     return _segment
+
+
+def _alert_breach(context: dg.AssetExecutionContext, channels: AlertChannelsResource, catalog: Catalog,
+                  segment: Segment, check: str, breach: str) -> None:
+    """Warn: the workflow goes on. Fail: the blocking check stops everything downstream of the segment."""
+    audience, group = audience_of(context.run)
+    failing = check == "fail_threshold"
+    alert = Alert(
+        kind="query_threshold", severity="error" if failing else "warning", audience=audience, group=group,
+        run_id=context.run_id,
+        cause=f"query {segment.name}: {breach}" + (" (fail threshold: its orchestrations do not run)" if failing
+                                                   else " (warn threshold: the workflow continues)"),
+        action="check the query and the data it reads; the asset check on segment/"
+               f"{segment.name} shows the count",
+    )
+    deliver(alert, catalog.alerts, channels.slack(), channels.email(), context.log)

@@ -1,0 +1,81 @@
+"""Deliver finished files to a folder destination (local, S3, SFTP) so a consumer never sees half a file.
+
+Each file is uploaded under a hidden temporary name (`.<name>.partial`) in the target folder and renamed to its
+final name only when whole (a rename on local disks and SFTP, a server-side copy on S3, which is atomic per
+object). The optional success file `<first name>.DONE` is written after every part has its final name.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from dataclasses import dataclass
+
+import fsspec
+
+from workflow_platform.catalog.models import Destination
+from workflow_platform.orchestrations.errors import PermanentSendError, SendError, TransientSendError
+from workflow_platform.orchestrations.export import ExportPart
+from workflow_platform.storage import MissingSecret, open_url, public_url
+
+
+@dataclass(frozen=True)
+class SentFile:
+    url: str  # without credentials
+    rows: int
+    bytes: int
+
+
+def open_destination(destination: Destination) -> tuple[fsspec.AbstractFileSystem, str]:
+    """The filesystem and the folder files go to (URL + remote folder), created when missing."""
+    what = f"destination {destination.name!r}"
+    try:
+        fs, root = open_url(destination.url, destination.storage_options, destination.storage_options_env, what)
+        folder = posixpath.join(root, destination.folder) if destination.folder else root
+        fs.makedirs(folder, exist_ok=True)
+    except Exception as exc:
+        raise classify(exc, what) from exc
+    return fs, folder
+
+
+def deliver(parts: list[ExportPart], destination: Destination) -> list[SentFile]:
+    """Upload the parts atomically, then the success file when the destination asks for one."""
+    fs, folder = open_destination(destination)
+    what = f"destination {destination.name!r}"
+    sent = []
+    for part in parts:
+        final = posixpath.join(folder, part.name)
+        temporary = posixpath.join(folder, f".{part.name}.partial")
+        try:
+            fs.put_file(str(part.local), temporary)
+            fs.mv(temporary, final)
+        except Exception as exc:
+            _remove_quietly(fs, temporary)
+            raise classify(exc, f"{what}: sending {part.name}") from exc
+        sent.append(SentFile(public_url(fs, final), part.rows, part.local.stat().st_size))
+    if destination.success_file and parts:
+        done = posixpath.join(folder, f"{parts[0].name}.DONE")
+        try:
+            fs.pipe_file(done, b"")
+        except Exception as exc:
+            raise classify(exc, f"{what}: writing the success file") from exc
+    return sent
+
+
+def classify(exc: Exception, what: str) -> SendError:
+    """Permanent (auth, missing bucket or folder, missing secret) or transient (anything else: retry)."""
+    if isinstance(exc, SendError):
+        return exc
+    name = type(exc).__name__
+    text = str(exc).splitlines()[0] if str(exc) else name
+    permanent = (PermissionError, FileNotFoundError, NotADirectoryError, IsADirectoryError, MissingSecret)
+    if isinstance(exc, permanent) or name in ("PermissionDenied", "HostKeyNotVerifiable", "NoSuchBucket"):
+        return PermanentSendError(f"{what}: {name}: {text}")
+    return TransientSendError(f"{what}: {name}: {text}")
+
+
+def _remove_quietly(fs: fsspec.AbstractFileSystem, path: str) -> None:
+    try:
+        if fs.exists(path):
+            fs.rm_file(path)
+    except Exception:  # noqa: BLE001, S110 - best effort; the next send overwrites the partial file anyway
+        pass

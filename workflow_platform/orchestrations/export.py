@@ -1,0 +1,109 @@
+"""Write a warehouse query to local files in a destination's format, streamed by DuckDB's COPY.
+
+No pandas copy of the audience: DuckDB writes the file itself (CSV/TSV/PSV/delimited, Parquet, NDJSON; gzip
+inside COPY; zip around the finished file). Splits by row count number the parts 1, 2, 3, ...
+"""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from workflow_platform.catalog.models import Destination
+from workflow_platform.sql import ident, literal
+
+SEPARATORS = {"csv": ",", "tsv": "\t", "psv": "|"}
+
+
+@dataclass(frozen=True)
+class ExportPart:
+    local: Path  # the finished local file, ready to upload
+    name: str  # the file name it must have at the destination
+    rows: int
+
+
+class ExportError(Exception):
+    """The query or data template does not fit the rows (e.g. a template column the segment lacks)."""
+
+
+def template_select(columns: dict[str, str] | None, relation: str) -> str:
+    """`SELECT <template columns> FROM relation`: columns chosen, renamed and ordered, or all of them."""
+    if not columns:
+        return f"SELECT * FROM {relation}"
+    return "SELECT " + ", ".join(f"{ident(src)} AS {ident(dst)}" for src, dst in columns.items()) + f" FROM {relation}"
+
+
+def export_parts(conn: duckdb.DuckDBPyConnection, query: str, destination: Destination,
+                 name_of_part: Callable[[int], str], workdir: Path) -> list[ExportPart]:
+    """Run `query` once and write its rows as the destination's files under `workdir` (one per split part)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        columns = [d[0] for d in conn.execute(f"SELECT * FROM ({query}) LIMIT 0").description]
+    except duckdb.Error as exc:
+        raise ExportError(str(exc).splitlines()[0]) from exc
+    if destination.row_number and destination.row_number in columns:
+        raise ExportError(f"row_number column {destination.row_number!r} is already a column of the rows")
+    if not destination.split_rows and not destination.row_number:
+        return [_write(conn, query, destination, name_of_part(1), workdir)]
+
+    # numbered once, then each part is a range of that numbering
+    conn.execute(f"CREATE OR REPLACE TEMP TABLE export_rows AS SELECT row_number() OVER () AS __n, * FROM ({query})")
+    try:
+        total = conn.execute("SELECT count(*) FROM export_rows").fetchone()[0]
+        size = destination.split_rows or max(total, 1)
+        parts = max(1, -(-total // size))
+        listed = ", ".join(ident(c) for c in columns)
+        if destination.row_number:
+            listed = f"__n AS {ident(destination.row_number)}, {listed}"
+        written = []
+        for number in range(1, parts + 1):
+            low, high = (number - 1) * size + 1, number * size
+            part_query = f"SELECT {listed} FROM export_rows WHERE __n BETWEEN {low} AND {high} ORDER BY __n"
+            written.append(_write(conn, part_query, destination, name_of_part(number), workdir))
+        return written
+    finally:
+        conn.execute("DROP TABLE IF EXISTS export_rows")
+
+
+def _write(conn: duckdb.DuckDBPyConnection, query: str, destination: Destination, name: str,
+           workdir: Path) -> ExportPart:
+    zipped = destination.compression == "zip"
+    inner_name = name[: -len(".zip")] if zipped and name.lower().endswith(".zip") and len(name) > 4 else name
+    target = workdir / (f"{inner_name}.inner" if zipped else name)
+    try:
+        rows = conn.execute(f"COPY ({query}) TO {literal(str(target))} ({copy_options(destination)})").fetchone()[0]
+    except duckdb.Error as exc:
+        raise ExportError(str(exc).splitlines()[0]) from exc
+    if not zipped:
+        return ExportPart(target, name, rows)
+    archive = workdir / name
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
+        zf.write(target, arcname=inner_name)
+    target.unlink()
+    return ExportPart(archive, name, rows)
+
+
+def copy_options(destination: Destination) -> str:
+    """DuckDB COPY options for the destination's file settings."""
+    if destination.format == "parquet":
+        return "FORMAT parquet"
+    if destination.format == "ndjson":
+        gzip = ", COMPRESSION gzip" if destination.compression == "gzip" else ", COMPRESSION none"
+        return "FORMAT json" + gzip
+    separator = destination.delimiter if destination.format == "delimited" else SEPARATORS[destination.format]
+    options = [
+        "FORMAT csv",
+        f"HEADER {str(destination.header).lower()}",
+        f"DELIMITER {literal(separator)}",
+        f"QUOTE {literal(destination.quote)}",
+        f"ESCAPE {literal(destination.escape or destination.quote)}",
+        f"NEW_LINE {literal(chr(13) + chr(10) if destination.line_ending == 'CRLF' else chr(10))}",
+        f"COMPRESSION {'gzip' if destination.compression == 'gzip' else 'none'}",
+    ]
+    if destination.quote_mode == "all":
+        options.append("FORCE_QUOTE *")
+    return ", ".join(options)

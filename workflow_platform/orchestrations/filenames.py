@@ -1,0 +1,90 @@
+"""File-name templates for sends: Jinja with Amperity's `now` token and `local`, `next_day`, `format` filters.
+
+    C360_{{ now | local('America/Los_Angeles') | format('MM-dd-yyyy') }}.csv.gz
+    C360_{{now|local:'America/Los_Angeles'|format:'MM-dd-yyyy'}}.csv.gz      (Amperity's spelling, also accepted)
+    audience_{{ file_number }}.csv                                            (0000001, 0000002, ... per split part)
+
+Variables: `now` (the send time, UTC until `local`), `name` (the orchestration or campaign), `campaign`,
+`sub_audience`, `file_number`. `format` takes Joda tokens (yyyy, MM, dd, HH, mm, ss); `now` without `format`
+renders as yyyy-MM-dd. The template runs in Jinja's sandbox and an unknown variable is an error.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import zoneinfo
+
+import jinja2
+from jinja2.sandbox import SandboxedEnvironment
+
+from workflow_platform.joda import check_joda_format, joda_to_strftime
+
+VARIABLES = ("now", "name", "campaign", "sub_audience", "file_number")
+AMPERITY_FILTER_ARGUMENT = re.compile(r"\|\s*(\w+)\s*:\s*('[^']*'|\"[^\"]*\")")
+
+
+class Moment(dt.datetime):
+    """`now` in a template: prints as a date unless a `format` filter says otherwise."""
+
+    def __str__(self) -> str:
+        return self.strftime("%Y-%m-%d")
+
+
+def _moment(value: dt.datetime) -> Moment:
+    return Moment(value.year, value.month, value.day, value.hour, value.minute, value.second, value.microsecond,
+                  tzinfo=value.tzinfo)
+
+
+def _local(value: dt.datetime, zone: str) -> Moment:
+    try:
+        return _moment(value.astimezone(zoneinfo.ZoneInfo(zone)))
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"local({zone!r}): unknown time zone") from exc
+
+
+def _next_day(value: dt.datetime) -> Moment:
+    return _moment(value + dt.timedelta(days=1))
+
+
+def _format(value: dt.datetime, joda: str) -> str:
+    check_joda_format(joda)
+    return value.strftime(joda_to_strftime(joda))
+
+
+ENVIRONMENT = SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
+ENVIRONMENT.filters.update({"local": _local, "next_day": _next_day, "format": _format})
+
+
+class FilenameTemplateError(ValueError):
+    """The template does not parse, uses an unknown variable or filter, or renders to an unsafe name."""
+
+
+def render_filename(template: str, now: dt.datetime, *, name: str = "", campaign: str = "", sub_audience: str = "",
+                    file_number: int = 1) -> str:
+    """The file name for one send (one part when split); never a path: no '/', '\\' or leading '.'."""
+    source = AMPERITY_FILTER_ARGUMENT.sub(r"| \1(\2)", template)
+    try:
+        rendered = ENVIRONMENT.from_string(source).render(
+            now=_moment(now.astimezone(dt.UTC)), name=name, campaign=campaign, sub_audience=sub_audience,
+            file_number=f"{file_number:07d}",
+        )
+    except jinja2.TemplateError as exc:
+        raise FilenameTemplateError(f"file name template {template!r}: {exc}") from exc
+    except ValueError as exc:
+        raise FilenameTemplateError(f"file name template {template!r}: {exc}") from exc
+    rendered = rendered.strip()
+    if not rendered or "/" in rendered or "\\" in rendered or rendered.startswith(".") or "\n" in rendered:
+        raise FilenameTemplateError(f"file name template {template!r} renders to {rendered!r}: a file name must be "
+                                    "non-empty, without '/', '\\' or a leading '.'")
+    return rendered
+
+
+def check_filename_template(template: str) -> None:
+    """Raise FilenameTemplateError when the template cannot render (checked when the catalog loads)."""
+    render_filename(template, dt.datetime(2026, 1, 31, 23, 59, tzinfo=dt.UTC), name="n", campaign="c",
+                    sub_audience="s")
+
+
+def uses_file_number(template: str) -> bool:
+    return bool(re.search(r"{{[^}]*\bfile_number\b", template))

@@ -1,0 +1,59 @@
+"""Local folders, S3 and SFTP behind one fsspec interface, for landing locations and destinations alike.
+
+`sftp://` and `ssh://` URLs use sshfs (asyncssh). Storage options whose values are secrets name an environment
+variable in the catalog (`storage_options_env`) and are read through `dg.EnvVar` when a run needs them.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+import fsspec
+from fsspec.core import url_to_fs
+
+from workflow_platform.catalog.models import OptionValue
+from workflow_platform.settings import resolve_local
+
+fsspec.register_implementation("sftp", "sshfs.SSHFileSystem", clobber=True)
+fsspec.register_implementation("ssh", "sshfs.SSHFileSystem", clobber=True)
+
+
+class MissingSecret(RuntimeError):
+    """An environment variable the catalog names for a secret is not set."""
+
+
+def secret(env: str, what: str) -> str:
+    """The value of environment variable `env`; `what` names who needs it (never the value) in the error."""
+    value = dg.EnvVar(env).get_value()
+    if not value:
+        raise MissingSecret(f"{what}: environment variable {env} is not set")
+    return value
+
+
+def resolved_options(options: dict[str, OptionValue], options_env: dict[str, str], what: str) -> dict:
+    resolved = dict(options)
+    for key, env in options_env.items():
+        resolved[key] = secret(env, f"{what} (storage option {key})")
+    return resolved
+
+
+def open_url(url: str, options: dict[str, OptionValue], options_env: dict[str, str],
+             what: str) -> tuple[fsspec.AbstractFileSystem, str]:
+    """The filesystem and root path for a location or destination URL (relative paths: under the data folder)."""
+    fs, root = url_to_fs(resolve_local(url), **resolved_options(options, options_env, what))
+    return fs, root.rstrip("/") or "/"
+
+
+def is_local(fs: fsspec.AbstractFileSystem) -> bool:
+    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+    return protocol in ("file", "local")
+
+
+def public_url(fs: fsspec.AbstractFileSystem, path: str) -> str:
+    """A URL for metadata and logs: protocol, host and path, never credentials or query strings."""
+    if is_local(fs):
+        return path
+    host = getattr(fs, "host", None) or ""
+    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+    if protocol in ("sftp", "ssh"):
+        return f"sftp://{host}/{path.lstrip('/')}"
+    return fs.unstrip_protocol(path)
