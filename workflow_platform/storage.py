@@ -52,8 +52,8 @@ def public_url(fs: fsspec.AbstractFileSystem, path: str) -> str:
     """A URL for metadata and logs: protocol, host and path, never credentials or query strings."""
     if is_local(fs):
         return path
-    host = getattr(fs, "host", None) or ""
     protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
     if protocol in ("sftp", "ssh"):
-        return f"sftp://{host}/{path.lstrip('/')}"
+        host, port = fs.storage_options.get("host", ""), fs.storage_options.get("port")
+        return f"sftp://{host}{f':{port}' if port else ''}/{path.lstrip('/')}"
     return fs.unstrip_protocol(path)

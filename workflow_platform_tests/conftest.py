@@ -89,3 +89,7 @@ def tenant(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Tenant:
     monkeypatch.delenv("WORKFLOW_PLATFORM_WAREHOUSE", raising=False)
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     return Tenant(tmp_path)
+
+
+# real servers on loopback: S3 (moto in server mode), SFTP (asyncssh), a scripted webhook endpoint
+from workflow_platform_tests.servers import s3_server, sftp_server, webhook_server  # noqa: E402, F401

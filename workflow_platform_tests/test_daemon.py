@@ -41,6 +41,17 @@ def wait_for(predicate, timeout: float, what: str):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def location_loaded(port: int) -> bool:
+    """True once the webserver has loaded the code location (it answers before that, with no jobs yet)."""
+    entries = graphql(port, "{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus "
+                            "locationOrLoadError { __typename } } } } }")["data"]["workspaceOrError"]["locationEntries"]
+    entry = next((e for e in entries if e["name"] == "workflow_platform"), None)
+    if entry and entry["loadStatus"] == "LOADED":
+        assert entry["locationOrLoadError"]["__typename"] == "RepositoryLocation", entry
+        return True
+    return False
+
+
 def test_daemon_runs_a_courier_group_launched_from_the_webserver(tmp_path):
     home, data = tmp_path / "dagster_home", tmp_path / "data"
     home.mkdir()
@@ -57,7 +68,7 @@ def test_daemon_runs_a_courier_group_launched_from_the_webserver(tmp_path):
                          stdout=logs["daemon"], stderr=subprocess.STDOUT, start_new_session=True),
     ]
     try:
-        wait_for(lambda: graphql(port, "{ version }"), 120, "the webserver")
+        wait_for(lambda: location_loaded(port), 180, "the webserver to load the code location")
         launched = graphql(port, """
             mutation($p: ExecutionParams!) { launchRun(executionParams: $p) {
               __typename ... on LaunchRunSuccess { run { runId } } ... on PythonError { message } } }""",

@@ -48,7 +48,9 @@ def test_jobs_select_their_assets(demo_defs):
     group_job = demo_defs.resolve_job_def("courier_group__daily_sources")
     selected = {k.to_user_string() for k in group_job.asset_layer.selected_asset_keys}
     assert "domain/pos_orders" in selected and "database/c360/customer_360" in selected
-    assert not any(k.startswith(("segment/", "orchestration/")) for k in selected)
+    # queries with thresholds always run with the database build; plain segments and sends do not
+    assert "segment/high_value_customers" in selected and "segment/lapsed_customers" not in selected
+    assert not any(k.startswith("orchestration/") for k in selected)
     orchestration_job = demo_defs.resolve_job_def("orchestration_group__daily_activations")
     assert {k.to_user_string() for k in orchestration_job.asset_layer.selected_asset_keys} == {
         "orchestration/high_value_to_crm", "segment/high_value_customers"}

@@ -28,7 +28,7 @@ def is_complete_workflow_run(run: dg.DagsterRun) -> bool:
     """A full courier-group run whose selection included the database build (not an ingest-only subset)."""
     if run.tags.get("run_type") != "full":
         return False
-    if run.asset_selection is None:
+    if not run.asset_selection:  # None or empty: the job's whole selection
         return True
     return any(key.path[0] in ("stitch", "database") for key in run.asset_selection)
 

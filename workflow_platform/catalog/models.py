@@ -350,6 +350,11 @@ class Destination(Model):
         for name, value in (("quote", self.quote), ("escape", self.escape)):
             if value is not None and len(value) != 1:
                 raise ValueError(f"{name} must be one character")
+        separator = self.delimiter or {"tsv": "\t", "psv": "|"}.get(self.format, ",")
+        if separator in ("\n", "\r"):
+            raise ValueError("the delimiter cannot be a line break")
+        if separator in (self.quote, self.escape):
+            raise ValueError(f"the delimiter {separator!r} cannot also be the quote or escape character")
         return self
 
 

@@ -28,18 +28,25 @@ class SentFile:
 def open_destination(destination: Destination) -> tuple[fsspec.AbstractFileSystem, str]:
     """The filesystem and the folder files go to (URL + remote folder), created when missing."""
     what = f"destination {destination.name!r}"
+    options = dict(destination.storage_options)
+    if destination.type == "s3":  # one quick try per step attempt: the step's RetryPolicy does the retrying
+        options.setdefault("config_kwargs", {"retries": {"max_attempts": 1}, "connect_timeout": 10})
     try:
-        fs, root = open_url(destination.url, destination.storage_options, destination.storage_options_env, what)
+        fs, root = open_url(destination.url, options, destination.storage_options_env, what)
         folder = posixpath.join(root, destination.folder) if destination.folder else root
-        fs.makedirs(folder, exist_ok=True)
+        if destination.type == "s3":
+            bucket = root.split("/")[0]
+            fs.info(bucket)  # never create a bucket: a typo must not invent one (FileNotFoundError: permanent)
+        else:
+            fs.makedirs(folder, exist_ok=True)
     except Exception as exc:
         raise classify(exc, what) from exc
     return fs, folder
 
 
-def deliver(parts: list[ExportPart], destination: Destination) -> list[SentFile]:
-    """Upload the parts atomically, then the success file when the destination asks for one."""
-    fs, folder = open_destination(destination)
+def deliver(parts: list[ExportPart], destination: Destination, fs: fsspec.AbstractFileSystem,
+            folder: str) -> list[SentFile]:
+    """Upload the parts atomically into the opened destination folder, then the success file if asked for."""
     what = f"destination {destination.name!r}"
     sent = []
     for part in parts:

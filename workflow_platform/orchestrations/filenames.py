@@ -49,7 +49,8 @@ def _next_day(value: dt.datetime) -> Moment:
 
 def _format(value: dt.datetime, joda: str) -> str:
     check_joda_format(joda)
-    return value.strftime(joda_to_strftime(joda))
+    pattern = joda_to_strftime(joda).replace("%g", f"{value.microsecond // 1000:03d}")  # SSS: milliseconds
+    return value.strftime(pattern)
 
 
 ENVIRONMENT = SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,7 +13,7 @@ from pathlib import Path
 import duckdb
 
 from workflow_platform.catalog.models import Destination
-from workflow_platform.orchestrations.destinations import deliver
+from workflow_platform.orchestrations.destinations import deliver, open_destination
 from workflow_platform.orchestrations.errors import PermanentSendError
 from workflow_platform.orchestrations.export import ExportError, export_parts
 from workflow_platform.orchestrations.filenames import render_filename
@@ -43,8 +45,10 @@ def send_rows(conn: duckdb.DuckDBPyConnection, query: str, destination: Destinat
     """Send the rows of `query` (a SELECT over warehouse tables) to the destination."""
     if destination.type == "webhook":
         return _send_webhook(conn, query, destination, idempotency_prefix)
+    fs, folder = open_destination(destination)  # credentials and reachability first, before any export work
     scratch = data_dir() / "tmp"
     scratch.mkdir(parents=True, exist_ok=True)
+    _remove_stale_scratch(scratch)
     with tempfile.TemporaryDirectory(prefix="send-", dir=scratch) as workdir:
         try:
             parts = export_parts(
@@ -55,9 +59,17 @@ def send_rows(conn: duckdb.DuckDBPyConnection, query: str, destination: Destinat
             )
         except ExportError as exc:
             raise PermanentSendError(f"{names.name}: the rows cannot be exported: {exc}") from exc
-        sent = deliver(parts, destination)
+        sent = deliver(parts, destination, fs, folder)
     return SendSummary(rows=sum(f.rows for f in sent), files=len(sent), bytes=sum(f.bytes for f in sent),
                        urls=[f.url for f in sent], attempts=1)
+
+
+def _remove_stale_scratch(scratch: Path, older_than_seconds: float = 6 * 3600) -> None:
+    """Exports left by a send that was killed (a normal end removes its own folder)."""
+    cutoff = time.time() - older_than_seconds
+    for folder in scratch.glob("send-*"):
+        if folder.is_dir() and folder.stat().st_mtime < cutoff:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _send_webhook(conn: duckdb.DuckDBPyConnection, query: str, destination: Destination,
