@@ -191,7 +191,7 @@ def child_send(database: Path, out: Path, split_rows: int | None) -> dict:
             **settings}
 
 
-def _settings(conn) -> dict:  # noqa: ANN001 - a DuckDB connection
+def _settings(conn) -> dict:  # conn: a DuckDB connection (duckdb is imported in the children only)
     memory_limit, threads = conn.execute(
         "SELECT current_setting('memory_limit'), current_setting('threads')").fetchone()
     return {"memory_limit": memory_limit, "threads": threads}
@@ -304,7 +304,7 @@ def summarize(rows: int, runs: list[dict], checks: dict[str, dict], split_rows: 
             **checks[kind],
         }
         if any("scratch_leftovers" in r for r in mine):
-            result[kind]["scratch_leftovers"] = sum((r.get("scratch_leftovers", []) for r in mine), [])
+            result[kind]["scratch_leftovers"] = [p for r in mine for p in r.get("scratch_leftovers", [])]
     base = result.get("baseline")
     for kind in ("send", "send_split"):
         if kind not in result:
@@ -327,7 +327,8 @@ def print_report(result: dict) -> None:
     first = next(result[k] for k in KINDS if k in result)
     print(f"  connection: memory_limit {first['memory_limit']}, threads {first['threads']}")
     header = (f"  {'':<24}{'rows read back':>15}{'files':>7}{'export s':>10}{'process s':>11}{'RSS before':>12}"
-              f"{'peak RSS MB':>13}{'VmHWM':>7}{'time x':>8}{'RSS x':>7}{'same text':>11}  RSS < {RSS_TARGET_MB:.0f} MB")
+              f"{'peak RSS MB':>13}{'VmHWM':>7}{'time x':>8}{'RSS x':>7}{'same text':>11}"
+              f"  RSS < {RSS_TARGET_MB:.0f} MB")
     print(header)
     for kind in KINDS:
         if kind not in result:
@@ -402,8 +403,9 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 run, out = measure(kind, database, scratch, round_no, args.split_rows, memory_limit)
                 runs.append(run)
-                log(f"round {round_no}: {LABELS[kind]:<24} {run['seconds']:6.2f} s, peak RSS {run['peak_rss_mb']:6.0f} MB"
-                    f" (VmHWM {run['vm_hwm_mb'] or 0:.0f}), {run['files_written']} file(s)")
+                log(f"round {round_no}: {LABELS[kind]:<24} {run['seconds']:6.2f} s,"
+                    f" peak RSS {run['peak_rss_mb']:6.0f} MB (VmHWM {run['vm_hwm_mb'] or 0:.0f}),"
+                    f" {run['files_written']} file(s)")
                 if round_no == 1:  # every round writes the same files; read back the first
                     back = spawn("verify", scratch / f"verify-{kind}.json", ["--out", str(out)])
                     expected_files = -(-args.rows // args.split_rows) if kind == "send_split" else 1

@@ -42,7 +42,8 @@ def validate(catalog_dir: Path | None) -> None:
     console.print(
         f"catalog {catalog.tenant!r} is valid: {len(catalog.couriers)} couriers, {len(catalog.feeds)} feeds, "
         f"{len(catalog.databases)} databases, {len(catalog.segments)} segments, "
-        f"{len(catalog.orchestrations)} orchestrations, {len(catalog.courier_groups)} courier groups, "
+        f"{len(catalog.destinations)} destinations, {len(catalog.orchestrations)} orchestrations, "
+        f"{len(catalog.campaigns)} campaigns, {len(catalog.courier_groups)} courier groups, "
         f"{len(catalog.orchestration_groups)} orchestration groups",
         highlight=False,
     )

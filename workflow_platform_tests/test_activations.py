@@ -137,7 +137,7 @@ orchestrations:
     failures = {e.step_key: e.event_specific_data.error.to_string()
                 for e in step_events(result, dg.DagsterEventType.STEP_FAILURE)}
     assert "ConnectionRefusedError" in failures["orchestration__to_partner"]
-    assert "transient: the step retries with backoff" in failures["orchestration__to_partner"]
+    assert "transient: retried while the destination's max_attempts allow" in failures["orchestration__to_partner"]
     assert "environment variable PARTNER_KEY is not set" in failures["orchestration__to_partner_s3"]  # no retry
 
 
@@ -192,7 +192,7 @@ def read_gzip_csv(path) -> list[dict]:
 def test_a_campaign_splits_by_customer_id_and_sends_each_sub_audience(tenant, webhook_server):
     defs, built = build_audience(tenant, 200, CAMPAIGN.format(url=webhook_server.url))
     assert built.success
-    first = run_job(defs, "campaign__spring_sale")
+    first = run_job(defs, "send_campaign__spring_sale")
     assert first.success
     folder = tenant.root / "data" / "campaigns"
     treatment = read_gzip_csv(folder / "spring_sale_treatment.csv.gz")
@@ -206,7 +206,7 @@ def test_a_campaign_splits_by_customer_id_and_sends_each_sub_audience(tenant, we
     hooked = [row for request in webhook_server.requests for row in request.json["rows"]]
     assert sorted(r["customer_id"] for r in hooked) == sorted(r["customer_id"] for r in control)
     # a re-run gives everyone the same sub-audience
-    assert run_job(defs, "campaign__spring_sale").success
+    assert run_job(defs, "send_campaign__spring_sale").success
     assert read_gzip_csv(folder / "spring_sale_control.csv.gz") == control
 
 
@@ -262,7 +262,7 @@ def test_a_recurring_campaign_sends_from_its_start_until_n_times(tenant):
             data = tick(schedule, instance, dt.datetime(2026, 3, day, 9, 15, tzinfo=zone))
             for request in data.run_requests:  # launch it as the daemon would, tagged with the schedule
                 sends.append(request.tags[SEND_NUMBER_TAG])
-                sent = defs.resolve_job_def("campaign__weekly_news").execute_in_process(
+                sent = defs.resolve_job_def("send_campaign__weekly_news").execute_in_process(
                     instance=instance, tags={**request.tags, "dagster/schedule_name": schedule.name})
                 assert sent.success
         assert sends == ["1", "2"]  # the third Tuesday: "has sent 2 of 2 times"

@@ -28,8 +28,9 @@ def test_layers_and_groups(demo_defs):
     graph = demo_defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
     assert {k.split("/")[0] for k in keys} == {"courier", "feed", "domain", "stitch", "database", "segment",
-                                               "orchestration"}
+                                               "orchestration", "campaign"}
     assert "database/c360/customer_360" in keys and "orchestration/high_value_to_crm" in keys
+    assert graph.get(dg.AssetKey(["campaign", "winback_offer"])).group_name == "campaigns"
     node = graph.get(dg.AssetKey(["courier", "pos_orders"]))
     assert node.group_name == "courier_group_daily_sources"
     assert node.kinds == {"duckdb", "local"}
@@ -54,7 +55,7 @@ def test_jobs_select_their_assets(demo_defs):
     orchestration_job = demo_defs.resolve_job_def("orchestration_group__daily_activations")
     assert {k.to_user_string() for k in orchestration_job.asset_layer.selected_asset_keys} == {
         "orchestration/high_value_to_crm", "segment/high_value_customers"}
-    assert len(graph.get_all_asset_keys()) == 20
+    assert len(graph.get_all_asset_keys()) == 21
 
 
 def test_segment_thresholds_are_asset_checks(demo_defs):

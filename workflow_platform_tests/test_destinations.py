@@ -606,3 +606,18 @@ def test_destination_settings_that_cannot_work_are_catalog_errors(settings, mess
 def test_milliseconds_in_file_names():
     now = dt.datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=dt.UTC)
     assert render_filename("x_{{ now | format('HHmmss.SSS') }}.csv", now) == "x_120000.123.csv"
+
+
+def test_file_name_templates_are_checked_for_what_they_can_refer_to():
+    from workflow_platform.catalog.models import Campaign, Orchestration
+
+    base = {"name": "o", "segment": "s", "destination": "d"}
+    with pytest.raises(ValueError, match=re.escape("{date} is not a template variable; write {{ now }}")):
+        Orchestration.model_validate({**base, "filename": "audience_{date}.csv"})
+    with pytest.raises(ValueError, match="'campaign' is undefined"):  # only campaign sends have a campaign
+        Orchestration.model_validate({**base, "filename": "{{ campaign }}.csv"})
+    campaign = {"name": "c", "segment": "s", "filename": "{{ campaign }}.csv", "sub_audiences": [
+        {"name": "a", "percent": 50, "destinations": ["d"]}, {"name": "b", "percent": 50, "destinations": ["d"]}]}
+    with pytest.raises(ValueError, match=re.escape("needs {{ sub_audience }} or one would overwrite the other")):
+        Campaign.model_validate(campaign)
+    Campaign.model_validate({**campaign, "filename": "{{ campaign }}_{{ sub_audience }}.csv"})

@@ -12,6 +12,8 @@ def audience_of(run: dg.DagsterRun) -> tuple[str, str]:
     """(audience, group) of a run, from the tags its job carries; other runs count as the courier groups'."""
     if group := run.tags.get("orchestration_group"):
         return "orchestration_groups", group
+    if campaign := run.tags.get("campaign"):
+        return "campaigns", campaign
     return "courier_groups", run.tags.get("courier_group") or f"(no group: job {run.job_name})"
 
 

@@ -19,7 +19,7 @@ def orchestration_group_job_name(group: str) -> str:
 
 
 def campaign_job_name(campaign: str) -> str:
-    return f"campaign__{campaign}"
+    return f"send_campaign__{campaign}"
 
 
 def ingest_selection(catalog: Catalog, couriers: list[str]) -> dg.AssetSelection:
@@ -33,10 +33,13 @@ def ingest_selection(catalog: Catalog, couriers: list[str]) -> dg.AssetSelection
 
 
 def build_jobs(catalog: Catalog) -> list[dg.UnresolvedAssetJobDefinition]:
-    everything = dg.AssetSelection.all() - dg.AssetSelection.key_prefixes(["campaign"])
+    manual = [orchestration_key(o.name) for o in catalog.orchestrations if o.workflow == "manual"]
+    everything = (dg.AssetSelection.all() - dg.AssetSelection.key_prefixes(["campaign"])
+                  - dg.AssetSelection.assets(*manual))
     jobs = [dg.define_asset_job(WORKFLOW_JOB, selection=everything,
                                 description="The whole workflow: every courier, feed, domain table, Stitch, "
-                                "database, segment and orchestration (campaigns run on their own schedules).")]
+                                "database, segment and automatic orchestration (manual orchestrations run when "
+                                "launched on their own; campaigns on their schedules).")]
     for group in catalog.courier_groups:
         ingest = ingest_selection(catalog, [c.courier for c in group.couriers])
         selection = ingest

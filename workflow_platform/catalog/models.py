@@ -372,10 +372,10 @@ class Orchestration(Model):
     _template = field_validator("filename")(classmethod(lambda cls, v: _filename_template(v)))
 
 
-def _filename_template(value: str) -> str:
+def _filename_template(value: str, for_campaign: bool = False) -> str:
     from workflow_platform.orchestrations.filenames import check_filename_template
 
-    check_filename_template(value)
+    check_filename_template(value, for_campaign)
     return value
 
 
@@ -405,7 +405,7 @@ class Campaign(Model):
     end_after: int | None = Field(None, ge=1, description="recurring: stop after this many sends")
     active: bool = True
 
-    _template = field_validator("filename")(classmethod(lambda cls, v: _filename_template(v)))
+    _template = field_validator("filename")(classmethod(lambda cls, v: _filename_template(v, for_campaign=True)))
     _tz = field_validator("timezone")(classmethod(lambda cls, v: _timezone(v)))
 
     @model_validator(mode="after")
@@ -423,6 +423,11 @@ class Campaign(Model):
             raise ValueError("end_date and end_after are for recurring campaigns")
         if self.end_date and self.end_after:
             raise ValueError("choose one end: end_date or end_after")
+        shared = {d for i, s in enumerate(self.sub_audiences) for d in s.destinations
+                  if any(d in other.destinations for other in self.sub_audiences[i + 1:])}
+        if shared and "sub_audience" not in self.filename:
+            raise ValueError(f"sub-audiences share destination(s) {', '.join(sorted(shared))}: the file name "
+                             "template needs {{ sub_audience }} or one would overwrite the other")
         return self
 
 

@@ -11,7 +11,8 @@ from workflow_platform.catalog.loader import CatalogError
 from workflow_platform.catalog.models import Catalog
 from workflow_platform.orchestrations.filenames import uses_file_number
 
-RESERVED_SCHEMAS = {"raw", "staging", "domain", "stitch", "segment", "audit", "main", "information_schema"}
+RESERVED_SCHEMAS = {"raw", "staging", "domain", "stitch", "segment", "campaign", "audit", "main",
+                    "information_schema"}
 STANDARD_TABLES = ("unified_coalesced", "merged_customers", "customer_360")
 
 

@@ -16,7 +16,7 @@ from workflow_platform.sql import ident
 
 
 def send_retry_policy(destination: Destination) -> dg.RetryPolicy | None:
-    """Transient send failures retry the step with exponential backoff and jitter (2 s, 4 s, 8 s, ...)."""
+    """Transient send failures retry the step with exponential backoff and jitter (about 2 s, 6 s, 14 s, ...)."""
     if destination.max_attempts <= 1 or destination.type == "webhook":  # webhooks retry each batch themselves
         return None
     return dg.RetryPolicy(max_retries=destination.max_attempts - 1, delay=2, backoff=dg.Backoff.EXPONENTIAL,
@@ -30,7 +30,8 @@ def send_or_fail(send) -> SendSummary:
     except PermanentSendError as exc:
         raise dg.Failure(description=str(exc), allow_retries=False) from exc
     except SendError as exc:
-        raise dg.Failure(description=f"{exc} (transient: the step retries with backoff)") from exc
+        raise dg.Failure(description=f"{exc} (transient: retried while the destination's max_attempts allow)"
+                         ) from exc
 
 
 def send_time(context: dg.AssetExecutionContext) -> dt.datetime:

@@ -21,6 +21,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from workflow_platform.joda import check_joda_format, joda_to_strftime
 
 VARIABLES = ("now", "name", "campaign", "sub_audience", "file_number")
+OLD_PLACEHOLDER = re.compile(r"(?<!{){(name|date)}(?!})")  # the first release's {name} / {date}
 AMPERITY_FILTER_ARGUMENT = re.compile(r"\|\s*(\w+)\s*:\s*('[^']*'|\"[^\"]*\")")
 
 
@@ -61,15 +62,20 @@ class FilenameTemplateError(ValueError):
     """The template does not parse, uses an unknown variable or filter, or renders to an unsafe name."""
 
 
-def render_filename(template: str, now: dt.datetime, *, name: str = "", campaign: str = "", sub_audience: str = "",
-                    file_number: int = 1) -> str:
-    """The file name for one send (one part when split); never a path: no '/', '\\' or leading '.'."""
+def render_filename(template: str, now: dt.datetime, *, name: str = "", campaign: str | None = None,
+                    sub_audience: str | None = None, file_number: int = 1) -> str:
+    """The file name for one send (one part when split); never a path: no '/', '\\' or leading '.'.
+    `campaign` and `sub_audience` exist only for campaign sends (elsewhere they are unknown variables)."""
+    old_style = OLD_PLACEHOLDER.search(template)
+    if old_style:
+        raise FilenameTemplateError(f"file name template {template!r}: {old_style.group(0)} is not a template "
+                                    f"variable; write {{{{ {old_style.group(1).replace('date', 'now')} }}}}")
     source = AMPERITY_FILTER_ARGUMENT.sub(r"| \1(\2)", template)
+    variables = {"now": _moment(now.astimezone(dt.UTC)), "name": name, "file_number": f"{file_number:07d}"}
+    if campaign is not None:
+        variables |= {"campaign": campaign, "sub_audience": sub_audience or ""}
     try:
-        rendered = ENVIRONMENT.from_string(source).render(
-            now=_moment(now.astimezone(dt.UTC)), name=name, campaign=campaign, sub_audience=sub_audience,
-            file_number=f"{file_number:07d}",
-        )
+        rendered = ENVIRONMENT.from_string(source).render(**variables)
     except jinja2.TemplateError as exc:
         raise FilenameTemplateError(f"file name template {template!r}: {exc}") from exc
     except ValueError as exc:
@@ -81,10 +87,10 @@ def render_filename(template: str, now: dt.datetime, *, name: str = "", campaign
     return rendered
 
 
-def check_filename_template(template: str) -> None:
+def check_filename_template(template: str, for_campaign: bool = False) -> None:
     """Raise FilenameTemplateError when the template cannot render (checked when the catalog loads)."""
-    render_filename(template, dt.datetime(2026, 1, 31, 23, 59, tzinfo=dt.UTC), name="n", campaign="c",
-                    sub_audience="s")
+    render_filename(template, dt.datetime(2026, 1, 31, 23, 59, tzinfo=dt.UTC), name="n",
+                    campaign="c" if for_campaign else None, sub_audience="s" if for_campaign else None)
 
 
 def uses_file_number(template: str) -> bool:

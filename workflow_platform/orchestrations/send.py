@@ -16,7 +16,7 @@ from workflow_platform.catalog.models import Destination
 from workflow_platform.orchestrations.destinations import deliver, open_destination
 from workflow_platform.orchestrations.errors import PermanentSendError
 from workflow_platform.orchestrations.export import ExportError, export_parts
-from workflow_platform.orchestrations.filenames import render_filename
+from workflow_platform.orchestrations.filenames import FilenameTemplateError, render_filename
 from workflow_platform.orchestrations.webhook import post_batches, redact_url
 from workflow_platform.settings import data_dir
 from workflow_platform.storage import MissingSecret, secret
@@ -36,8 +36,8 @@ class SendNames:
     """What a file name template may refer to."""
 
     name: str
-    campaign: str = ""
-    sub_audience: str = ""
+    campaign: str | None = None  # campaign sends only
+    sub_audience: str | None = None
 
 
 def send_rows(conn: duckdb.DuckDBPyConnection, query: str, destination: Destination, template: str,
@@ -57,7 +57,7 @@ def send_rows(conn: duckdb.DuckDBPyConnection, query: str, destination: Destinat
                                                sub_audience=names.sub_audience, file_number=number),
                 Path(workdir),
             )
-        except ExportError as exc:
+        except (ExportError, FilenameTemplateError) as exc:
             raise PermanentSendError(f"{names.name}: the rows cannot be exported: {exc}") from exc
         sent = deliver(parts, destination, fs, folder)
     return SendSummary(rows=sum(f.rows for f in sent), files=len(sent), bytes=sum(f.bytes for f in sent),
