@@ -32,6 +32,7 @@ test: install
 
 bench: install
 	$(PY) bench/ingest.py --rows 2000000 --repeat 5
+	$(PY) bench/export.py --rows 1000000 --repeat 3 --strict
 
 clean:
 	rm -rf $(VENV) data .pytest_cache

@@ -44,7 +44,7 @@ def wait_for(predicate, timeout: float, what: str):
 def location_loaded(port: int) -> bool:
     """True once the webserver has loaded the code location (it answers before that, with no jobs yet)."""
     entries = graphql(port, "{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus "
-                            "locationOrLoadError { __typename } } } } }")["data"]["workspaceOrError"]["locationEntries"]
+                            "locationOrLoadError { __typename ... on PythonError { message } } } } } }")["data"]["workspaceOrError"]["locationEntries"]
     entry = next((e for e in entries if e["name"] == "workflow_platform"), None)
     if entry and entry["loadStatus"] == "LOADED":
         assert entry["locationOrLoadError"]["__typename"] == "RepositoryLocation", entry

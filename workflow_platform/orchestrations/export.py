@@ -50,23 +50,21 @@ def export_parts(conn: duckdb.DuckDBPyConnection, query: str, destination: Desti
     if not destination.split_rows and not destination.row_number:
         return [_write(conn, query, destination, name_of_part(1), workdir)]
 
-    # numbered once, then each part is a range of that numbering
-    conn.execute(f"CREATE OR REPLACE TEMP TABLE export_rows AS SELECT row_number() OVER () AS __n, * FROM ({query})")
-    try:
-        total = conn.execute("SELECT count(*) FROM export_rows").fetchone()[0]
-        size = destination.split_rows or max(total, 1)
-        parts = max(1, -(-total // size))
-        listed = ", ".join(ident(c) for c in columns)
+    # each part streams its own slice of the query (no materialized copy of the audience): with DuckDB's
+    # insertion order preserved, LIMIT/OFFSET over one table scan slices it in a stable order
+    total = conn.execute(f"SELECT count(*) FROM ({query})").fetchone()[0]
+    size = destination.split_rows or max(total, 1)
+    parts = max(1, -(-total // size))
+    listed = ", ".join(ident(c) for c in columns)
+    written = []
+    for number in range(1, parts + 1):
+        offset = (number - 1) * size
+        part_query = f"SELECT * FROM ({query}) LIMIT {size} OFFSET {offset}"
         if destination.row_number:
-            listed = f"__n AS {ident(destination.row_number)}, {listed}"
-        written = []
-        for number in range(1, parts + 1):
-            low, high = (number - 1) * size + 1, number * size
-            part_query = f"SELECT {listed} FROM export_rows WHERE __n BETWEEN {low} AND {high} ORDER BY __n"
-            written.append(_write(conn, part_query, destination, name_of_part(number), workdir))
-        return written
-    finally:
-        conn.execute("DROP TABLE IF EXISTS export_rows")
+            part_query = (f"SELECT {offset} + row_number() OVER () AS {ident(destination.row_number)}, {listed} "
+                          f"FROM ({part_query})")
+        written.append(_write(conn, part_query, destination, name_of_part(number), workdir))
+    return written
 
 
 def _write(conn: duckdb.DuckDBPyConnection, query: str, destination: Destination, name: str,

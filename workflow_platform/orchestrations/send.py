@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+import fsspec
 
 from workflow_platform.catalog.models import Destination
 from workflow_platform.orchestrations.destinations import deliver, open_destination
@@ -19,7 +20,10 @@ from workflow_platform.orchestrations.export import ExportError, export_parts
 from workflow_platform.orchestrations.filenames import FilenameTemplateError, render_filename
 from workflow_platform.orchestrations.webhook import post_batches, redact_url
 from workflow_platform.settings import data_dir
+from workflow_platform.sql import literal
 from workflow_platform.storage import MissingSecret, secret
+
+EXPORT_MEMORY_LIMIT = "512MB"  # DuckDB's buffers while writing files; bench/export.py measures the peak RSS
 
 
 @dataclass
@@ -49,6 +53,17 @@ def send_rows(conn: duckdb.DuckDBPyConnection, query: str, destination: Destinat
     scratch = data_dir() / "tmp"
     scratch.mkdir(parents=True, exist_ok=True)
     _remove_stale_scratch(scratch)
+    limit = conn.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    conn.execute(f"SET memory_limit = {literal(EXPORT_MEMORY_LIMIT)}")  # the process must stay well under 1 GB
+    try:
+        return _send_files(conn, query, destination, template, names, now, fs, folder, scratch)
+    finally:
+        conn.execute(f"SET memory_limit = {literal(limit)}")
+
+
+def _send_files(conn: duckdb.DuckDBPyConnection, query: str, destination: Destination, template: str,
+                names: SendNames, now: dt.datetime, fs: fsspec.AbstractFileSystem, folder: str,
+                scratch: Path) -> SendSummary:
     with tempfile.TemporaryDirectory(prefix="send-", dir=scratch) as workdir:
         try:
             parts = export_parts(
