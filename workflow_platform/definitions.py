@@ -20,7 +20,7 @@ from workflow_platform.domain.assets import build_load_asset
 from workflow_platform.orchestrations.assets import build_orchestration_asset
 from workflow_platform.resources import WarehouseResource
 from workflow_platform.segments.assets import build_segment_asset
-from workflow_platform.settings import catalog_dir, warehouse_path
+from workflow_platform.settings import catalog_dir, executor_choice, warehouse_path
 from workflow_platform.stitch.assets import build_stitch_asset
 
 
@@ -52,8 +52,17 @@ def build_definitions(catalog: Catalog, warehouse: str | None = None) -> dg.Defi
         schedules=group_schedules + campaign_schedules,
         resources={"warehouse": WarehouseResource(database=str(warehouse or warehouse_path())),
                    "alert_channels": channels_from_environment()},
-        executor=dg.in_process_executor,
+        executor=_executor(),
     )
+
+
+def _executor() -> dg.ExecutorDefinition:
+    """The run executor (`WORKFLOW_PLATFORM_EXECUTOR`; bench/run_overhead.py measures the choices)."""
+    choice = executor_choice()
+    if choice == "in_process":
+        return dg.in_process_executor
+    start_method = {"forkserver": {}} if choice == "forkserver" else {"spawn": {}}
+    return dg.multiprocess_executor.configured({"start_method": start_method})
 
 
 @dg.definitions

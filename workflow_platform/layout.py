@@ -67,8 +67,22 @@ def asset_group(catalog: Catalog, key: dg.AssetKey) -> str:
     return {"stitch": "stitch", "database": "databases", "campaign": "campaigns"}[layer]
 
 
-def owners_and_tags(catalog: Catalog, courier: str | None = None, feed: str | None = None) -> dict:
-    """Tags shown and filterable in the UI: the courier group and the semantic tags a feed carries."""
+def owners_of(catalog: Catalog, key: dg.AssetKey) -> list[str]:
+    """The owners the UI shows: the asset's courier group, orchestration group or campaign, else the tenant's."""
+    layer, name = key.path[0], key.path[-1]
+    group = None
+    if layer in ("courier", "feed", "domain"):
+        couriers = [name] if layer == "courier" else [c.name for c in catalog.couriers if c.feed == name]
+        group = next((g for c in couriers if (g := catalog.group_of_courier(c))), None)
+    elif layer == "orchestration":
+        group = catalog.group_of_orchestration(name)
+    elif layer == "campaign":
+        group = next((c for c in catalog.campaigns if c.name == name), None)
+    return list(group.owners) if group and group.owners else list(catalog.owners)
+
+
+def owners_and_tags(catalog: Catalog, key: dg.AssetKey, courier: str | None = None, feed: str | None = None) -> dict:
+    """Owners, and tags shown and filterable in the UI: the courier group and the semantic tags a feed carries."""
     tags: dict[str, str] = {}
     couriers = [courier] if courier else [c.name for c in catalog.couriers if c.feed == feed]
     for name in couriers:
@@ -78,4 +92,4 @@ def owners_and_tags(catalog: Catalog, courier: str | None = None, feed: str | No
         for column in catalog.feed(feed).columns:
             for tag in column.tag:
                 tags[f"semantic/{tag}"] = column.name
-    return {"tags": tags}
+    return {"tags": tags, "owners": owners_of(catalog, key)}

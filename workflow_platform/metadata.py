@@ -59,3 +59,19 @@ class Stopwatch:
     @property
     def seconds(self) -> float:
         return round(time.perf_counter() - self.started, 3)
+
+
+def catalog_schema(feed) -> dg.TableSchema:
+    """The feed's columns as the catalog declares them (shown before the first load), semantic tags included."""
+    return dg.TableSchema(columns=[
+        dg.TableColumn(c.name, c.type, description=c.description or None,
+                       tags={f"semantic/{t}": "" for t in c.tag})
+        for c in feed.columns
+    ])
+
+
+def same_name_lineage(feed, upstream: dg.AssetKey) -> dg.TableColumnLineage:
+    """Each column of a table comes from the column of the same name upstream."""
+    return dg.TableColumnLineage(deps_by_column={
+        c.name: [dg.TableColumnDep(asset_key=upstream, column_name=c.name)] for c in feed.columns
+    })

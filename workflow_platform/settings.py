@@ -53,3 +53,15 @@ def sensor_interval_seconds() -> int:
     if not value.strip().isdigit() or int(value) < 1:
         raise ValueError(f"WORKFLOW_PLATFORM_SENSOR_INTERVAL must be a number of seconds, got {value!r}")
     return int(value)
+
+
+EXECUTORS = ("in_process", "multiprocess", "forkserver")
+
+
+def executor_choice() -> str:
+    """How a run executes its steps (`WORKFLOW_PLATFORM_EXECUTOR`): `in_process` (default: one process per run;
+    the steps share the warehouse's single writer anyway), `multiprocess` or `forkserver` (a process per step)."""
+    value = (os.environ.get("WORKFLOW_PLATFORM_EXECUTOR") or "in_process").strip().lower()
+    if value not in EXECUTORS:
+        raise ValueError(f"WORKFLOW_PLATFORM_EXECUTOR must be one of {', '.join(EXECUTORS)}, got {value!r}")
+    return value

@@ -247,3 +247,19 @@ courier_groups:
 """)
     text = "\n".join(map(str, errors_of(tenant)))
     assert "the couriers of feed 'customers' are in different courier groups ((no group), daily)" in text
+
+
+def test_owners_are_emails_or_teams(tenant):
+    tenant.write_catalog("""
+    owners: [data@acme.example, "team:data"]
+    courier_groups:
+      - name: g
+        couriers: [c]
+        owners: [someone]
+    couriers:
+      - {name: c, pattern: "'c.csv'", feed: f}
+    feeds:
+      - {name: f, source: s, columns: [{name: id, tag: pk}]}
+    """)
+    [error] = errors_of(tenant)
+    assert "courier_groups.0.owners" in str(error) and "'someone': an owner is an email address or team:<name>" in str(error)

@@ -31,6 +31,16 @@ def test_layers_and_groups(demo_defs):
                                                "orchestration", "campaign"}
     assert "database/c360/customer_360" in keys and "orchestration/high_value_to_crm" in keys
     assert graph.get(dg.AssetKey(["campaign", "winback_offer"])).group_name == "campaigns"
+    # owners: the group's, else the tenant's
+    assert graph.get(dg.AssetKey(["domain", "pos_orders"])).owners == ["data-team@acme-outfitters.example"]
+    assert graph.get(dg.AssetKey(["orchestration", "high_value_to_crm"])).owners == ["team:marketing-ops"]
+    assert graph.get(dg.AssetKey(["stitch", "identity"])).owners == ["team:data-engineering"]
+    # column schemas from the catalog before any load, and domain columns traced to the feed
+    domain = graph.get(dg.AssetKey(["domain", "loyalty_members"])).metadata
+    columns = {c.name: c for c in domain["dagster/column_schema"].columns}
+    assert "semantic/email" in columns["email"].tags
+    lineage = domain["dagster/column_lineage"].deps_by_column["email"]
+    assert [(d.asset_key, d.column_name) for d in lineage] == [(dg.AssetKey(["feed", "loyalty_members"]), "email")]
     node = graph.get(dg.AssetKey(["courier", "pos_orders"]))
     assert node.group_name == "courier_group_daily_sources"
     assert node.kinds == {"duckdb", "local"}

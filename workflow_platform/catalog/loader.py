@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from workflow_platform.catalog.models import LIST_SECTIONS, SINGLE_SECTIONS, Catalog, Model
+from workflow_platform.catalog.models import LIST_SECTIONS, SINGLE_SECTIONS, Catalog, Model, check_owners
 
 
 @dataclass(frozen=True)
@@ -144,7 +144,8 @@ def load_catalog(folder: str | Path) -> Catalog:
     origins: dict[tuple[str, str], tuple[str, int]] = {}  # (section, name) -> (file, line)
     broken: set[tuple[str, str]] = set()  # entries that failed: references to them are not re-reported
     tenant = None
-    known = ["tenant", *LIST_SECTIONS, *SINGLE_SECTIONS]
+    owners: list[str] = []
+    known = ["tenant", "owners", *LIST_SECTIONS, *SINGLE_SECTIONS]
 
     for path in files:
         display = str(path.relative_to(folder))
@@ -168,6 +169,13 @@ def load_catalog(folder: str | Path) -> Catalog:
         for section, body in doc.value.items():
             if section == "tenant":
                 tenant = str(body)
+            elif section == "owners":
+                try:
+                    if not isinstance(body, list) or not all(isinstance(o, str) for o in body):
+                        raise ValueError("expected a list of owners (emails or team:<name>)")
+                    owners = check_owners(body)
+                except ValueError as exc:
+                    errors.append(CatalogError(display, doc.line((section,)), section, str(exc)))
             elif section in LIST_SECTIONS:
                 model = LIST_SECTIONS[section]
                 if not isinstance(body, list):
@@ -207,7 +215,7 @@ def load_catalog(folder: str | Path) -> Catalog:
                 errors.append(CatalogError(display, doc.line((section,)), str(section),
                                            f"unknown section{_suggest(section, known)}"))
 
-    catalog = Catalog.model_construct(tenant=tenant or folder.name, **sections, **{
+    catalog = Catalog.model_construct(tenant=tenant or folder.name, owners=owners, **sections, **{
         name: singles.get(name, model()) for name, model in SINGLE_SECTIONS.items()
     })
     errors.extend(check_references(catalog, origins, broken))

@@ -41,6 +41,16 @@ OptionValue = str | int | float | bool | None | list[str] | dict[str, str]
 DURATION = re.compile(r"^\s*(?P<n>\d+)\s*(?P<unit>seconds?|minutes?|hours?|days?|weeks?|s|m|h|d|w)\s*$")
 
 
+OWNER = re.compile(r"^(team:[A-Za-z0-9_.-]+|[^@\s]+@[^@\s]+\.[^@\s]+)$")
+
+
+def check_owners(value: list[str]) -> list[str]:
+    bad = [o for o in value if not OWNER.match(o)]
+    if bad:
+        raise ValueError(f"owner(s) {', '.join(map(repr, bad))}: an owner is an email address or team:<name>")
+    return value
+
+
 class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -404,8 +414,10 @@ class Campaign(Model):
     end_date: dt.date | None = Field(None, description="recurring: no sends after this local date")
     end_after: int | None = Field(None, ge=1, description="recurring: stop after this many sends")
     active: bool = True
+    owners: list[str] = Field(default_factory=list, description="owners of the campaign: emails or team:<name>")
 
     _template = field_validator("filename")(classmethod(lambda cls, v: _filename_template(v, for_campaign=True)))
+    _owner_check = field_validator("owners")(classmethod(lambda cls, v: check_owners(v)))
     _tz = field_validator("timezone")(classmethod(lambda cls, v: _timezone(v)))
 
     @model_validator(mode="after")
@@ -512,6 +524,9 @@ class CourierGroup(Model):
     run_type: Literal["full", "refresh", "source"] = "full"
     runtime_threshold: str | None = Field(None, description="warn when a run exceeds this, e.g. '2 hours'")
     alert_on_success: bool = Field(False, description="also alert the recipients when a run succeeds")
+    owners: list[str] = Field(default_factory=list, description="owners of the group's assets: emails or team:<name>")
+
+    _owner_check = field_validator("owners")(classmethod(lambda cls, v: check_owners(v)))
 
     @field_validator("couriers", mode="before")
     @classmethod
@@ -541,6 +556,9 @@ class OrchestrationGroup(Model):
     run_after: Identifier | None = Field(None, description="courier group whose success triggers this group")
     schedule: str | None = None
     timezone: str = "UTC"
+    owners: list[str] = Field(default_factory=list, description="owners of the group's assets: emails or team:<name>")
+
+    _owner_check = field_validator("owners")(classmethod(lambda cls, v: check_owners(v)))
 
     _schedule = field_validator("schedule")(classmethod(lambda cls, v: _cron(v)))
     _tz = field_validator("timezone")(classmethod(lambda cls, v: _timezone(v)))
@@ -610,6 +628,7 @@ class Catalog(Model):
     """One tenant's validated configuration."""
 
     tenant: str = "tenant"
+    owners: list[str] = Field(default_factory=list, description="default owners of every asset: emails or team:<name>")
     locations: list[Location] = Field(default_factory=list)
     couriers: list[Courier] = Field(default_factory=list)
     feeds: list[Feed] = Field(default_factory=list)
@@ -622,6 +641,8 @@ class Catalog(Model):
     courier_groups: list[CourierGroup] = Field(default_factory=list)
     orchestration_groups: list[OrchestrationGroup] = Field(default_factory=list)
     alerts: Alerts = Field(default_factory=Alerts)
+
+    _owner_check = field_validator("owners")(classmethod(lambda cls, v: check_owners(v)))
 
     def feed(self, name: str) -> Feed:
         return next(f for f in self.feeds if f.name == name)

@@ -44,7 +44,7 @@ def courier_spec(catalog: Catalog, courier: Courier) -> dg.AssetSpec:
         metadata={"pattern": courier.pattern, "location": location.url, "optional": courier.optional,
                   "load": courier.load},
         freshness_policy=freshness_for(catalog, [courier.name]),
-        **owners_and_tags(catalog, courier=courier.name),
+        **owners_and_tags(catalog, courier_key(courier.name), courier=courier.name),
     )
 
 

@@ -16,7 +16,7 @@ from workflow_platform.couriers.assets import collect_files, courier_spec, files
 from workflow_platform.domain.load import DomainResult, DomainSchemaChanged, ensure_domain_table, merge_staged
 from workflow_platform.feeds.assets import feed_spec, stage
 from workflow_platform.layout import asset_group, domain_key, feed_key, owners_and_tags
-from workflow_platform.metadata import Stopwatch, table_metadata
+from workflow_platform.metadata import Stopwatch, catalog_schema, same_name_lineage, table_metadata
 from workflow_platform.resources import WAREHOUSE_POOL, WarehouseResource
 
 
@@ -35,9 +35,11 @@ def domain_spec(catalog: Catalog, feed: Feed) -> dg.AssetSpec:
         description=f"Domain table domain.{feed.name} ({operation} on {', '.join(feed.primary_key)}). "
         + (feed.description or ""),
         kinds={"duckdb", "table"},
-        metadata={"load_operation": operation, "dagster/table_name": f"domain.{feed.name}"},
+        metadata={"load_operation": operation, "dagster/table_name": f"domain.{feed.name}",
+                  "dagster/column_schema": catalog_schema(feed),
+                  "dagster/column_lineage": same_name_lineage(feed, feed_key(feed.name))},
         freshness_policy=freshness_for(catalog, [c.name for c in catalog.couriers if c.feed == feed.name]),
-        **owners_and_tags(catalog, feed=feed.name),
+        **owners_and_tags(catalog, domain_key(feed.name), feed=feed.name),
     )
 
 

@@ -12,7 +12,7 @@ from workflow_platform.couriers.landing import remote_filesystems
 from workflow_platform.feeds.rejects import REJECTS_TABLE
 from workflow_platform.feeds.typing import FeedResult, FeedThresholdExceeded, stage_feed, staging_name
 from workflow_platform.layout import asset_group, courier_key, feed_key, owners_and_tags
-from workflow_platform.metadata import Stopwatch, markdown_table, table_metadata
+from workflow_platform.metadata import Stopwatch, catalog_schema, markdown_table, table_metadata
 
 
 def feed_spec(catalog: Catalog, feed: Feed, couriers: list[Courier]) -> dg.AssetSpec:
@@ -25,9 +25,9 @@ def feed_spec(catalog: Catalog, feed: Feed, couriers: list[Courier]) -> dg.Asset
         + f" Typed and standardized; semantic tags: {tagged or 'none'}.",
         kinds={"duckdb", "sql"},
         metadata={"source": feed.source, "error_threshold_pct": feed.error_threshold,
-                  "primary_key": ", ".join(feed.primary_key)},
+                  "primary_key": ", ".join(feed.primary_key), "dagster/column_schema": catalog_schema(feed)},
         freshness_policy=freshness_for(catalog, [c.name for c in couriers]),
-        **owners_and_tags(catalog, feed=feed.name),
+        **owners_and_tags(catalog, feed_key(feed.name), feed=feed.name),
     )
 
 

@@ -6,7 +6,7 @@ import datetime as dt
 import dagster as dg
 
 from workflow_platform.catalog.models import Catalog, Destination, Orchestration
-from workflow_platform.layout import asset_group, orchestration_key, segment_key
+from workflow_platform.layout import asset_group, orchestration_key, owners_of, segment_key
 from workflow_platform.metadata import Stopwatch
 from workflow_platform.orchestrations.errors import PermanentSendError, SendError
 from workflow_platform.orchestrations.export import template_select
@@ -67,6 +67,7 @@ def build_orchestration_asset(catalog: Catalog, orchestration: Orchestration) ->
             f"Sends segment {orchestration.segment!r} to destination {destination.name!r} ({destination.type}); "
             f"data template: {template}."),
         kinds={"duckdb", destination.type},
+        owners=owners_of(catalog, orchestration_key(orchestration.name)),
         tags={"workflow": orchestration.workflow},
         pool=WAREHOUSE_POOL,
         retry_policy=send_retry_policy(destination),

@@ -9,7 +9,7 @@ from workflow_platform.alerts.model import Alert
 from workflow_platform.alerts.sensors import audience_of
 from workflow_platform.catalog.models import Catalog, Segment
 from workflow_platform.catalog.validate import sql_tables
-from workflow_platform.layout import asset_group, segment_key, table_key
+from workflow_platform.layout import asset_group, owners_of, segment_key, table_key
 from workflow_platform.metadata import Stopwatch, table_metadata
 from workflow_platform.resources import WAREHOUSE_POOL, WarehouseResource
 from workflow_platform.segments.build import SegmentSqlError, build_segment, threshold_breaches
@@ -31,6 +31,7 @@ def build_segment_asset(catalog: Catalog, segment: Segment) -> dg.AssetsDefiniti
         group_name=asset_group(catalog, key),
         description=segment.description or f"Segment: {segment.sql.strip()}",
         kinds={"duckdb", "sql"},
+        owners=owners_of(catalog, key),
         pool=WAREHOUSE_POOL,
         check_specs=checks,
         metadata={"sql": dg.MetadataValue.md(f"```sql\n{segment.sql.strip()}\n```")},

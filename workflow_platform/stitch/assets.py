@@ -4,7 +4,7 @@
 import dagster as dg
 
 from workflow_platform.catalog.models import Catalog
-from workflow_platform.layout import STITCH_KEY, domain_key
+from workflow_platform.layout import STITCH_KEY, domain_key, owners_of
 from workflow_platform.metadata import Stopwatch, markdown_table
 from workflow_platform.resources import WAREHOUSE_POOL, WarehouseResource
 from workflow_platform.sql import transaction
@@ -29,6 +29,7 @@ def build_stitch_asset(catalog: Catalog, resolver: IdentityResolver | None = Non
         + "): exact links on email, phone + surname, name + birthdate and shared fk values; connected "
         "components; stable customer ids (stitch.customer_ids).",
         kinds={"duckdb", "sql"},
+        owners=owners_of(catalog, STITCH_KEY),
         pool=WAREHOUSE_POOL,
     )
     def _stitch(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
