@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 3000
 export DAGSTER_HOME := $(CURDIR)/.dagster_home
 
-.PHONY: install run demo-data test bench clean
+.PHONY: install run demo-data test bench bench-full clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -30,9 +30,12 @@ run: demo-data
 test: install
 	$(PY) -m pytest -q
 
+# Every benchmark at a CI-friendly size -> bench/out/report.md + report.json (bench-full: the targets' sizes).
 bench: install
-	$(PY) bench/ingest.py --rows 2000000 --repeat 5
-	$(PY) bench/export.py --rows 1000000 --repeat 3 --strict
+	$(PY) bench/report.py
+
+bench-full: install
+	$(PY) bench/report.py --size full
 
 clean:
 	rm -rf $(VENV) data .pytest_cache
