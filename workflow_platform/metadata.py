@@ -10,13 +10,22 @@ import duckdb
 from workflow_platform.sql import ident
 
 PREVIEW_ROWS = 5
+INTERNAL_COLUMNS = {  # the columns the platform adds to domain tables, explained where the UI lists columns
+    "_pk": "the row's primary key (the feed's pk columns joined), computed",
+    "_updated": "when this row was last inserted or changed by a load (UTC)",
+    "_file": "the file the row's current values came from",
+    "_file_date": "the date the courier's pattern matched that file for",
+    "_line": "the row's line number in that file",
+    "_reject": "why the row was refused (staging only)",
+}
 
 
 def table_schema(conn: duckdb.DuckDBPyConnection, schema: str, table: str, temporary: bool = False) -> dg.TableSchema:
     rows = conn.execute(
         "SELECT column_name, data_type FROM duckdb_columns() WHERE schema_name = ? AND table_name = ? "
         "AND (database_name = 'temp') = ? ORDER BY column_index", [schema, table, temporary]).fetchall()
-    return dg.TableSchema(columns=[dg.TableColumn(name, kind) for name, kind in rows])
+    return dg.TableSchema(columns=[dg.TableColumn(name, kind, description=INTERNAL_COLUMNS.get(name))
+                                   for name, kind in rows])
 
 
 def preview_markdown(conn: duckdb.DuckDBPyConnection, qualified: str, rows: int = PREVIEW_ROWS) -> str:

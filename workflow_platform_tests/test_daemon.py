@@ -12,6 +12,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import dagster as dg
 import duckdb
 
 from workflow_platform.demo.generate import generate_demo_data
@@ -56,6 +57,8 @@ def test_daemon_runs_a_courier_group_launched_from_the_webserver(tmp_path):
     home, data = tmp_path / "dagster_home", tmp_path / "data"
     home.mkdir()
     shutil.copy(REPO / ".dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    with dg.DagsterInstance.from_config(str(home)):  # storages created once, before the services race to it
+        pass
     summary = generate_demo_data(data / "landing", days=2, customers=200, seed=3)
     env = {**os.environ, "DAGSTER_HOME": str(home), "WORKFLOW_PLATFORM_DATA": str(data)}
     env.pop("WORKFLOW_PLATFORM_CATALOG", None)

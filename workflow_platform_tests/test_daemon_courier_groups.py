@@ -67,6 +67,8 @@ def test_the_daemon_runs_scheduled_courier_groups_and_alerts_once(tmp_path):
     for folder in (home, data / "landing", catalog):
         folder.mkdir(parents=True)
     shutil.copy(REPO / ".dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    with dg.DagsterInstance.from_config(str(home)):  # storages created once, before the services race to it
+        pass
     (catalog / "catalog.yaml").write_text(textwrap.dedent(CATALOG))
     yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
     (data / "landing" / f"web_{yesterday:%Y%m%d}.csv").write_text("id,email\n1,a@example.org\n2,b@example.org\n")

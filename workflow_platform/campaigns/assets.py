@@ -34,7 +34,8 @@ def build_campaign_asset(catalog: Catalog, campaign: Campaign) -> dg.AssetsDefin
         tags={"recurrence": campaign.recurrence},
         pool=WAREHOUSE_POOL,
         retry_policy=_retry_policy(catalog, campaign),
-        metadata={"split": split, "recurrence": campaign.recurrence, "file_name_template": campaign.filename},
+        metadata={"split": split, "recurrence": campaign.recurrence, "file_name_template": campaign.filename,
+                  "dagster/table_name": f"campaign.{campaign.name}"},
     )
     def _campaign(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
         clock = Stopwatch()

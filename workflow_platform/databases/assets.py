@@ -33,6 +33,7 @@ def _table_asset(catalog: Catalog, db: Database, table: str, deps: list[dg.Asset
         owners=owners_of(catalog, database_key(db.name, table)),
         pool=WAREHOUSE_POOL,
         tags={"database": db.name},
+        metadata={"dagster/table_name": f"{db.name}.{table}"},
     )
     def _build(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
         clock = Stopwatch()

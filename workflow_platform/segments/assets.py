@@ -34,7 +34,8 @@ def build_segment_asset(catalog: Catalog, segment: Segment) -> dg.AssetsDefiniti
         owners=owners_of(catalog, key),
         pool=WAREHOUSE_POOL,
         check_specs=checks,
-        metadata={"sql": dg.MetadataValue.md(f"```sql\n{segment.sql.strip()}\n```")},
+        metadata={"sql": dg.MetadataValue.md(f"```sql\n{segment.sql.strip()}\n```"),
+                  "dagster/table_name": f"segment.{segment.name}"},
     )
     def _segment(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
                  alert_channels: AlertChannelsResource):
