@@ -63,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     for folder in (home, data / "landing", catalog):
         folder.mkdir(parents=True)
     shutil.copy(REPO / ".dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    with dg.DagsterInstance.from_config(str(home)):  # storages created once, before the daemon starts
+        pass
     (catalog / "catalog.yaml").write_text(textwrap.dedent(CATALOG))
     slack = SlackServer()
 
