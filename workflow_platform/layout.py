@@ -51,7 +51,7 @@ def table_key(qualified: str) -> dg.AssetKey:
 def asset_group(catalog: Catalog, key: dg.AssetKey) -> str:
     layer, name = key.path[0], key.path[-1]
     if layer in ("courier", "feed", "domain"):
-        couriers = [name] if layer == "courier" else [c.name for c in catalog.couriers if c.feed == name]
+        couriers = [name] if layer == "courier" else [c.name for c in catalog.couriers_of_feed(name)]
         for courier in couriers:
             if group := catalog.group_of_courier(courier):
                 return f"courier_group_{group.name}"
@@ -72,7 +72,7 @@ def owners_of(catalog: Catalog, key: dg.AssetKey) -> list[str]:
     layer, name = key.path[0], key.path[-1]
     group = None
     if layer in ("courier", "feed", "domain"):
-        couriers = [name] if layer == "courier" else [c.name for c in catalog.couriers if c.feed == name]
+        couriers = [name] if layer == "courier" else [c.name for c in catalog.couriers_of_feed(name)]
         group = next((g for c in couriers if (g := catalog.group_of_courier(c))), None)
     elif layer == "orchestration":
         group = catalog.group_of_orchestration(name)
@@ -84,7 +84,7 @@ def owners_of(catalog: Catalog, key: dg.AssetKey) -> list[str]:
 def owners_and_tags(catalog: Catalog, key: dg.AssetKey, courier: str | None = None, feed: str | None = None) -> dict:
     """Owners, and tags shown and filterable in the UI: the courier group and the semantic tags a feed carries."""
     tags: dict[str, str] = {}
-    couriers = [courier] if courier else [c.name for c in catalog.couriers if c.feed == feed]
+    couriers = [courier] if courier else [c.name for c in catalog.couriers_of_feed(feed)]
     for name in couriers:
         if group := catalog.group_of_courier(name):
             tags["courier_group"] = group.name

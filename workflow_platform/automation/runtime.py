@@ -4,6 +4,7 @@ run is still going past its threshold, and an alert when a freshness state turns
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 
 import dagster as dg
@@ -33,10 +34,16 @@ def freshness_policy(group: CourierGroup) -> dg.FreshnessPolicy | None:
     the deadline cannot be written as a cron, within threshold + one day of the last materialization."""
     if not group.runtime_threshold:
         return None
-    threshold = dt.timedelta(seconds=_duration_seconds(group.runtime_threshold))
-    if group.schedule and (deadline := shifted_cron(group.schedule, int(threshold.total_seconds() // 60))):
+    return _policy(group.schedule, group.timezone, group.runtime_threshold)
+
+
+@functools.lru_cache(maxsize=1024)
+def _policy(schedule: str | None, timezone: str, runtime_threshold: str) -> dg.FreshnessPolicy:
+    """One policy per (schedule, zone, threshold): Dagster checks the cron of each new policy (~14 ms)."""
+    threshold = dt.timedelta(seconds=_duration_seconds(runtime_threshold))
+    if schedule and (deadline := shifted_cron(schedule, int(threshold.total_seconds() // 60))):
         return dg.FreshnessPolicy.cron(deadline_cron=deadline, lower_bound_delta=max(threshold, dt.timedelta(minutes=1)),
-                                       timezone=group.timezone)
+                                       timezone=timezone)
     return dg.FreshnessPolicy.time_window(fail_window=dt.timedelta(days=1) + threshold)
 
 

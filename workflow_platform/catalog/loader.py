@@ -51,27 +51,30 @@ class Located:
         return self.lines.get(path, 1)
 
 
-def _to_python(node: yaml.Node, path: tuple, lines: dict[tuple, int]) -> Any:
+COMPOSER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: several times faster
+
+
+def _to_python(node: yaml.Node, path: tuple, lines: dict[tuple, int], scalars: yaml.SafeLoader) -> Any:
     lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = _to_python(key_node, path + ("<key>",), {})
+            key = _to_python(key_node, path + ("<key>",), {}, scalars)
             if key in out:
                 raise yaml.MarkedYAMLError(problem=f"duplicate key {key!r}", problem_mark=key_node.start_mark)
             lines[path + (key,)] = key_node.start_mark.line + 1
-            out[key] = _to_python(value_node, path + (key,), lines)
+            out[key] = _to_python(value_node, path + (key,), lines, scalars)
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [_to_python(item, path + (i,), lines) for i, item in enumerate(node.value)]
-    return yaml.SafeLoader(" ").construct_object(node)  # scalars: typed like yaml.safe_load
+        return [_to_python(item, path + (i,), lines, scalars) for i, item in enumerate(node.value)]
+    return scalars.construct_object(node)  # scalars: typed like yaml.safe_load
 
 
 def read_yaml(path: Path, display: str) -> Located:
     text = path.read_text(encoding="utf-8")
     lines: dict[tuple, int] = {}
-    node = yaml.compose(text, Loader=yaml.SafeLoader)
-    value = _to_python(node, (), lines) if node is not None else {}
+    node = yaml.compose(text, Loader=COMPOSER)
+    value = _to_python(node, (), lines, yaml.SafeLoader("")) if node is not None else {}
     return Located(value, display, lines)
 
 

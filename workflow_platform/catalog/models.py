@@ -7,6 +7,7 @@ Cross-references between sections are checked in `catalog.validate`.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from typing import Annotated, Literal
 
@@ -644,23 +645,45 @@ class Catalog(Model):
 
     _owner_check = field_validator("owners")(classmethod(lambda cls, v: check_owners(v)))
 
+    @functools.cached_property
+    def _index(self) -> dict[str, dict]:
+        """Name -> entry lookups, built once: a catalog of thousands of couriers is looked up per asset."""
+        group_of_courier: dict[str, CourierGroup] = {}
+        for group in self.courier_groups:
+            for item in group.couriers:
+                group_of_courier.setdefault(item.courier, group)
+        group_of_orchestration: dict[str, OrchestrationGroup] = {}
+        for group in self.orchestration_groups:
+            for name in group.orchestrations:
+                group_of_orchestration.setdefault(name, group)
+        couriers_of_feed: dict[str, list[Courier]] = {}
+        for courier in self.couriers:
+            couriers_of_feed.setdefault(courier.feed, []).append(courier)
+        first = lambda entries: {e.name: e for e in reversed(entries)}  # the first of duplicates wins
+        return {"feed": first(self.feeds), "courier": first(self.couriers), "location": first(self.locations),
+                "destination": first(self.destinations), "group_of_courier": group_of_courier,
+                "group_of_orchestration": group_of_orchestration, "couriers_of_feed": couriers_of_feed}
+
     def feed(self, name: str) -> Feed:
-        return next(f for f in self.feeds if f.name == name)
+        return self._index["feed"][name]
 
     def courier(self, name: str) -> Courier:
-        return next(c for c in self.couriers if c.name == name)
+        return self._index["courier"][name]
 
     def location(self, name: str) -> Location:
-        return next((loc for loc in self.locations if loc.name == name), Location(name=name))
+        return self._index["location"].get(name) or Location(name=name)
 
     def destination(self, name: str) -> Destination:
-        return next(d for d in self.destinations if d.name == name)
+        return self._index["destination"][name]
+
+    def couriers_of_feed(self, feed: str) -> list[Courier]:
+        return self._index["couriers_of_feed"].get(feed, [])
 
     def group_of_courier(self, courier: str) -> CourierGroup | None:
-        return next((g for g in self.courier_groups if any(c.courier == courier for c in g.couriers)), None)
+        return self._index["group_of_courier"].get(courier)
 
     def group_of_orchestration(self, orchestration: str) -> OrchestrationGroup | None:
-        return next((g for g in self.orchestration_groups if orchestration in g.orchestrations), None)
+        return self._index["group_of_orchestration"].get(orchestration)
 
     @property
     def stitch_feeds(self) -> list[Feed]:
@@ -671,4 +694,4 @@ class Catalog(Model):
         return [f for f in self.feeds if f.is_transactions and self._loaded(f)]
 
     def _loaded(self, feed: Feed) -> bool:
-        return any(c.feed == feed.name and c.load != "land_only" for c in self.couriers)
+        return any(c.load != "land_only" for c in self.couriers_of_feed(feed.name))

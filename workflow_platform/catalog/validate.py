@@ -73,6 +73,8 @@ def check_references(
 ) -> list[CatalogError]:
     errors: list[CatalogError] = []
 
+    known: dict[str, set[str]] = {}
+
     def names(section: str) -> list[str]:
         return [e.name for e in getattr(catalog, section)] + [n for s, n in broken if s == section]
 
@@ -83,8 +85,10 @@ def check_references(
     def ref(section: str, entry: str, field: str, target_section: str, value: str | None, extra=()) -> None:
         if value is None:
             return
-        choices = names(target_section) + list(extra)
-        if value not in choices:
+        if target_section not in known:
+            known[target_section] = set(names(target_section))
+        if value not in known[target_section] and value not in extra:
+            choices = names(target_section) + list(extra)
             close = difflib.get_close_matches(value, choices, n=1, cutoff=0.6)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             err(section, entry, field, f"unknown {target_section[:-1].replace('_', ' ')} {value!r}{hint}")
@@ -103,7 +107,7 @@ def check_references(
             member_of[item.courier] = group.name
 
     for feed in catalog.feeds:  # a feed loads in one step, so its couriers run in one group (or none)
-        groups = {member_of.get(c.name) for c in catalog.couriers if c.feed == feed.name and c.load != "land_only"}
+        groups = {member_of.get(c.name) for c in catalog.couriers_of_feed(feed.name) if c.load != "land_only"}
         if len(groups) > 1:
             named = ", ".join(sorted(g or "(no group)" for g in groups))
             err("feeds", feed.name, "couriers", f"the couriers of feed {feed.name!r} are in different courier groups "

@@ -22,7 +22,7 @@ from workflow_platform.resources import WAREHOUSE_POOL, WarehouseResource
 
 def load_operation(catalog: Catalog, feed: Feed) -> str:
     """truncate_upsert when any of the feed's couriers asks for it (a truncate always runs first)."""
-    operations = {c.load for c in catalog.couriers if c.feed == feed.name and c.load != "land_only"}
+    operations = {c.load for c in catalog.couriers_of_feed(feed.name) if c.load != "land_only"}
     return "truncate_upsert" if "truncate_upsert" in operations else "upsert"
 
 
@@ -38,7 +38,7 @@ def domain_spec(catalog: Catalog, feed: Feed) -> dg.AssetSpec:
         metadata={"load_operation": operation, "dagster/table_name": f"domain.{feed.name}",
                   "dagster/column_schema": catalog_schema(feed),
                   "dagster/column_lineage": same_name_lineage(feed, feed_key(feed.name))},
-        freshness_policy=freshness_for(catalog, [c.name for c in catalog.couriers if c.feed == feed.name]),
+        freshness_policy=freshness_for(catalog, [c.name for c in catalog.couriers_of_feed(feed.name)]),
         **owners_and_tags(catalog, domain_key(feed.name), feed=feed.name),
     )
 
@@ -73,7 +73,7 @@ def merge(context: dg.AssetExecutionContext, conn: duckdb.DuckDBPyConnection, ca
 
 
 def build_load_asset(catalog: Catalog, feed: Feed) -> dg.AssetsDefinition:
-    couriers = [c for c in catalog.couriers if c.feed == feed.name and c.load != "land_only"]
+    couriers = [c for c in catalog.couriers_of_feed(feed.name) if c.load != "land_only"]
     specs = [courier_spec(catalog, c) for c in couriers] + [feed_spec(catalog, feed, couriers),
                                                             domain_spec(catalog, feed)]
 
