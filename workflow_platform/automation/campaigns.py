@@ -4,6 +4,8 @@ apply on daylight-saving days, docs/operations.md). An inactive campaign never s
 
 from __future__ import annotations
 
+import zoneinfo
+
 import dagster as dg
 
 from workflow_platform.automation.jobs import campaign_job_name
@@ -32,7 +34,8 @@ def decide_scheduled_send(campaign: Campaign, context: dg.ScheduleEvaluationCont
     if not campaign.active:
         return dg.SkipReason(f"campaign {campaign.name} is inactive in the catalog")
     tick = context.scheduled_execution_time
-    local = tick.replace(tzinfo=None) if tick else None
+    zone = zoneinfo.ZoneInfo(campaign.timezone)
+    local = (tick.astimezone(zone) if tick.tzinfo else tick).replace(tzinfo=None) if tick else None
     if local is None:
         return dg.SkipReason("no scheduled time")
     if local.date() < campaign.start.date() or (campaign.recurrence == "once" and local.year != campaign.start.year):
