@@ -621,3 +621,20 @@ def test_file_name_templates_are_checked_for_what_they_can_refer_to():
     with pytest.raises(ValueError, match=re.escape("needs {{ sub_audience }} or one would overwrite the other")):
         Campaign.model_validate(campaign)
     Campaign.model_validate({**campaign, "filename": "{{ campaign }}_{{ sub_audience }}.csv"})
+
+
+def test_a_webhook_url_from_the_environment_never_shows_its_secret_path(conn, webhook_server, monkeypatch):
+    secret_url = webhook_server.base_url + "/services/T000/B000/s3cr3tPathToken"
+    monkeypatch.setenv("CRM_WEBHOOK_URL", secret_url)
+    destination = Destination(name="hook", type="webhook", url_env="CRM_WEBHOOK_URL", batch_size=2, max_attempts=2)
+    summary = send(conn, destination)
+    assert summary.rows == len(ROWS) and {r.path for r in webhook_server.requests} == {
+        "/services/T000/B000/s3cr3tPathToken"}
+    assert summary.urls == [webhook_server.base_url] and "s3cr3t" not in str(summary)
+    webhook_server.script([500, 500], retry_after=0)
+    with pytest.raises(TransientSendError) as failed:
+        send(conn, destination)
+    assert "s3cr3t" not in str(failed.value) and webhook_server.base_url in str(failed.value)
+    monkeypatch.delenv("CRM_WEBHOOK_URL")
+    with pytest.raises(PermanentSendError, match="environment variable CRM_WEBHOOK_URL is not set"):
+        send(conn, destination)

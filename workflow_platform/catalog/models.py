@@ -332,6 +332,8 @@ class Destination(Model):
     # webhook settings
     headers_env: dict[str, str] = Field(default_factory=dict,
                                         description="HTTP header -> environment variable holding its value")
+    url_env: str | None = Field(None, description="webhook: environment variable holding the whole URL, for URLs "
+                                "whose path is the secret (shown as scheme://host only)")
     batch_size: int = Field(1000, ge=1, le=100_000)
     max_attempts: int = Field(5, ge=1, le=20, description="tries per file part or webhook batch")
 
@@ -345,6 +347,10 @@ class Destination(Model):
 
     @model_validator(mode="after")
     def _settings(self) -> Destination:
+        if self.url_env is not None:
+            if self.type != "webhook":
+                raise ValueError("url_env is for webhook destinations")
+            return self
         scheme = self.url.split("://")[0].lower() if "://" in self.url else ""
         expected = {"s3": ("s3",), "sftp": ("sftp", "ssh"), "webhook": ("http", "https"), "local": ("", "file")}
         if scheme not in expected[self.type]:

@@ -92,12 +92,16 @@ def _send_webhook(conn: duckdb.DuckDBPyConnection, query: str, destination: Dest
     what = f"destination {destination.name!r}"
     try:
         headers = {header: secret(env, f"{what} (header {header})") for header, env in destination.headers_env.items()}
+        url = secret(destination.url_env, f"{what} (url)") if destination.url_env else destination.url
     except MissingSecret as exc:
         raise PermanentSendError(str(exc)) from exc
-    result = post_batches(_batches(conn, query, destination.batch_size), destination.url, headers,
-                          max_attempts=destination.max_attempts, idempotency_prefix=idempotency_prefix)
-    return SendSummary(rows=result.rows, files=0, bytes=result.bytes, urls=[redact_url(destination.url)],
-                       attempts=result.attempts)
+    shown = redact_url(url)
+    if destination.url_env:  # the path is the secret: scheme and host only
+        shown = "/".join(shown.split("/")[:3])
+    result = post_batches(_batches(conn, query, destination.batch_size), url, headers,
+                          max_attempts=destination.max_attempts, idempotency_prefix=idempotency_prefix,
+                          display_url=shown)
+    return SendSummary(rows=result.rows, files=0, bytes=result.bytes, urls=[shown], attempts=result.attempts)
 
 
 def _batches(conn: duckdb.DuckDBPyConnection, query: str, size: int) -> Iterator[list[dict]]:

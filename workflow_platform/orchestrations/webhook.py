@@ -38,7 +38,8 @@ class WebhookResult:
 
 def post_batches(batches: Iterable[list[dict]], url: str, headers: dict[str, str], *, max_attempts: int = 5,
                  backoff_seconds: float = 1.0, max_backoff_seconds: float = 60.0, timeout_seconds: float = 30.0,
-                 idempotency_prefix: str = "", sleep: Callable[[float], Any] = time.sleep) -> WebhookResult:
+                 idempotency_prefix: str = "", sleep: Callable[[float], Any] = time.sleep,
+                 display_url: str | None = None) -> WebhookResult:
     """POST each non-empty batch as `{"rows": [{column: value, ...}, ...]}` and return what was delivered.
 
     Dates, datetimes and times become ISO 8601 strings, Decimals and UUIDs strings, timedeltas seconds, bytes
@@ -52,7 +53,7 @@ def post_batches(batches: Iterable[list[dict]], url: str, headers: dict[str, str
     """
     if max_attempts < 1:
         raise ValueError("max_attempts must be at least 1")
-    where = redact_url(url)
+    where = display_url or redact_url(url)  # what logs and errors may show
     secrets = [value for value in headers.values() if value]
     rows = sent_batches = sent_bytes = attempts = 0
     with requests.Session() as session:
