@@ -39,7 +39,7 @@ def template_select(columns: dict[str, str] | None, relation: str) -> str:
 
 def export_parts(conn: duckdb.DuckDBPyConnection, query: str, destination: Destination,
                  name_of_part: Callable[[int], str], workdir: Path) -> list[ExportPart]:
-    """Run `query` once and write its rows as the destination's files under `workdir` (one per split part)."""
+    """Write the rows of `query` as the destination's files under `workdir`: one file, or one per split part."""
     workdir.mkdir(parents=True, exist_ok=True)
     try:
         columns = [d[0] for d in conn.execute(f"SELECT * FROM ({query}) LIMIT 0").description]
