@@ -89,7 +89,14 @@ def run(catalog_dir, date, start, end, group, ingest_only, skip_missing, error_t
                                log_level="INFO" if verbose else "CRITICAL")
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
-    table = Table(title=f"{catalog.tenant}: run {outcome.run_id[:8]} ({outcome.window_text})")
+    _print_outcome(outcome, f"{catalog.tenant}: run {outcome.run_id[:8]} ({outcome.window_text})")
+    console.print(f"warehouse: {outcome.warehouse}", highlight=False)
+    sys.exit(0 if outcome.success else 1)
+
+
+def _print_outcome(outcome, title: str) -> None:
+    """Rows per materialized asset, then the failed steps with their messages."""
+    table = Table(title=title)
     for column in ("asset", "rows", "detail"):
         table.add_column(column)
     for row in outcome.rows:
@@ -97,7 +104,28 @@ def run(catalog_dir, date, start, end, group, ingest_only, skip_missing, error_t
     console.print(table)
     for failure in outcome.failures:
         err_console.print(f"[red]failed[/red] {escape(failure)}", highlight=False)
-    console.print(f"warehouse: {outcome.warehouse}", highlight=False)
+
+
+@main.command()
+@click.option("--catalog", "catalog_dir", type=click.Path(path_type=Path), help="catalog folder")
+@click.option("--orchestration-group", "group", help="send this orchestration group's orchestrations")
+@click.option("--campaign", help="split and send this campaign")
+@click.option("--verbose", is_flag=True, help="show Dagster's step logs")
+def send(catalog_dir, group, campaign, verbose) -> None:
+    """Rebuild the segments and send an orchestration group or a campaign now, in-process."""
+    from workflow_platform.automation.jobs import campaign_job_name, orchestration_group_job_name
+    from workflow_platform.automation.runner import run_workflow
+
+    if bool(group) == bool(campaign):
+        raise click.UsageError("give exactly one of --orchestration-group and --campaign")
+    catalog = _load(catalog_dir or settings.catalog_dir())
+    section, name = ("orchestration_groups", group) if group else ("campaigns", campaign)
+    names = [entry.name for entry in getattr(catalog, section)]
+    if name not in names:
+        raise click.UsageError(f"unknown {section[:-1].replace('_', ' ')} {name!r}; known: {', '.join(names) or 'none'}")
+    job = orchestration_group_job_name(name) if group else campaign_job_name(name)
+    outcome = run_workflow(catalog, job_name=job, log_level="INFO" if verbose else "CRITICAL")
+    _print_outcome(outcome, f"{catalog.tenant}: run {outcome.run_id[:8]} of {job}")
     sys.exit(0 if outcome.success else 1)
 
 

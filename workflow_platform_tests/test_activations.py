@@ -298,3 +298,35 @@ def test_one_time_campaigns_send_once_at_their_time_or_as_soon_as_possible(tenan
     assert "campaign__weekly_news" not in {j.name for j in [defs.resolve_job_def("workflow")]}
     workflow_keys = defs.resolve_job_def("workflow").asset_layer.selected_asset_keys
     assert dg.AssetKey(["campaign", "weekly_news"]) not in workflow_keys  # whole-workflow runs never send campaigns
+
+
+def test_the_cli_sends_a_campaign_or_an_orchestration_group_now(tenant, webhook_server):
+    import os
+    import subprocess
+    import sys
+
+    _, built = build_audience(tenant, 50, CAMPAIGN.format(url=webhook_server.url) + """
+orchestrations:
+  - name: everyone_out
+    segment: everyone
+    destination: local_out
+    workflow: automatic
+    filename: "everyone.csv.gz"
+orchestration_groups:
+  - name: nightly
+    orchestrations: [everyone_out]
+""")
+    assert built.success
+    cli = [sys.executable, "-m", "workflow_platform.cli", "send", "--catalog", str(tenant.catalog_dir)]
+    sent = subprocess.run([*cli, "--campaign", "spring_sale"], capture_output=True, text=True, env=os.environ,
+                          timeout=300, check=False)
+    assert sent.returncode == 0, sent.stdout + sent.stderr
+    assert "campaign/spring_sale" in sent.stdout and (tenant.root / "data" / "campaigns" /
+                                                     "spring_sale_treatment.csv.gz").exists()
+    group = subprocess.run([*cli, "--orchestration-group", "nightly"], capture_output=True, text=True,
+                           env=os.environ, timeout=300, check=False)
+    assert group.returncode == 0, group.stdout + group.stderr
+    assert len(read_gzip_csv(tenant.root / "data" / "campaigns" / "everyone.csv.gz")) == 50
+    unknown = subprocess.run([*cli, "--campaign", "winter"], capture_output=True, text=True, env=os.environ,
+                             timeout=300, check=False)
+    assert unknown.returncode == 2 and "unknown campaign 'winter'; known: spring_sale" in unknown.stderr

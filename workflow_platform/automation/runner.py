@@ -35,7 +35,7 @@ class RunOutcome:
 
 def run_workflow(catalog: Catalog, window: tuple[dt.date, dt.date] | None = None, group: str | None = None,
                  ingest_only: bool = False, skip_missing: bool = False, error_threshold: float | None = None,
-                 skip_couriers: list[str] | None = None,
+                 skip_couriers: list[str] | None = None, job_name: str | None = None,
                  warehouse: str | None = None,
                  instance: dg.DagsterInstance | None = None, log_level: str = "CRITICAL") -> RunOutcome:
     from workflow_platform.definitions import build_definitions
@@ -44,7 +44,7 @@ def run_workflow(catalog: Catalog, window: tuple[dt.date, dt.date] | None = None
     defs = build_definitions(catalog, warehouse)
     if group and group not in {g.name for g in catalog.courier_groups}:
         raise ValueError(f"unknown courier group {group!r}; groups: {', '.join(g.name for g in catalog.courier_groups)}")
-    job = defs.resolve_job_def(courier_group_job_name(group) if group else WORKFLOW_JOB)
+    job = defs.resolve_job_def(job_name or (courier_group_job_name(group) if group else WORKFLOW_JOB))
     tags = window_tags(*window) if window else {}
     if skip_missing:
         tags[SKIP_MISSING_TAG] = "true"
@@ -78,8 +78,9 @@ def run_workflow(catalog: Catalog, window: tuple[dt.date, dt.date] | None = None
         materialization = event.event_specific_data.materialization
         metadata = {k: v.value for k, v in materialization.metadata.items()}
         rows = next((int(metadata[k]) for k in ROW_KEYS if k in metadata), None)
-        detail = ", ".join(f"{k}={metadata[k]}" for k in ("files_loaded", "bytes", "rows_rejected", "rows_inserted",
-                                                           "rows_updated", "id_churn_pct") if k in metadata)
+        detail = ", ".join(f"{k}={metadata[k]}" for k in ("files_loaded", "files", "bytes", "rows_rejected",
+                                                           "rows_inserted", "rows_updated", "id_churn_pct",
+                                                           "destination_url") if metadata.get(k) not in (None, ""))
         if metadata.get("missing"):
             detail += f", missing: {'; '.join(metadata['missing'])}"
         outcome.rows.append(AssetRow(materialization.asset_key.to_user_string(), rows, detail))
