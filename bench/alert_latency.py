@@ -29,7 +29,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from workflow_platform_tests.test_alerts import SlackServer  # noqa: E402  (the same local Slack server)
+from workflow_platform_tests.servers import SlackServer
 
 CATALOG = """
 couriers:

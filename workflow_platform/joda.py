@@ -45,3 +45,9 @@ def check_joda_format(fmt: str) -> None:
                              f"(use {hint.get(fmt[i], 'yyyy, MM, dd, HH, mm, ss, SSS')}; quote literal text)")
         else:
             i += 1
+
+
+def format_datetime(value, fmt: str) -> str:
+    """`value` formatted with a Joda format in Python (`SSS`, DuckDB's `%g`, becomes milliseconds here)."""
+    check_joda_format(fmt)
+    return value.strftime(joda_to_strftime(fmt).replace("%g", f"{value.microsecond // 1000:03d}"))

@@ -32,6 +32,38 @@ feeds:
 """
 
 
+# a tenant with customers, Stitch and a customer_360: `shop` files `in/c_<yyyyMMdd>.csv`, courier group `daily`
+CUSTOMER_SOURCE = f"""
+couriers:
+  - name: shop
+    pattern: "'in/c_'yyyyMMdd'.csv'"
+    feed: customers
+{CUSTOMER_FEED}
+databases:
+  - name: c360
+    type: customer_360
+courier_groups:
+  - name: daily
+    couriers: [shop]
+"""
+CUSTOMER_HEADER = "id,first_name,last_name,email,phone,birth_date,updated_at"
+
+
+def customer_file(rows: int) -> str:
+    """A `shop` file of `rows` different people."""
+    lines = [f"{n},Ann{n},Lee{n},ann{n}@example.org,555{n:07d},1990-01-01,2026-01-01 00:00:00"
+             for n in range(1, rows + 1)]
+    return "\n".join([CUSTOMER_HEADER, *lines]) + "\n"
+
+
+def run_courier_group(defs: dg.Definitions, instance: dg.DagsterInstance, day: str,
+                      group: str = "daily") -> dg.ExecuteInProcessResult:
+    """The group's job for one day, as the schedule sensor would launch it."""
+    return defs.resolve_job_def(f"courier_group__{group}").execute_in_process(
+        instance=instance, raise_on_error=False,
+        tags={"workflow_platform/date_from": day, "workflow_platform/date_to": day})
+
+
 @dataclass
 class Tenant:
     """A tenant under tmp_path: `catalog/`, `data/landing/`, `data/warehouse.duckdb`."""
@@ -91,5 +123,5 @@ def tenant(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Tenant:
     return Tenant(tmp_path)
 
 
-# real servers on loopback: S3 (moto in server mode), SFTP (asyncssh), a scripted webhook endpoint
-from workflow_platform_tests.servers import s3_server, sftp_server, webhook_server  # noqa: E402, F401
+# real servers on loopback: S3 (moto in server mode), SFTP (asyncssh), a scripted webhook endpoint, Slack's Web API
+from workflow_platform_tests.servers import s3_server, sftp_server, slack, webhook_server  # noqa: F401

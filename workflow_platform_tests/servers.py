@@ -12,6 +12,7 @@ import json
 import os
 import threading
 import time
+import urllib.parse
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -346,3 +347,49 @@ def webhook_server() -> Iterator[WebhookServer]:
 def http_date(seconds_from_now: float) -> str:
     """An HTTP date (for `Retry-After`) this many seconds from now."""
     return email.utils.formatdate(time.time() + seconds_from_now, usegmt=True)
+
+
+# --------------------------------------------------------------------------- Slack Web API
+
+
+class SlackServer:
+    """chat.postMessage on loopback; `fail_first` requests answer 500."""
+
+    def __init__(self, fail_first: int = 0):
+        self.messages: list[dict] = []
+        self.fail_first = fail_first
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
+                if server.fail_first > 0:
+                    server.fail_first -= 1
+                    self.send_response(500)
+                    self.end_headers()
+                    return
+                form = dict(urllib.parse.parse_qsl(body)) or json.loads(body or "{}")
+                server.messages.append({"path": self.path, "auth": self.headers.get("Authorization"), **form})
+                payload = json.dumps({"ok": True, "channel": form.get("channel"), "ts": "1"}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/api/"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+
+
+@pytest.fixture
+def slack():
+    server = SlackServer()
+    yield server
+    server.close()

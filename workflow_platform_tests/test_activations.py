@@ -9,37 +9,22 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 import duckdb
-import pytest
 
 from workflow_platform.automation.campaigns import SEND_NUMBER_TAG, campaign_cron
 from workflow_platform.campaigns.split import build_campaign_table
 from workflow_platform.catalog.models import Campaign
 from workflow_platform.definitions import build_definitions
-from workflow_platform_tests.conftest import CUSTOMER_FEED
-from workflow_platform_tests.test_alerts import SlackServer
+from workflow_platform_tests.conftest import CUSTOMER_SOURCE, customer_file, run_courier_group
 from workflow_platform_tests.test_definitions import free_port
-
-HEADER = "id,first_name,last_name,email,phone,birth_date,updated_at"
-ROW = "{n},Ann{n},Lee{n},ann{n}@example.org,555{n:07d},1990-01-01,2026-01-01 00:00:00"
 
 
 def tenant_catalog(activations: str, segment_options: str = "") -> str:
     return f"""
-couriers:
-  - name: shop
-    pattern: "'in/c_'yyyyMMdd'.csv'"
-    feed: customers
-{CUSTOMER_FEED}
-databases:
-  - name: c360
-    type: customer_360
+{CUSTOMER_SOURCE}
 segments:
   - name: everyone
     sql: SELECT customer_id, given_name, surname, email FROM c360.customer_360
     {segment_options}
-courier_groups:
-  - name: daily
-    couriers: [shop]
 alerts:
   courier_groups:
     slack: ["#data-alerts"]
@@ -47,16 +32,13 @@ alerts:
 """
 
 
-def build_audience(tenant, rows: int, activations: str, segment_options: str = "", **env):
+def build_audience(tenant, rows: int, activations: str, segment_options: str = ""):
     """Write the catalog, land `rows` customers and run the courier group: segment `everyone` is ready."""
     tenant.write_catalog(tenant_catalog(activations, segment_options))
-    tenant.land("in/c_20260105.csv", "\n".join([HEADER, *(ROW.format(n=n) for n in range(1, rows + 1))]) + "\n")
+    tenant.land("in/c_20260105.csv", customer_file(rows))
     defs = build_definitions(tenant.catalog(), str(tenant.warehouse))
     with dg.instance_for_test() as instance:
-        result = defs.resolve_job_def("courier_group__daily").execute_in_process(
-            instance=instance, raise_on_error=False,
-            tags={"workflow_platform/date_from": "2026-01-05", "workflow_platform/date_to": "2026-01-05"})
-    return defs, result
+        return defs, run_courier_group(defs, instance, "2026-01-05")
 
 
 def run_job(defs, name: str, *keys: str) -> dg.ExecuteInProcessResult:
@@ -85,6 +67,7 @@ orchestrations:
     segment: everyone
     destination: crm
     columns: {{email: Email, given_name: FirstName}}
+    workflow: automatic
 """)
     assert built.success
     webhook_server.script([429, 500], retry_after=0)
@@ -120,9 +103,11 @@ orchestrations:
   - name: to_partner
     segment: everyone
     destination: partner
+    workflow: automatic
   - name: to_partner_s3
     segment: everyone
     destination: partner_s3
+    workflow: automatic
 """)
     assert built.success
     monkeypatch.delenv("PARTNER_KEY", raising=False)
@@ -141,17 +126,10 @@ orchestrations:
     assert "environment variable PARTNER_KEY is not set" in failures["orchestration__to_partner_s3"]  # no retry
 
 
-@pytest.fixture
-def slack():
-    server = SlackServer()
-    yield server
-    server.close()
-
-
 def test_a_warn_threshold_alerts_and_the_workflow_continues(tenant, slack, monkeypatch):
     monkeypatch.setenv("WORKFLOW_PLATFORM_SLACK_TOKEN", "xoxb-test")
     monkeypatch.setenv("WORKFLOW_PLATFORM_SLACK_API_URL", slack.url)
-    defs, built = build_audience(tenant, 3, "", segment_options="warn_when: {min_rows: 5}")
+    _, built = build_audience(tenant, 3, "", segment_options="warn_when: {min_rows: 5}")
     assert built.success  # warn: the run goes on
     checks = {e.check_name: (e.passed, e.severity) for e in built.get_asset_check_evaluations()}
     assert checks["warn_threshold"] == (False, dg.AssetCheckSeverity.WARN)

@@ -1,10 +1,6 @@
 """Workflow alerts reach a real local Slack Web API server and a real SMTP server (aiosmtpd), once, without PII."""
 
-import json
 import logging
-import threading
-import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import dagster as dg
 import pytest
@@ -16,6 +12,7 @@ from workflow_platform.alerts.model import Alert
 from workflow_platform.alerts.sensors import build_alert_sensors
 from workflow_platform.catalog.models import Alerts, Recipients
 from workflow_platform.definitions import build_definitions
+from workflow_platform_tests.servers import SlackServer
 from workflow_platform_tests.test_definitions import free_port
 
 # the catalog refuses an address outside allowed_email_domains; delivery filters again in case one gets through
@@ -26,56 +23,13 @@ SETTINGS = Alerts.model_construct(
 )
 
 
-class SlackServer:
-    """chat.postMessage on loopback; `fail_first` requests answer 500."""
-
-    def __init__(self, fail_first: int = 0):
-        self.messages: list[dict] = []
-        self.fail_first = fail_first
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 - http.server's naming
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
-                if server.fail_first > 0:
-                    server.fail_first -= 1
-                    self.send_response(500)
-                    self.end_headers()
-                    return
-                form = dict(urllib.parse.parse_qsl(body)) or json.loads(body or "{}")
-                server.messages.append({"path": self.path, "auth": self.headers.get("Authorization"), **form})
-                payload = json.dumps({"ok": True, "channel": form.get("channel"), "ts": "1"}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/api/"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.httpd.shutdown()
-
-
 class Inbox:
     def __init__(self):
         self.messages = []
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's naming
+    async def handle_DATA(self, server, session, envelope):
         self.messages.append((envelope.rcpt_tos, envelope.content.decode()))
         return "250 OK"
-
-
-@pytest.fixture
-def slack():
-    server = SlackServer()
-    yield server
-    server.close()
 
 
 @pytest.fixture

@@ -7,7 +7,8 @@ import dagster as dg
 
 from workflow_platform.automation.courier_groups import build_courier_group_sensors, decide
 from workflow_platform.automation.window import SCHEDULED_AT_TAG, SINCE_TAG, SKIP_MISSING_TAG, run_days
-from workflow_platform_tests.test_alerts import SlackServer, channels
+from workflow_platform_tests.servers import SlackServer
+from workflow_platform_tests.test_alerts import channels
 
 UTC = dt.UTC
 CATALOG = """

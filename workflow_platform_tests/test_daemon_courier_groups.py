@@ -15,7 +15,8 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from workflow_platform_tests.test_alerts import Inbox, SlackServer
+from workflow_platform_tests.servers import SlackServer
+from workflow_platform_tests.test_alerts import Inbox
 from workflow_platform_tests.test_definitions import free_port
 
 REPO = Path(__file__).resolve().parents[1]

@@ -13,23 +13,13 @@ from dagster._utils.schedules import cron_string_iterator  # the scheduler's own
 from workflow_platform.automation.orchestration_groups import UPSTREAM_RUN_TAG
 from workflow_platform.catalog.loader import CatalogInvalid
 from workflow_platform.definitions import build_definitions
-from workflow_platform_tests.conftest import CUSTOMER_FEED
-from workflow_platform_tests.test_alerts import SlackServer, channels
-
-HEADER = "id,first_name,last_name,email,phone,birth_date,updated_at"
-ROW = "{n},Ann{n},Lee,ann{n}@example.org,555111{n:04d},1990-01-01,2026-01-01 00:00:00"
+from workflow_platform_tests.conftest import CUSTOMER_SOURCE, customer_file, run_courier_group
+from workflow_platform_tests.test_alerts import channels
 
 
 def catalog_text(enabled: bool = True, group_options: str = "run_after: daily", fail_when: str = "") -> str:
     return f"""
-couriers:
-  - name: shop
-    pattern: "'in/c_'yyyyMMdd'.csv'"
-    feed: customers
-{CUSTOMER_FEED}
-databases:
-  - name: c360
-    type: customer_360
+{CUSTOMER_SOURCE}
 segments:
   - name: everyone
     sql: SELECT customer_id, given_name, email FROM c360.customer_360
@@ -43,9 +33,6 @@ orchestrations:
     destination: out
     workflow: automatic
     filename: "everyone_{{{{ now | format('yyyyMMdd') }}}}.csv"
-courier_groups:
-  - name: daily
-    couriers: [shop]
 orchestration_groups:
   - name: activations
     orchestrations: [send_everyone]
@@ -57,24 +44,9 @@ alerts:
 """
 
 
-@pytest.fixture
-def slack():
-    server = SlackServer()
-    yield server
-    server.close()
-
-
 def land_day(tenant, day: str, rows: int = 3, broken: bool = False) -> None:
-    lines = [ROW.format(n=n) for n in range(1, rows + 1)]
-    if broken:
-        lines = ["this,file,has,the,wrong,columns"]
-    tenant.land(f"in/c_{day.replace('-', '')}.csv", "\n".join([HEADER if not broken else "a,b,c,d,e,f", *lines]) + "\n")
-
-
-def run_group(defs, instance, day: str) -> dg.ExecuteInProcessResult:
-    return defs.resolve_job_def("courier_group__daily").execute_in_process(
-        instance=instance, raise_on_error=False,
-        tags={"workflow_platform/date_from": day, "workflow_platform/date_to": day})
+    content = "a,b,c,d,e,f\nthis,file,has,the,wrong,columns\n" if broken else customer_file(rows)
+    tenant.land(f"in/c_{day.replace('-', '')}.csv", content)
 
 
 def evaluate(defs, instance, name: str, cursor: str | None, resources=None):
@@ -90,7 +62,7 @@ def test_each_successful_courier_group_run_triggers_exactly_one_orchestration_ru
     with dg.instance_for_test() as instance:
         cursor = evaluate(defs, instance, sensor, None).cursor  # starts from now, like the daemon
         land_day(tenant, "2026-01-05")
-        first = run_group(defs, instance, "2026-01-05")
+        first = run_courier_group(defs, instance, "2026-01-05")
         assert first.success
         tick = evaluate(defs, instance, sensor, cursor)
         assert len(tick.run_requests) == 1, tick.skip_message
@@ -107,7 +79,7 @@ def test_each_successful_courier_group_run_triggers_exactly_one_orchestration_ru
 
         land_day(tenant, "2026-01-06", rows=4)
         land_day(tenant, "2026-01-07", rows=5)
-        second, third = run_group(defs, instance, "2026-01-06"), run_group(defs, instance, "2026-01-07")
+        second, third = run_courier_group(defs, instance, "2026-01-06"), run_courier_group(defs, instance, "2026-01-07")
         keys, cursor = [], tick.cursor
         for _ in range(4):  # the daemon evaluates again and again; each success is handled once, in order
             later = evaluate(defs, instance, sensor, cursor)
@@ -124,7 +96,7 @@ def test_a_failed_courier_group_run_starts_nothing_and_alerts_the_orchestration_
         after = evaluate(defs, instance, "orchestration_group__activations__after_daily", None).cursor
         failed_cursor = evaluate(defs, instance, "orchestration_groups__upstream_failed", None, resources).cursor
         land_day(tenant, "2026-01-05", broken=True)
-        failed = run_group(defs, instance, "2026-01-05")
+        failed = run_courier_group(defs, instance, "2026-01-05")
         assert not failed.success
         assert evaluate(defs, instance, "orchestration_group__activations__after_daily", after).run_requests == []
         evaluate(defs, instance, "orchestration_groups__upstream_failed", failed_cursor, resources)
@@ -142,7 +114,7 @@ def test_a_disabled_group_never_runs_automatically(tenant):
     with dg.instance_for_test() as instance:
         cursor = evaluate(defs, instance, sensor.name, None).cursor
         land_day(tenant, "2026-01-05")
-        assert run_group(defs, instance, "2026-01-05").success
+        assert run_courier_group(defs, instance, "2026-01-05").success
         tick = evaluate(defs, instance, sensor.name, cursor)  # even when someone starts the sensor by hand
         assert tick.run_requests == [] and "disabled" in tick.skip_message
 
@@ -169,7 +141,7 @@ def test_a_fail_threshold_stops_the_courier_group_run_so_no_orchestration_follow
     with dg.instance_for_test() as instance:
         cursor = evaluate(defs, instance, sensor, None).cursor
         land_day(tenant, "2026-01-05", rows=3)
-        result = run_group(defs, instance, "2026-01-05")
+        result = run_courier_group(defs, instance, "2026-01-05")
         checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
         assert checks["fail_threshold"] is False  # the query ran with the database build
         assert not result.success

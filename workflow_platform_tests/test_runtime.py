@@ -7,7 +7,8 @@ import dagster as dg
 from workflow_platform.automation.jobs import courier_group_job_name
 from workflow_platform.automation.runtime import build_runtime_sensors, freshness_policy, shifted_cron
 from workflow_platform.definitions import build_definitions
-from workflow_platform_tests.test_alerts import SlackServer, channels
+from workflow_platform_tests.servers import SlackServer
+from workflow_platform_tests.test_alerts import channels
 from workflow_platform_tests.test_courier_groups import CATALOG
 
 

@@ -23,6 +23,11 @@ class CampaignSplitError(Exception):
     """The segment cannot be split (no customer_id column, or it clashes with the campaign's own columns)."""
 
 
+def attribute_names(campaign: Campaign) -> list[str]:
+    """The custom attribute columns any sub-audience sets, in a stable order."""
+    return sorted({name for sub in campaign.sub_audiences for name in sub.attributes})
+
+
 def bucket_expression(campaign: str, column: str = "customer_id") -> str:
     salted = f"{literal(campaign + ':')} || CAST({ident(column)} AS VARCHAR)"
     return f"CAST(('0x' || left(md5({salted}), 8)) AS UBIGINT) % {BUCKETS}"
@@ -36,7 +41,7 @@ def build_campaign_table(conn: duckdb.DuckDBPyConnection, campaign: Campaign, se
     if "customer_id" not in columns:
         raise CampaignSplitError(f"campaign {campaign.name!r}: segment {campaign.segment!r} has no customer_id "
                                  f"column (columns: {', '.join(columns)}); the split is by customer id")
-    attributes = sorted({name for sub in campaign.sub_audiences for name in sub.attributes})
+    attributes = attribute_names(campaign)
     clashes = [c for c in (*ATTRIBUTE_COLUMNS, *attributes) if c in columns]
     if clashes:
         raise CampaignSplitError(f"campaign {campaign.name!r}: segment {campaign.segment!r} already has column(s) "
@@ -67,7 +72,7 @@ def build_campaign_table(conn: duckdb.DuckDBPyConnection, campaign: Campaign, se
 def sub_audience_query(campaign: Campaign, sub_audience: str) -> str:
     """The rows one sub-audience sends: the data template's columns, then the campaign's attribute columns."""
     table = f"campaign.{ident(campaign.name)}"
-    attributes = sorted({name for sub in campaign.sub_audiences for name in sub.attributes})
+    attributes = attribute_names(campaign)
     added = [ident(c) for c in (*ATTRIBUTE_COLUMNS, *attributes)]
     if campaign.columns:
         chosen = [f"{ident(src)} AS {ident(dst)}" for src, dst in campaign.columns.items()]

@@ -18,7 +18,7 @@ import zoneinfo
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
-from workflow_platform.joda import check_joda_format, joda_to_strftime
+from workflow_platform.joda import format_datetime
 
 VARIABLES = ("now", "name", "campaign", "sub_audience", "file_number")
 OLD_PLACEHOLDER = re.compile(r"(?<!{){(name|date)}(?!})")  # the first release's {name} / {date}
@@ -48,14 +48,8 @@ def _next_day(value: dt.datetime) -> Moment:
     return _moment(value + dt.timedelta(days=1))
 
 
-def _format(value: dt.datetime, joda: str) -> str:
-    check_joda_format(joda)
-    pattern = joda_to_strftime(joda).replace("%g", f"{value.microsecond // 1000:03d}")  # SSS: milliseconds
-    return value.strftime(pattern)
-
-
 ENVIRONMENT = SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
-ENVIRONMENT.filters.update({"local": _local, "next_day": _next_day, "format": _format})
+ENVIRONMENT.filters.update({"local": _local, "next_day": _next_day, "format": format_datetime})
 
 
 class FilenameTemplateError(ValueError):
