@@ -16,15 +16,8 @@ import pytest
 
 from workflow_platform.catalog.loader import load_catalog
 from workflow_platform.settings import DEMO_CATALOG
-from workflow_platform_tests.test_daemon import wait_for
-from workflow_platform_tests.ui_browser import (
-    Browser,
-    Seen,
-    Services,
-    artifacts_dir,
-    missing_browser_pieces,
-    start_services,
-)
+from workflow_platform_tests.dagster_services import Services, start_services, wait_for
+from workflow_platform_tests.ui_browser import Browser, Seen, artifacts_dir, missing_browser_pieces
 
 COURIER_JOB = "courier_group__daily_sources"
 ORCHESTRATION_JOB = "orchestration_group__daily_activations"

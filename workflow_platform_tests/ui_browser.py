@@ -7,27 +7,19 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-import dagster as dg
-
-from workflow_platform.demo.generate import DemoSummary, generate_demo_data
-from workflow_platform_tests.test_daemon import BIN, REPO, graphql, location_loaded, wait_for
-from workflow_platform_tests.test_definitions import free_port
+from workflow_platform_tests.dagster_services import REPO
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-LOCATION = "workflow_platform"
 VIEWPORT = {"width": 1600, "height": 1200}
 MAX_SCREENSHOT_HEIGHT = 8000
-IN_PROGRESS = ["QUEUED", "NOT_STARTED", "STARTING", "STARTED", "CANCELING"]
 # texts the UI shows while it is still fetching: a page is not settled while one is visible
 BUSY = ("Loading", "fetching statuses", "Refreshing data")
 
@@ -49,125 +41,6 @@ def missing_browser_pieces() -> list[str]:
     except ImportError:
         missing.append("the playwright Python package (pip install playwright)")
     return missing
-
-
-# --------------------------------------------------------------------------- services
-
-
-@dataclass
-class Services:
-    """dagster-webserver + dagster-daemon on the demo tenant, started from the repo root as `make run` does."""
-
-    root: Path
-    summary: DemoSummary
-    port: int = 0
-    processes: list[subprocess.Popen] = field(default_factory=list)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def log(self, name: str) -> Path:
-        return self.root / f"{name}.log"
-
-    def logs(self, tail: int = 4000) -> str:
-        parts = []
-        for name in ("webserver", "daemon"):
-            text = self.log(name).read_text(errors="replace") if self.log(name).exists() else "(no log)"
-            parts.append(f"----- {name} log ({self.log(name)}, last {tail} chars) -----\n{text[-tail:]}")
-        return "\n".join(parts)
-
-    def start(self) -> None:
-        home, data = self.root / "dagster_home", self.root / "data"
-        home.mkdir(parents=True, exist_ok=True)
-        shutil.copy(REPO / ".dagster_home" / "dagster.yaml", home / "dagster.yaml")
-        # Create the instance's SQLite storages once, here: the webserver, its code server and the daemon each
-        # create them on a fresh DAGSTER_HOME, and when they race the schedule storage can end up with two
-        # alembic heads ("Version table 'alembic_version' has more than one head present").
-        with dg.DagsterInstance.from_config(str(home)):
-            pass
-        env = {**os.environ, "DAGSTER_HOME": str(home), "WORKFLOW_PLATFORM_DATA": str(data)}
-        env.pop("WORKFLOW_PLATFORM_CATALOG", None)
-        self.port = free_port()
-        commands = {"webserver": [str(BIN / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(self.port)],
-                    "daemon": [str(BIN / "dagster-daemon"), "run"]}
-        for name, command in commands.items():
-            with open(self.log(name), "w") as log:
-                self.processes.append(subprocess.Popen(command, cwd=REPO, env=env, stdout=log,
-                                                       stderr=subprocess.STDOUT, start_new_session=True))
-        wait_for(lambda: location_loaded(self.port), 120, "the webserver to load the code location")
-        # the "Join the Dagster community" dialog a local webserver shows once would cover the first page
-        graphql(self.port, "mutation { setNuxSeen }")
-
-    def stop(self) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        for process in self.processes:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
-
-    def launch(self, job: str) -> str:
-        """Launch `job` over the generated window through GraphQL (as the Launchpad does); return the run id."""
-        launched = graphql(self.port, """
-            mutation($p: ExecutionParams!) { launchRun(executionParams: $p) {
-              __typename ... on LaunchRunSuccess { run { runId } } ... on PythonError { message } } }""",
-            {"p": {"selector": {"repositoryLocationName": LOCATION, "repositoryName": "__repository__",
-                                "jobName": job},
-                   "executionMetadata": {"tags": [
-                       {"key": "workflow_platform/date_from", "value": self.summary.start.isoformat()},
-                       {"key": "workflow_platform/date_to", "value": self.summary.end.isoformat()}]}}})
-        assert launched["data"]["launchRun"]["__typename"] == "LaunchRunSuccess", launched
-        return launched["data"]["launchRun"]["run"]["runId"]
-
-    def run_status(self, run_id: str) -> str:
-        return graphql(self.port, "query($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }",
-                       {"id": run_id})["data"]["runOrError"]["status"]
-
-    def wait_for_run(self, run_id: str, timeout: float = 90) -> str:
-        def finished():
-            status = self.run_status(run_id)
-            return status if status in ("SUCCESS", "FAILURE", "CANCELED") else None
-
-        try:
-            return wait_for(finished, timeout, f"run {run_id} to finish")
-        except AssertionError:
-            return f"not finished after {timeout:.0f} s (status {self.run_status(run_id)})"
-
-    def runs_in_progress(self) -> list[dict]:
-        return graphql(self.port, """query($f: RunsFilter) { runsOrError(filter: $f) {
-              ... on Runs { results { runId jobName status } } } }""",
-                       {"f": {"statuses": IN_PROGRESS}})["data"]["runsOrError"]["results"]
-
-    def latest_materialization(self, key: str) -> dict[str, object]:
-        """The latest materialization's metadata of asset `key` ("domain/pos_orders") as the API reports it."""
-        answer = graphql(self.port, """query($k: AssetKeyInput!) { assetOrError(assetKey: $k) {
-              ... on Asset { assetMaterializations(limit: 1) { runId metadataEntries { label __typename
-                ... on IntMetadataEntry { intValue } ... on MarkdownMetadataEntry { mdStr }
-                ... on TableSchemaMetadataEntry { schema { columns { name type } } } } } } } }""",
-                         {"k": {"path": key.split("/")}})
-        materializations = answer["data"]["assetOrError"].get("assetMaterializations") or []
-        if not materializations:
-            return {}
-        values: dict[str, object] = {"run_id": materializations[0]["runId"]}
-        for entry in materializations[0]["metadataEntries"]:
-            values[entry["label"]] = entry.get("intValue", entry.get("mdStr", entry.get("schema")))
-        return values
-
-
-def start_services(root: Path, days: int = 2, customers: int = 200, seed: int = 3) -> Services:
-    summary = generate_demo_data(root / "data" / "landing", days=days, customers=customers, seed=seed)
-    services = Services(root, summary)
-    try:
-        services.start()
-    except BaseException:
-        services.stop()
-        print(services.logs())
-        raise
-    return services
 
 
 # --------------------------------------------------------------------------- browser
