@@ -9,9 +9,10 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 import duckdb
+import pytest
 
 from workflow_platform.automation.campaigns import SEND_NUMBER_TAG, campaign_cron
-from workflow_platform.campaigns.split import build_campaign_table
+from workflow_platform.campaigns.split import CampaignSplitError, build_campaign_table
 from workflow_platform.catalog.models import Campaign
 from workflow_platform.definitions import build_definitions
 from workflow_platform_tests.conftest import CUSTOMER_SOURCE, customer_file, run_courier_group
@@ -308,3 +309,12 @@ orchestration_groups:
     unknown = subprocess.run([*cli, "--campaign", "winter"], capture_output=True, text=True, env=os.environ,
                              timeout=300, check=False)
     assert unknown.returncode == 2 and "unknown campaign 'winter'; known: spring_sale" in unknown.stderr
+
+
+def test_a_segment_without_customer_ids_cannot_be_split(tmp_path):
+    campaign = Campaign.model_validate({"name": "c", "segment": "s", "sub_audiences": [{"name": "all", "percent": 100}]})
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as conn:
+        conn.execute("CREATE SCHEMA segment")
+        conn.execute("CREATE TABLE segment.s AS SELECT 'a@example.org' AS email")
+        with pytest.raises(CampaignSplitError, match="segment 's' has no customer_id column \\(columns: email\\)"):
+            build_campaign_table(conn, campaign, dt.date(2026, 3, 1))
