@@ -8,13 +8,14 @@ from dataclasses import dataclass
 from typing import Literal
 
 AlertKind = Literal["missing_files", "failure", "success", "runtime_exceeded", "freshness", "canceled", "late_file",
-                    "id_churn", "upstream_failed", "query_threshold"]
+                    "id_churn", "giant_cluster", "upstream_failed", "query_threshold"]
 Audience = Literal["courier_groups", "orchestration_groups", "campaigns"]
 
 KIND_TITLES = {
     "missing_files": "files missing", "failure": "run failed", "success": "run succeeded",
     "runtime_exceeded": "runtime over threshold", "freshness": "data not fresh", "canceled": "run canceled",
     "late_file": "file arrived late", "id_churn": "customer id churn",
+    "giant_cluster": "giant Stitch cluster",
     "upstream_failed": "did not run: upstream failed", "query_threshold": "query row count outside its threshold",
 }
 AUDIENCE_TITLES = {"courier_groups": "courier group", "orchestration_groups": "orchestration group",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
@@ -265,8 +265,29 @@ class StitchSettings(Model):
         description="10-digit phones treated as missing (all-same-digit phones always are)",
     )
     rules: list[Literal["email", "phone_surname", "name_birthdate", "foreign_key"]] = Field(
-        default_factory=lambda: ["email", "phone_surname", "name_birthdate", "foreign_key"]
+        default_factory=lambda: ["email", "phone_surname", "name_birthdate", "foreign_key"],
+        description="exact rules: the probabilistic resolver links on `email` and `foreign_key` outright; the "
+        "deterministic resolver uses them all",
     )
+    resolver: Literal["probabilistic", "deterministic"] = Field(
+        "probabilistic", description="probabilistic: Splink model from the semantic tags; deterministic: exact rules")
+    match_threshold: Literal["excellent", "high", "moderate", "weak"] = Field(
+        "moderate", description="pairs scored at or below this level are not linked (default: link high and better)")
+    mode: Literal["normal", "force_refresh", "incremental"] = Field(
+        "normal", description="normal: reuse the trained model, re-cluster everything; force_refresh: retrain too; "
+        "incremental: only attach new records (never split or merge)")
+    blocking_rules: list[str] | None = Field(
+        None, description="replace the derived blocking rules: Splink SQL conditions over l. and r.")
+    comparisons: list[dict[str, Any]] | None = Field(
+        None, description="replace the derived comparisons: Splink comparison dictionaries")
+    name_blocklist: list[str] = Field(
+        default_factory=lambda: ["TEST", "UNKNOWN", "CUSTOMER", "GUEST", "NONE", "NA", "NULL", "ANONYMOUS", "XXX"],
+        description="given names or surnames treated as missing when matching")
+    max_records_per_value: int = Field(
+        50, ge=2, description="an email or phone held by more records than this is junk: it never drives a match")
+    max_cluster_size: int = Field(
+        500, ge=2, description="clusters above this are re-clustered on their strongest links, and alert")
+    churn_warning_pct: float = Field(2.0, ge=0, description="alert when more records than this changed customer id")
 
 
 class DatabaseTable(Model):

@@ -2,66 +2,67 @@
 
 
 import dagster as dg
+from pydantic import Field
 
+from workflow_platform.alerts.channels import AlertChannelsResource
+from workflow_platform.alerts.dispatch import deliver
+from workflow_platform.alerts.model import Alert
+from workflow_platform.alerts.sensors import audience_of
 from workflow_platform.catalog.models import Catalog
 from workflow_platform.layout import STITCH_KEY, domain_key, owners_of
-from workflow_platform.metadata import Stopwatch, markdown_table
 from workflow_platform.resources import WAREHOUSE_POOL, WarehouseResource
-from workflow_platform.sql import transaction
-from workflow_platform.stitch.deterministic import DeterministicResolver
-from workflow_platform.stitch.ids import assign_ids
-from workflow_platform.stitch.records import build_records
-from workflow_platform.stitch.resolver import CLUSTERS_TABLE, IdentityResolver
-
-CHURN_WARNING_PCT = 2.0
+from workflow_platform.stitch.qa import StitchQA, qa_metadata, run_stitch
 
 
-def build_stitch_asset(catalog: Catalog, resolver: IdentityResolver | None = None) -> dg.AssetsDefinition:
-    resolver = resolver or DeterministicResolver()
+class StitchConfig(dg.Config):
+    """Launchpad config of one Stitch run."""
+
+    mode: str = Field("", description="normal | force_refresh | incremental; empty: the catalog's stitch.mode")
+
+
+def build_stitch_asset(catalog: Catalog) -> dg.AssetsDefinition:
     feeds = catalog.stitch_feeds
+    settings = catalog.stitch
+    how = ("a Splink model derived from the feeds' semantic tags (links above "
+           f"'{settings.match_threshold}') plus exact email and fk links" if settings.resolver == "probabilistic"
+           else "exact links on email, phone + surname, name + birthdate and shared fk values")
 
     @dg.asset(
         key=STITCH_KEY,
         deps=[domain_key(f.name) for f in feeds],
         group_name="stitch",
-        description="Identity resolution over the Stitch feeds ("
-        + ", ".join(f.name for f in feeds)
-        + "): exact links on email, phone + surname, name + birthdate and shared fk values; connected "
-        "components; stable customer ids (stitch.customer_ids).",
-        kinds={"duckdb", "sql"},
+        description=f"Identity resolution over the Stitch feeds ({', '.join(f.name for f in feeds)}): {how}; "
+        "connected components; stable customer ids (stitch.customer_ids).",
+        kinds={"duckdb", "splink"} if settings.resolver == "probabilistic" else {"duckdb", "sql"},
         owners=owners_of(catalog, STITCH_KEY),
         pool=WAREHOUSE_POOL,
     )
-    def _stitch(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-        clock = Stopwatch()
-        phases = {}
-        with warehouse.get_connection() as conn, transaction(conn):
-            records = build_records(conn, catalog)
-            phases["records"] = clock.seconds
-            resolved = resolver.resolve(conn, catalog)
-            phases["clustering"] = round(clock.seconds - phases["records"], 3)
-            ids = assign_ids(conn)
-            phases["ids"] = round(clock.seconds - phases["records"] - phases["clustering"], 3)
-            sizes = conn.execute(
-                f"SELECT size, count(*) AS clusters FROM (SELECT cluster, count(*) AS size FROM {CLUSTERS_TABLE} "
-                "GROUP BY cluster) GROUP BY size ORDER BY size").fetchall()
-        largest = max((s for s, _ in sizes), default=0)
-        singletons = sum(n for s, n in sizes if s == 1)
-        if ids.churn_pct > CHURN_WARNING_PCT:
-            context.log.warning(f"customer id churn {ids.churn_pct:.2f}% is above {CHURN_WARNING_PCT}%")
-        return dg.MaterializeResult(metadata={
-            "records": dg.MetadataValue.int(records),
-            "links": dg.MetadataValue.int(resolved.links),
-            "customers": dg.MetadataValue.int(ids.customers),
-            "new_customer_ids": dg.MetadataValue.int(ids.new_ids),
-            "id_churn_pct": dg.MetadataValue.float(round(ids.churn_pct, 4)),
-            "largest_cluster": dg.MetadataValue.int(largest),
-            "singleton_share_pct": dg.MetadataValue.float(round(100.0 * singletons / max(ids.customers, 1), 2)),
-            "cluster_sizes": markdown_table([{"size": s, "clusters": n} for s, n in sizes]),
-            "label_propagation_iterations": dg.MetadataValue.int(resolved.iterations),
-            "stitch_run": dg.MetadataValue.int(ids.run),
-            "elapsed_seconds_by_phase": dg.MetadataValue.json(phases),
-            "elapsed_seconds": dg.MetadataValue.float(clock.seconds),
-        })
+    def _stitch(context: dg.AssetExecutionContext, config: StitchConfig, warehouse: WarehouseResource,
+                alert_channels: AlertChannelsResource) -> dg.MaterializeResult:
+        mode = config.mode or settings.mode
+        if mode not in ("normal", "force_refresh", "incremental"):
+            raise dg.Failure(description=f"stitch mode {mode!r}: use normal, force_refresh or incremental")
+        with warehouse.get_connection() as conn:
+            qa = run_stitch(conn, catalog, mode)
+        for problem in qa.warnings(settings):
+            context.log.warning(problem)
+            _alert(context, alert_channels, catalog, qa, problem)
+        return dg.MaterializeResult(metadata=qa_metadata(qa))
 
     return _stitch
+
+
+def _alert(context: dg.AssetExecutionContext, channels: AlertChannelsResource, catalog: Catalog, qa: StitchQA,
+           problem: str) -> None:
+    """A warning: the run goes on."""
+    audience, group = audience_of(context.run)
+    churn = problem.startswith("customer id churn")
+    alert = Alert(
+        kind="id_churn" if churn else "giant_cluster", severity="warning", audience=audience, group=group,
+        run_id=context.run_id, cause=f"Stitch run {qa.run}: {problem}",
+        action=("compare with the previous run (workflow-platform stitch-report); large churn follows big source "
+                "changes or a changed model" if churn else
+                "look for a shared junk value (email, phone) in the largest cluster and add it to the stitch "
+                "blocklists"),
+    )
+    deliver(alert, catalog.alerts, channels.slack(), channels.email(), context.log)

@@ -2,7 +2,7 @@
 
 Records link when they share a normalized email; a phone and surname; a given name, surname and
 birthdate; or a value of the same fk-<namespace>. Clusters are the connected components of those links,
-found by min-label propagation with pointer jumping.
+found in SQL (`components.py`).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import duckdb
 
 from workflow_platform.catalog.models import Catalog
 from workflow_platform.sql import ident, literal
+from workflow_platform.stitch.components import connected_components
 from workflow_platform.stitch.records import RECORDS_TABLE, fk_namespaces, tag_column
 from workflow_platform.stitch.resolver import CLUSTERS_TABLE, ResolveResult
 
@@ -53,28 +54,7 @@ class DeterministicResolver:
             SELECT k.id AS a, a.anchor AS b, k.rule FROM wp_keys k JOIN anchors a USING (key) WHERE k.id <> a.anchor
             """
         )
-        conn.execute("CREATE OR REPLACE TEMP TABLE wp_links AS SELECT a, b FROM wp_edges UNION SELECT b, a FROM wp_edges")
-        conn.execute("CREATE OR REPLACE TEMP TABLE wp_labels AS SELECT id, id AS label FROM wp_nodes")
-        iterations = 0
-        while True:
-            iterations += 1
-            conn.execute(
-                """
-                CREATE OR REPLACE TEMP TABLE wp_next AS
-                WITH spread AS (
-                  SELECT l.id, least(l.label, coalesce(min(n.label), l.label)) AS label
-                  FROM wp_labels l LEFT JOIN wp_links e ON e.a = l.id LEFT JOIN wp_labels n ON n.id = e.b
-                  GROUP BY l.id, l.label
-                )
-                SELECT s.id, least(s.label, j.label) AS label FROM spread s JOIN spread j ON j.id = s.label
-                """
-            )
-            changed = conn.execute(
-                "SELECT count(*) FROM wp_next n JOIN wp_labels l USING (id) WHERE n.label <> l.label"
-            ).fetchone()[0]
-            conn.execute("CREATE OR REPLACE TEMP TABLE wp_labels AS SELECT * FROM wp_next")
-            if changed == 0:
-                break
+        iterations = connected_components(conn, "wp_nodes", "wp_edges", "wp_labels")
         conn.execute(
             f"""
             CREATE OR REPLACE TABLE {CLUSTERS_TABLE} AS
@@ -87,6 +67,6 @@ class DeterministicResolver:
         records, clusters = conn.execute(
             f"SELECT count(*), count(DISTINCT cluster) FROM {CLUSTERS_TABLE}").fetchone()
         links = conn.execute("SELECT count(*) FROM wp_edges").fetchone()[0]
-        for table in ("wp_nodes", "wp_keys", "wp_edges", "wp_links", "wp_labels", "wp_next"):
+        for table in ("wp_nodes", "wp_keys", "wp_edges", "wp_labels"):
             conn.execute(f"DROP TABLE IF EXISTS {table}")
         return ResolveResult(records=records, links=links, clusters=clusters, iterations=iterations)

@@ -32,7 +32,7 @@ def assign_ids(conn: duckdb.DuckDBPyConnection) -> IdResult:
     conn.execute("CREATE TABLE IF NOT EXISTS stitch.id_registry (customer_id VARCHAR, created_run INTEGER, "
                  "created_at TIMESTAMP)")
     conn.execute("CREATE TABLE IF NOT EXISTS stitch.runs (run INTEGER, finished_at TIMESTAMP, records BIGINT, "
-                 "customers BIGINT, new_ids BIGINT, churn_pct DOUBLE)")
+                 "customers BIGINT, new_ids BIGINT, churn_pct DOUBLE, qa VARCHAR)")
     run = conn.execute("SELECT coalesce(max(run), 0) + 1 FROM stitch.runs").fetchone()[0]
     conn.execute(
         f"""
@@ -70,7 +70,8 @@ def assign_ids(conn: duckdb.DuckDBPyConnection) -> IdResult:
     conn.execute("INSERT INTO stitch.id_registry SELECT customer_id, ?, now() FROM wp_assign WHERE is_new", [run])
     customers, new_ids = conn.execute("SELECT count(*), count(*) FILTER (WHERE is_new) FROM wp_assign").fetchone()
     result = IdResult(run, customers, new_ids, records_before, changed)
-    conn.execute("INSERT INTO stitch.runs VALUES (?, now(), ?, ?, ?, ?)",
+    conn.execute("INSERT INTO stitch.runs (run, finished_at, records, customers, new_ids, churn_pct) "
+                 "VALUES (?, now(), ?, ?, ?, ?)",
                  [run, conn.execute(f"SELECT count(*) FROM {CLUSTERS_TABLE}").fetchone()[0], customers, new_ids,
                   result.churn_pct])
     conn.execute("DROP TABLE wp_assign")

@@ -1,0 +1,384 @@
+"""Probabilistic identity resolution: Splink (Fellegi-Sunter, DuckDB backend) plus exact rules.
+
+1. Prepare: stitch.records copied into an in-memory DuckDB (Splink's scratch tables never touch the warehouse
+   file), junk identifier values set to NULL (the catalog's blocklists, and any email or phone shared by more
+   than `stitch.max_records_per_value` records), given names mapped to a root through a nickname dictionary.
+2. Train (or reuse the stored model): u by random sampling, m by EM over several blocking passes, the prior
+   from exact email matches.
+3. Predict the candidate pairs of the blocking rules; keep those above the threshold level.
+4. Exact links: a shared fk-<namespace> value or an identical normalized email link outright.
+5. Drop every link between records with different values of one separation key (sk-<namespace>), and
+   probabilistic links between household members (same surname, incompatible given names, birthdates not
+   equal): they share an address, a phone and a surname, and are still different people.
+6. Connected components; a cluster above `stitch.max_cluster_size` is re-clustered on its strongest links.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import warnings
+from dataclasses import dataclass, field
+from functools import cache
+
+import duckdb
+
+from workflow_platform.catalog.models import Catalog, StitchSettings
+from workflow_platform.sql import ident, literal, table_exists
+from workflow_platform.stitch.components import connected_components
+from workflow_platform.stitch.records import RECORDS_TABLE, fk_namespaces, tag_column
+from workflow_platform.stitch.resolver import CLUSTERS_TABLE, ResolveResult
+
+# Amperity's pair levels, as Splink match probabilities (documented in docs/catalog.md). Exact = a rule link.
+LEVEL_PROBABILITY = {"excellent": 0.9999, "high": 0.99, "moderate": 0.9, "weak": 0.5}
+LEVELS = ("exact", "excellent", "high", "moderate", "weak")
+MODEL_TABLE = "stitch.model"
+
+log = logging.getLogger(__name__)
+
+
+def level_sql(probability: str) -> str:
+    cases = " ".join(f"WHEN {probability} >= {p} THEN '{name}'" for name, p in LEVEL_PROBABILITY.items())
+    return f"CASE {cases} ELSE 'non-match' END"
+
+
+def link_threshold(settings: StitchSettings) -> float:
+    """The smallest match probability that links: pairs at or below the threshold level are dropped."""
+    order = list(LEVEL_PROBABILITY)  # excellent, high, moderate, weak
+    index = order.index(settings.match_threshold)
+    return LEVEL_PROBABILITY[order[index - 1]] if index > 0 else 0.99999
+
+
+@cache
+def nickname_roots() -> list[tuple[str, str]]:
+    """(NAME, ROOT) from a curated English nickname dictionary: BOB -> ROBERT. A formal name is its own root; a
+    nickname of several formal names takes the first, alphabetically."""
+    from nicknames import name_triplets
+
+    parents: dict[str, set[str]] = {}
+    formal = set()
+    for triplet in name_triplets():
+        formal.add(triplet.name1.upper())
+        parents.setdefault(triplet.name2.upper(), set()).add(triplet.name1.upper())
+    return [(name, min(roots)) for name, roots in parents.items() if name not in formal]
+
+
+def _arrow(conn: duckdb.DuckDBPyConnection, sql: str):
+    """A query's rows as an Arrow table (one extra copy, which DuckDB warns about; it is the price of moving
+    rows between the warehouse and the scratch database inside the warehouse's transaction)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return conn.execute(sql).to_arrow_table()
+
+
+@dataclass
+class Phases:
+    seconds: dict[str, float] = field(default_factory=dict)
+    _last: float = field(default_factory=time.perf_counter)
+
+    def mark(self, name: str) -> None:
+        now = time.perf_counter()
+        self.seconds[name] = round(now - self._last, 3)
+        self._last = now
+
+
+@dataclass
+class SplinkResult(ResolveResult):
+    candidate_pairs: int = 0
+    pairs_above_threshold: int = 0
+    exact_links: int = 0
+    pairs_by_level: dict[str, int] = field(default_factory=dict)
+    blocked_values: dict[str, int] = field(default_factory=dict)
+    household_pairs_dropped: int = 0
+    separation_pairs_dropped: int = 0
+    capped_clusters: int = 0
+    model: str = "trained"
+    mode: str = "normal"  # what ran: incremental falls back to normal when there is no previous run or model
+    phases: dict[str, float] = field(default_factory=dict)
+
+
+class SplinkResolver:
+    """Fellegi-Sunter model from the tenant's semantic tags; clusters written to stitch.clusters."""
+
+    def __init__(self, mode: str | None = None, threads: int | None = None):
+        self.mode = mode
+        self.threads = threads
+
+    # ------------------------------------------------------------------ preparation
+    def present_columns(self, catalog: Catalog) -> set[str]:
+        tags = {t for f in catalog.stitch_feeds for c in f.columns for t in c.tag}
+        present = {tag_column(t) for t in tags}
+        if {"given_name", "surname"} <= present:
+            present.add("name_key")
+        return present & {"given_name", "surname", "birthdate", "email", "phone", "address", "postal", "city",
+                          "gender", "name_key"}
+
+    def prepare(self, warehouse: duckdb.DuckDBPyConnection, mem: duckdb.DuckDBPyConnection, catalog: Catalog,
+                present: set[str]) -> dict[str, int]:
+        settings = catalog.stitch
+        keys = [tag_column(t) for t in fk_namespaces(catalog)]
+        columns = ["given_name", "surname", "birthdate", "email", "phone", "address", "postal", "city", "gender"]
+        source = _arrow(warehouse, f"SELECT record_key, source, {', '.join(ident(c) for c in columns + keys)} "
+                                   f"FROM {RECORDS_TABLE}")
+        names = ", ".join(literal(n.upper()) for n in settings.name_blocklist) or "NULL"
+        roots = nickname_roots()
+        mem.execute("CREATE OR REPLACE TABLE wp_roots (name VARCHAR PRIMARY KEY, root VARCHAR)")
+        mem.executemany("INSERT INTO wp_roots VALUES (?, ?)", roots)
+        mem.execute(
+            f"""
+            CREATE OR REPLACE TABLE wp_input AS
+            WITH cleaned AS (
+              SELECT record_key, source,
+                     CASE WHEN given_name IN ({names}) THEN NULL ELSE given_name END AS given_name,
+                     CASE WHEN surname IN ({names}) THEN NULL ELSE surname END AS surname,
+                     birthdate, email, phone, address, postal, city, gender
+                     {''.join(', ' + ident(k) for k in keys)}
+              FROM source
+            )
+            SELECT row_number() OVER (ORDER BY record_key) AS unique_id, c.*,
+                   coalesce(r.root, c.given_name) AS given_name_root,
+                   CASE WHEN c.given_name IS NOT NULL AND c.surname IS NOT NULL
+                        THEN c.given_name || ' ' || c.surname END AS name_key
+            FROM cleaned c LEFT JOIN wp_roots r ON r.name = c.given_name
+            """
+        )
+        blocked = {}
+        for column in ("email", "phone"):
+            if column not in present:
+                continue
+            limit = settings.max_records_per_value
+            count = mem.execute(
+                f"""
+                WITH common AS (SELECT {column} AS v FROM wp_input WHERE {column} IS NOT NULL GROUP BY ALL
+                                HAVING count(*) > {int(limit)})
+                UPDATE wp_input SET {column} = NULL FROM common WHERE {column} = common.v
+                """
+            ).fetchone()[0]
+            blocked[column] = count
+        return blocked
+
+    # ------------------------------------------------------------------ model
+    def linker(self, mem: duckdb.DuckDBPyConnection, catalog: Catalog, present: set[str],
+               warehouse: duckdb.DuckDBPyConnection, retrain: bool):
+        from splink import DuckDBAPI, Linker
+
+        from workflow_platform.stitch import model as spec
+
+        db_api = DuckDBAPI(connection=mem.cursor())  # its own connection: Splink reads results with .sql()
+        frame = db_api.register("wp_input", table_name="records")
+        fingerprint = spec.model_fingerprint(present, catalog.stitch)
+        stored = None if retrain else self.stored_model(warehouse, fingerprint)
+        if stored is not None:
+            return Linker(frame, json.loads(stored), log_level=logging.WARNING), "reused"
+        linker = Linker(frame, spec.settings_creator(present, catalog.stitch), log_level=logging.WARNING)
+        records = mem.execute("SELECT count(*) FROM wp_input").fetchone()[0]
+        if records < spec.MIN_RECORDS_TO_TRAIN:
+            return linker, "priors"
+        train = linker.training
+        rules = spec.training_rules(present)
+        if rules:
+            train.estimate_probability_two_random_records_match(rules[:1], recall=0.7)
+        train.estimate_u_using_random_sampling(max_pairs=2e6, seed=1)
+        for rule in rules:
+            train.estimate_parameters_using_expectation_maximisation(
+                rule, estimate_without_term_frequencies=True, max_pairs=1e6)
+        return linker, "trained"
+
+    def stored_model(self, warehouse: duckdb.DuckDBPyConnection, fingerprint: str) -> str | None:
+        row = warehouse.execute(f"SELECT model_json FROM {MODEL_TABLE} WHERE fingerprint = ? "
+                                "ORDER BY trained_at DESC LIMIT 1", [fingerprint]).fetchone()
+        return row[0] if row else None
+
+    # ------------------------------------------------------------------ resolve
+    def resolve(self, conn: duckdb.DuckDBPyConnection, catalog: Catalog) -> SplinkResult:
+        from workflow_platform.stitch import model as spec
+
+        settings = catalog.stitch
+        mode = self.mode or settings.mode
+        phases = Phases()
+        present = self.present_columns(catalog)
+        conn.execute(f"CREATE TABLE IF NOT EXISTS {MODEL_TABLE} (fingerprint VARCHAR, trained_at TIMESTAMP, "
+                     "records BIGINT, model_json VARCHAR)")
+        mem = duckdb.connect()
+        if self.threads:
+            mem.execute(f"SET threads = {int(self.threads)}")
+        mem.execute("SET preserve_insertion_order = false")
+        blocked = self.prepare(conn, mem, catalog, present)
+        records = mem.execute("SELECT count(*) FROM wp_input").fetchone()[0]
+        phases.mark("prepare")
+        linker, how = self.linker(mem, catalog, present, conn, retrain=mode == "force_refresh")
+        phases.mark("train")
+        incremental = mode == "incremental" and how == "reused" and self._load_previous(conn, mem)
+        threshold = link_threshold(settings)
+        predictions = linker.inference.predict(threshold_match_probability=LEVEL_PROBABILITY["weak"])
+        mem.execute(f"CREATE OR REPLACE TABLE wp_pairs AS SELECT unique_id_l AS a, unique_id_r AS b, match_probability "
+                    f"AS p FROM {predictions.physical_name}")
+        candidate_pairs = self._candidate_pairs(linker)
+        phases.mark("predict")
+        result = self.cluster(mem, catalog, threshold, present, incremental)
+        phases.mark("cluster")
+        result.records = records
+        result.candidate_pairs = candidate_pairs
+        result.blocked_values = blocked
+        result.model = how
+        result.mode = "incremental" if incremental else ("force_refresh" if mode == "force_refresh" else "normal")
+        if how != "reused":
+            conn.execute(f"DELETE FROM {MODEL_TABLE} WHERE fingerprint = ?", [spec.model_fingerprint(present, settings)])
+            conn.execute(f"INSERT INTO {MODEL_TABLE} VALUES (?, now(), ?, ?)",
+                         [spec.model_fingerprint(present, settings), records,
+                          json.dumps(linker.misc.save_model_to_json())])
+        clusters = _arrow(mem, "SELECT record_key, cluster, match_rule, match_score, match_level FROM wp_clusters")
+        conn.execute(f"CREATE OR REPLACE TABLE {CLUSTERS_TABLE} AS SELECT * FROM clusters ORDER BY record_key")
+        mem.close()
+        phases.mark("write")
+        result.phases = phases.seconds
+        return result
+
+    @staticmethod
+    def _load_previous(warehouse: duckdb.DuckDBPyConnection, mem: duckdb.DuckDBPyConnection) -> bool:
+        """Copy the previous run's record -> customer id into the scratch database; False when there is none."""
+        if not table_exists(warehouse, "stitch.customer_ids"):
+            return False
+        previous = _arrow(warehouse, "SELECT record_key, customer_id FROM stitch.customer_ids")
+        mem.execute("CREATE OR REPLACE TABLE wp_prev AS SELECT * FROM previous")
+        return mem.execute("SELECT count(*) FROM wp_prev").fetchone()[0] > 0
+
+    def _candidate_pairs(self, linker) -> int:
+        blocked = linker.inference.compute_blocked_pairs_for_predict()
+        return linker._db_api._execute_sql_against_backend(
+            f"SELECT count(*) FROM {blocked.physical_name}").fetchall()[0][0]
+
+    def cluster(self, mem: duckdb.DuckDBPyConnection, catalog: Catalog, threshold: float,
+                present: set[str], incremental: bool = False) -> SplinkResult:
+        settings = catalog.stitch
+        keys = [tag_column(t) for t in fk_namespaces(catalog)]
+        fks = [k for k in keys if k.startswith("fk_")]
+        sks = [k for k in keys if k.startswith("sk_")]
+        exact_parts = [f"SELECT unique_id AS id, {literal(k + ':')} || {ident(k)} AS key, 'foreign_key' AS rule "
+                       f"FROM wp_input WHERE {ident(k)} IS NOT NULL" for k in fks if "foreign_key" in settings.rules]
+        if "email" in present and "email" in settings.rules:
+            exact_parts.append("SELECT unique_id AS id, 'email:' || email AS key, 'email' AS rule FROM wp_input "
+                               "WHERE email IS NOT NULL")
+        exact_sql = " UNION ALL ".join(exact_parts) or "SELECT NULL::BIGINT AS id, NULL AS key, NULL AS rule WHERE false"
+        mem.execute(
+            f"""
+            CREATE OR REPLACE TABLE wp_exact AS
+            WITH keyed AS ({exact_sql}),
+            anchors AS (SELECT key, min(id) AS anchor FROM keyed GROUP BY key HAVING count(*) > 1)
+            SELECT least(k.id, a.anchor) AS a, greatest(k.id, a.anchor) AS b, min(k.rule) AS rule
+            FROM keyed k JOIN anchors a USING (key) WHERE k.id <> a.anchor GROUP BY ALL
+            """
+        )
+        conflict = " OR ".join(f"(l.{ident(k)} <> r.{ident(k)})" for k in sks) or "false"
+        household = self._household_sql(present)
+        mem.execute(
+            f"""
+            CREATE OR REPLACE TABLE wp_scored AS
+            SELECT e.a, e.b, 1.0 AS p, 'exact' AS level, e.rule, false AS household, ({conflict}) AS separated
+            FROM wp_exact e JOIN wp_input l ON l.unique_id = e.a JOIN wp_input r ON r.unique_id = e.b
+            UNION ALL
+            SELECT s.a, s.b, s.p, {level_sql('s.p')} AS level, 'probabilistic' AS rule, ({household}) AS household,
+                   ({conflict}) AS separated
+            FROM wp_pairs s JOIN wp_input l ON l.unique_id = s.a JOIN wp_input r ON r.unique_id = s.b
+            """
+        )
+        mem.execute(f"""CREATE OR REPLACE TABLE wp_links AS SELECT a, b, max(p) AS p, arg_max(rule, p) AS rule
+                        FROM wp_scored WHERE NOT separated AND NOT household AND (rule <> 'probabilistic' OR p >= {threshold})
+                        GROUP BY a, b""")
+        counts = dict(mem.execute("SELECT level, count(*) FROM wp_scored GROUP BY level").fetchall())
+        household_dropped, separated_dropped = mem.execute(
+            f"SELECT count(*) FILTER (WHERE household AND p >= {threshold}), count(*) FILTER (WHERE separated) "
+            "FROM wp_scored").fetchone()
+        if incremental:
+            rounds, capped = self._attach(mem), 0
+        else:
+            rounds = connected_components(mem, "(SELECT unique_id AS id FROM wp_input)", "wp_links", "wp_labels")
+            capped = self._cap(mem, settings.max_cluster_size)
+        mem.execute(
+            f"""
+            CREATE OR REPLACE TABLE wp_clusters AS
+            WITH best AS (
+              SELECT id, max(p) AS p, arg_max(rule, p) AS rule FROM (
+                SELECT a AS id, p, rule FROM wp_links UNION ALL SELECT b, p, rule FROM wp_links) GROUP BY id
+            )
+            SELECT i.record_key, CAST(l.label AS VARCHAR) AS cluster,
+                   CASE WHEN b.rule = 'probabilistic' THEN 'probabilistic' ELSE b.rule END AS match_rule,
+                   b.p AS match_score,
+                   CASE WHEN b.rule IS NULL THEN NULL WHEN b.rule <> 'probabilistic' THEN 'exact'
+                        ELSE {level_sql('b.p')} END AS match_level
+            FROM wp_input i JOIN wp_labels l ON l.id = i.unique_id LEFT JOIN best b ON b.id = i.unique_id
+            """
+        )
+        links, clusters = mem.execute(
+            "SELECT (SELECT count(*) FROM wp_links), count(DISTINCT cluster) FROM wp_clusters").fetchone()
+        above = mem.execute(f"SELECT count(*) FROM wp_scored WHERE rule = 'probabilistic' AND p >= {threshold}"
+                            ).fetchone()[0]
+        return SplinkResult(
+            records=0, links=links, clusters=clusters, iterations=rounds, pairs_above_threshold=above,
+            exact_links=counts.get("exact", 0), pairs_by_level={k: counts.get(k, 0) for k in LEVELS},
+            household_pairs_dropped=household_dropped, separation_pairs_dropped=separated_dropped,
+            capped_clusters=capped,
+        )
+
+    @staticmethod
+    def _household_sql(present: set[str]) -> str:
+        """Same surname, given names that are not the same name (no typo, nickname or initial apart), and
+        birthdates not known to be equal: two people of one household, not one person."""
+        if not {"given_name", "surname"} <= present:
+            return "false"
+        different_given = ("l.given_name IS NOT NULL AND r.given_name IS NOT NULL "
+                           "AND jaro_winkler_similarity(l.given_name, r.given_name) < 0.8 "
+                           "AND l.given_name_root <> r.given_name_root "
+                           "AND NOT (length(l.given_name) = 1 AND starts_with(r.given_name, l.given_name)) "
+                           "AND NOT (length(r.given_name) = 1 AND starts_with(l.given_name, r.given_name))")
+        same_birthdate = "coalesce(l.birthdate = r.birthdate, false)" if "birthdate" in present else "false"
+        return f"l.surname = r.surname AND {different_given} AND NOT {same_birthdate}"
+
+    @staticmethod
+    def _attach(mem: duckdb.DuckDBPyConnection) -> int:
+        """Incremental: previous records keep their customer (nothing splits or merges); new records join the
+        customer of their strongest link to a previous record, or form new customers among themselves."""
+        mem.execute("CREATE OR REPLACE TABLE wp_old AS SELECT i.unique_id AS id, p.customer_id FROM wp_input i "
+                    "JOIN wp_prev p USING (record_key)")
+        mem.execute("CREATE OR REPLACE TABLE wp_new AS SELECT unique_id AS id FROM wp_input "
+                    "WHERE unique_id NOT IN (SELECT id FROM wp_old)")
+        mem.execute("CREATE OR REPLACE TABLE wp_new_links AS SELECT a, b FROM wp_links "
+                    "WHERE a IN (SELECT id FROM wp_new) AND b IN (SELECT id FROM wp_new)")
+        rounds = connected_components(mem, "wp_new", "wp_new_links", "wp_new_labels")
+        mem.execute(
+            """
+            CREATE OR REPLACE TABLE wp_labels AS
+            WITH crossing AS (
+              SELECT n.id AS new_id, o.customer_id, l.p FROM wp_links l JOIN wp_new n ON n.id = l.a JOIN wp_old o ON o.id = l.b
+              UNION ALL
+              SELECT n.id, o.customer_id, l.p FROM wp_links l JOIN wp_new n ON n.id = l.b JOIN wp_old o ON o.id = l.a
+            ),
+            attach AS (SELECT nl.label, arg_max(c.customer_id, c.p) AS customer_id
+                       FROM crossing c JOIN wp_new_labels nl ON nl.id = c.new_id GROUP BY nl.label)
+            SELECT id, 'id:' || customer_id AS label FROM wp_old
+            UNION ALL
+            SELECT nl.id, coalesce('id:' || a.customer_id, 'new:' || nl.label) FROM wp_new_labels nl LEFT JOIN attach a USING (label)
+            """
+        )
+        return rounds
+
+    @staticmethod
+    def _cap(mem: duckdb.DuckDBPyConnection, max_size: int) -> int:
+        """Re-cluster every cluster above max_size on its excellent and exact links only."""
+        big = mem.execute(f"SELECT label FROM wp_labels GROUP BY label HAVING count(*) > {int(max_size)}").fetchall()
+        if not big:
+            return 0
+        strong = LEVEL_PROBABILITY["excellent"]
+        mem.execute(
+            f"""
+            CREATE OR REPLACE TABLE wp_big_nodes AS
+            SELECT id FROM wp_labels WHERE label IN (SELECT label FROM wp_labels GROUP BY label
+                                                     HAVING count(*) > {int(max_size)})
+            """
+        )
+        mem.execute(f"""CREATE OR REPLACE TABLE wp_big_links AS SELECT a, b FROM wp_links
+                        WHERE p >= {strong} AND a IN (SELECT id FROM wp_big_nodes)""")
+        connected_components(mem, "wp_big_nodes", "wp_big_links", "wp_big_labels")
+        mem.execute("UPDATE wp_labels SET label = n.label FROM wp_big_labels n WHERE wp_labels.id = n.id")
+        return len(big)
