@@ -148,6 +148,30 @@ def truncate(feed, catalog_dir, yes) -> None:
     console.print(f"dropped domain.{feed} ({rows:,} rows)", highlight=False)
 
 
+@main.command("stitch-report")
+@click.option("--warehouse", type=click.Path(path_type=Path), help="warehouse file [default: <data>/warehouse.duckdb]")
+def stitch_report(warehouse: Path | None) -> None:
+    """Print the QA of the last Stitch run: records, pairs, clusters, sizes, id churn, time per phase."""
+    import duckdb
+
+    from workflow_platform.stitch.qa import last_qa, report
+
+    path = warehouse or settings.warehouse_path()
+    if not path.exists():
+        err_console.print(f"no warehouse at {path}", highlight=False)
+        sys.exit(1)
+    try:
+        with duckdb.connect(str(path), read_only=True) as conn:
+            qa = last_qa(conn)
+    except duckdb.IOException as exc:  # a run holds the write lock
+        err_console.print(f"cannot read {path}: {exc}", highlight=False)
+        sys.exit(1)
+    if qa is None:
+        err_console.print(f"no Stitch run recorded in {path}", highlight=False)
+        sys.exit(1)
+    print(report(qa))
+
+
 @main.command("demo-data")
 @click.option("--days", default=7, show_default=True, help="number of days of files, ending yesterday")
 @click.option("--customers", default=1000, show_default=True, help="number of people")

@@ -1,4 +1,4 @@
-"""Deterministic Stitch: exact links, connected components, and customer ids that stay stable."""
+"""Deterministic Stitch (`stitch.resolver: deterministic`): exact links, connected components, stable ids."""
 
 from workflow_platform_tests.conftest import Tenant
 
@@ -45,6 +45,8 @@ feeds:
       - {name: at, type: datetime, tag: order-datetime}
       - {name: amount, type: "decimal(10,2)", tag: item-revenue}
       - {name: returned, type: boolean, tag: is-return}
+stitch:
+  resolver: deterministic  # the exact rules; test_stitch_probabilistic.py covers the Splink model
 databases:
   - name: c360
     tables:

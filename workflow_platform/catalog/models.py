@@ -285,6 +285,8 @@ class StitchSettings(Model):
         description="given names or surnames treated as missing when matching")
     max_records_per_value: int = Field(
         50, ge=2, description="an email or phone held by more records than this is junk: it never drives a match")
+    max_names_per_value: int = Field(
+        5, ge=1, description="an email or phone held by more differently named people than this is junk too")
     max_cluster_size: int = Field(
         500, ge=2, description="clusters above this are re-clustered on their strongest links, and alert")
     churn_warning_pct: float = Field(2.0, ge=0, description="alert when more records than this changed customer id")

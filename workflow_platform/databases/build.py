@@ -28,7 +28,7 @@ def build_unified_coalesced(conn: duckdb.DuckDBPyConnection, db: Database) -> in
     conn.execute(
         f"""
         CREATE OR REPLACE TABLE {ident(db.name)}.unified_coalesced AS
-        SELECT i.customer_id, r.*, c.match_rule
+        SELECT i.customer_id, r.*, c.match_rule, c.match_score, c.match_level
         FROM {RECORDS_TABLE} r JOIN stitch.customer_ids i USING (record_key) JOIN {CLUSTERS_TABLE} c USING (record_key)
         ORDER BY i.customer_id, r.source, r.pk
         """

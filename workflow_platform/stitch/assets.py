@@ -59,7 +59,7 @@ def _alert(context: dg.AssetExecutionContext, channels: AlertChannelsResource, c
     churn = problem.startswith("customer id churn")
     alert = Alert(
         kind="id_churn" if churn else "giant_cluster", severity="warning", audience=audience, group=group,
-        run_id=context.run_id, cause=f"Stitch run {qa.run}: {problem}",
+        run_id=context.run.run_id, cause=f"Stitch run {qa.run}: {problem}",
         action=("compare with the previous run (workflow-platform stitch-report); large churn follows big source "
                 "changes or a changed model" if churn else
                 "look for a shared junk value (email, phone) in the largest cluster and add it to the stitch "

@@ -58,7 +58,9 @@ class DeterministicResolver:
         conn.execute(
             f"""
             CREATE OR REPLACE TABLE {CLUSTERS_TABLE} AS
-            SELECT n.record_key, l.label AS cluster, r.rule AS match_rule
+            SELECT n.record_key, CAST(l.label AS VARCHAR) AS cluster, r.rule AS match_rule,
+                   CASE WHEN r.rule IS NOT NULL THEN 1.0 END AS match_score,
+                   CASE WHEN r.rule IS NOT NULL THEN 'exact' END AS match_level
             FROM wp_nodes n JOIN wp_labels l USING (id)
             LEFT JOIN (SELECT a AS id, min(rule) AS rule FROM
                        (SELECT a, rule FROM wp_edges UNION ALL SELECT b, rule FROM wp_edges) GROUP BY a) r USING (id)

@@ -111,8 +111,9 @@ class SplinkResolver:
         present = {tag_column(t) for t in tags}
         if {"given_name", "surname"} <= present:
             present.add("name_key")
+        # gender is left out: it separates few pairs, and EM cannot train it when one source carries it
         return present & {"given_name", "surname", "birthdate", "email", "phone", "address", "postal", "city",
-                          "gender", "name_key"}
+                          "name_key"}
 
     def prepare(self, warehouse: duckdb.DuckDBPyConnection, mem: duckdb.DuckDBPyConnection, catalog: Catalog,
                 present: set[str]) -> dict[str, int]:
@@ -147,11 +148,13 @@ class SplinkResolver:
         for column in ("email", "phone"):
             if column not in present:
                 continue
-            limit = settings.max_records_per_value
+            # an identifier held by many records, or by many differently named people, is not personal
             count = mem.execute(
                 f"""
                 WITH common AS (SELECT {column} AS v FROM wp_input WHERE {column} IS NOT NULL GROUP BY ALL
-                                HAVING count(*) > {int(limit)})
+                                HAVING count(*) > {int(settings.max_records_per_value)}
+                                    OR count(DISTINCT coalesce(given_name_root, '') || '|' || coalesce(surname, ''))
+                                       > {int(settings.max_names_per_value)})
                 UPDATE wp_input SET {column} = NULL FROM common WHERE {column} = common.v
                 """
             ).fetchone()[0]
@@ -170,8 +173,8 @@ class SplinkResolver:
         fingerprint = spec.model_fingerprint(present, catalog.stitch)
         stored = None if retrain else self.stored_model(warehouse, fingerprint)
         if stored is not None:
-            return Linker(frame, json.loads(stored), log_level=logging.WARNING), "reused"
-        linker = Linker(frame, spec.settings_creator(present, catalog.stitch), log_level=logging.WARNING)
+            return Linker(frame, json.loads(stored), log_level=logging.ERROR), "reused"
+        linker = Linker(frame, spec.settings_creator(present, catalog.stitch), log_level=logging.ERROR)
         records = mem.execute("SELECT count(*) FROM wp_input").fetchone()[0]
         if records < spec.MIN_RECORDS_TO_TRAIN:
             return linker, "priors"

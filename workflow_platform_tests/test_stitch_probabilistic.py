@@ -1,0 +1,214 @@
+"""Probabilistic Stitch (Splink) on a labelled set, through the user's path: landing files, the catalog, a run.
+
+The accuracy floor guards regressions (bench/stitch_accuracy.py measures the 100,000-record figures); the other
+tests pin stable ids, run modes, QA, the churn alert and `workflow-platform stitch-report`.
+"""
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from workflow_platform.demo.identities import EVAL_SOURCES, generate_identities
+from workflow_platform.stitch.evaluation import evaluate
+from workflow_platform.stitch.qa import last_qa, run_stitch
+from workflow_platform_tests.conftest import Tenant
+
+DAY = "2026-01-05"
+RECORDS = 5_000
+# floors a little under what this set measures (P 0.997, R 0.84 at 5,000 records; see the closing note of #3)
+PRECISION_FLOOR, RECALL_FLOOR = 0.985, 0.80
+
+
+def load_set(tenant: Tenant, records: int = RECORDS, hold_back: float = 0.0, extra: str = ""):
+    """Generate the labelled set into the tenant's landing folder; with hold_back, keep that share of every file's
+    rows for later (returned as {file name: rows}), as if they arrived the next day."""
+    evalset = generate_identities(tenant.landing, records, truth_path=tenant.root / "truth.csv")
+    tenant.write_catalog(evalset.catalog_yaml + extra)
+    held: dict[str, list[str]] = {}
+    if hold_back:
+        for path in sorted(tenant.landing.glob("*.csv")):
+            lines = path.read_text().splitlines(keepends=True)
+            keep = len(lines) - int((len(lines) - 1) * hold_back)
+            held[path.name] = lines
+            path.write_text("".join(lines[:keep]))
+    return evalset, held
+
+
+def ids(tenant: Tenant) -> dict[str, str]:
+    return dict(tenant.query("SELECT record_key, customer_id FROM stitch.customer_ids"))
+
+
+def test_accuracy_floor_on_a_labelled_set_and_above_the_deterministic_baseline(tenant):
+    evalset, _ = load_set(tenant)
+    outcome = tenant.run(DAY)
+    assert outcome.success, outcome.failures
+    with duckdb.connect(str(tenant.warehouse)) as conn:
+        model = evaluate(conn, evalset.truth_path)
+        catalog = tenant.catalog()
+        baseline_catalog = catalog.model_copy(update={"stitch": catalog.stitch.model_copy(
+            update={"resolver": "deterministic"})})
+        run_stitch(conn, baseline_catalog)
+        baseline = evaluate(conn, evalset.truth_path)
+    assert model.records == evalset.records
+    assert model.precision >= PRECISION_FLOOR, model
+    assert model.recall >= RECALL_FLOOR, model
+    assert model.f1 > baseline.f1 + 0.03, (model, baseline)
+    assert model.bcubed_f1 > baseline.bcubed_f1
+
+
+def test_the_run_records_qa_in_metadata_and_unified_coalesced_has_the_match_level(tenant):
+    load_set(tenant, 2_500)
+    outcome = tenant.run(DAY)
+    assert outcome.success, outcome.failures
+    qa = last_qa_of(tenant)
+    assert qa.resolver == "probabilistic" and qa.model == "trained" and qa.mode == "normal"
+    assert qa.records == tenant.scalar("SELECT count(*) FROM stitch.records")
+    assert qa.candidate_pairs > qa.pairs_above_threshold > 0
+    assert qa.clusters == tenant.scalar("SELECT count(DISTINCT customer_id) FROM stitch.customer_ids")
+    assert sum(b["records"] for b in qa.cluster_sizes) == qa.records
+    assert qa.largest_cluster == tenant.scalar(
+        "SELECT max(n) FROM (SELECT count(*) AS n FROM stitch.customer_ids GROUP BY customer_id)")
+    assert set(qa.phases) >= {"records", "prepare", "train", "predict", "cluster", "ids"}
+    levels = dict(tenant.query("SELECT match_level, count(*) FROM c360.unified_coalesced GROUP BY ALL"))
+    assert set(levels) <= {None, "exact", "excellent", "high"}  # default threshold: above moderate
+    assert levels.get("exact") and levels.get("excellent")
+    # a record attached by a probabilistic link carries the pair's score
+    score, level = tenant.query("SELECT match_score, match_level FROM c360.unified_coalesced "
+                                "WHERE match_rule = 'probabilistic' LIMIT 1")[0]
+    assert score >= 0.99 and level in ("excellent", "high")
+
+
+def last_qa_of(tenant: Tenant):
+    with duckdb.connect(str(tenant.warehouse), read_only=True) as conn:
+        return last_qa(conn)
+
+
+def test_ids_are_identical_on_unchanged_input_and_stable_when_one_percent_arrives(tenant):
+    _, held = load_set(tenant, 4_000, hold_back=0.01)
+    assert tenant.run(DAY).success
+    first = ids(tenant)
+    assert tenant.run(DAY).success  # unchanged input
+    assert ids(tenant) == first
+    assert last_qa_of(tenant).id_churn_pct == 0.0 and last_qa_of(tenant).model == "reused"
+    for name, lines in held.items():  # the held-back 1% arrives
+        (tenant.landing / name.replace("20260105", "20260106")).write_text("".join(lines))
+    assert tenant.run("2026-01-06").success
+    after = ids(tenant)
+    assert len(after) > len(first)
+    kept = sum(after[k] == v for k, v in first.items())
+    assert kept / len(first) >= 0.99
+    assert last_qa_of(tenant).id_churn_pct <= 1.0
+
+
+def test_incremental_mode_only_attaches_new_records(tenant):
+    _, held = load_set(tenant, 4_000, hold_back=0.02, extra="\nstitch:\n  mode: incremental\n")
+    assert tenant.run(DAY).success  # no previous run: runs as normal
+    assert last_qa_of(tenant).mode == "normal"
+    before = ids(tenant)
+    for name, lines in held.items():
+        (tenant.landing / name.replace("20260105", "20260106")).write_text("".join(lines))
+    assert tenant.run("2026-01-06").success
+    qa = last_qa_of(tenant)
+    assert qa.mode == "incremental"
+    after = ids(tenant)
+    assert all(after[k] == v for k, v in before.items())  # nothing split or merged
+    new = set(after) - set(before)
+    assert new
+    attached = {after[k] for k in new} & set(before.values())
+    assert attached  # some new records joined existing customers, the rest are new customers
+    assert qa.new_customer_ids == len({after[k] for k in new} - set(before.values()))
+
+
+def test_a_junk_email_shared_by_many_people_never_merges_them(tenant):
+    evalset, _ = load_set(tenant, 2_000)
+    # 30 different people sign up with one made-up address that no blocklist knows
+    path = tenant.landing / "email_list_20260105.csv"
+    rows = list(csv.reader(path.open()))
+    for row in rows[1:31]:
+        row[1] = "nobody@nowhere.example"
+    with path.open("w", newline="") as handle:
+        csv.writer(handle).writerows(rows)
+    assert tenant.run(DAY).success
+    keys = [f"email_list:{row[0]}" for row in rows[1:31]]
+    shared = tenant.query(
+        f"SELECT max(n) FROM (SELECT customer_id, count(*) AS n FROM stitch.customer_ids "
+        f"WHERE record_key IN ({', '.join(repr(k) for k in keys)}) GROUP BY customer_id)")[0][0]
+    assert shared <= 2
+    assert last_qa_of(tenant).blocked_values["email"] >= 30
+
+
+def test_household_members_stay_apart(tenant):
+    evalset, _ = load_set(tenant, 5_000)
+    assert tenant.run(DAY).success
+    with duckdb.connect(str(tenant.warehouse), read_only=True) as conn:
+        merged = conn.execute(
+            f"""
+            WITH t AS (SELECT source || ':' || pk AS record_key, person_id, household_id
+                       FROM read_csv('{evalset.truth_path}', all_varchar = true)),
+            x AS (SELECT t.*, i.customer_id FROM t JOIN stitch.customer_ids i USING (record_key))
+            SELECT count(DISTINCT a.person_id) FILTER (WHERE a.household_id IS NOT NULL), count(DISTINCT a.person_id)
+            FROM x a JOIN x b ON a.customer_id = b.customer_id AND a.person_id <> b.person_id
+            """
+        ).fetchone()
+        people_in_households = conn.execute(
+            f"SELECT count(DISTINCT person_id) FROM read_csv('{evalset.truth_path}', all_varchar = true) "
+            "WHERE household_id IS NOT NULL").fetchone()[0]
+    merged_household_people, _ = merged
+    assert people_in_households > 500
+    assert merged_household_people / people_in_households < 0.01
+
+
+def test_churn_above_the_threshold_alerts_and_the_run_continues(tenant, slack, monkeypatch):
+    monkeypatch.setenv("WORKFLOW_PLATFORM_SLACK_TOKEN", "xoxb-test")
+    monkeypatch.setenv("WORKFLOW_PLATFORM_SLACK_API_URL", slack.url)
+    alerts = '\nalerts:\n  courier_groups:\n    slack: ["#data-alerts"]\nstitch:\n  churn_warning_pct: 0.5\n'
+    load_set(tenant, 2_000, extra=alerts)
+    assert tenant.run(DAY).success
+    assert not slack.messages
+    # a stricter threshold splits the clusters that high-level links held together: those records change id
+    catalog = tenant.catalog_dir / "catalog.yaml"
+    catalog.write_text(catalog.read_text().replace("churn_warning_pct: 0.5",
+                                                   "churn_warning_pct: 0.5\n  match_threshold: high"))
+    outcome = tenant.run(DAY)
+    assert outcome.success  # a warning: the run goes on to the database
+    qa = last_qa_of(tenant)
+    assert qa.id_churn_pct > 0.5
+    [message] = [m for m in slack.messages if "customer id churn" in m["text"]]
+    assert message["text"].startswith("[WARNING] courier group") and ": customer id churn\n" in message["text"]
+    assert f"Stitch run {qa.run}: customer id churn {qa.id_churn_pct:.2f}%" in message["text"]
+
+
+def test_stitch_report_prints_the_last_run(tenant, monkeypatch):
+    load_set(tenant, 2_000)
+    assert tenant.run(DAY).success
+    qa = last_qa_of(tenant)
+    out = subprocess.run(
+        [sys.executable, "-m", "workflow_platform.cli", "stitch-report", "--warehouse", str(tenant.warehouse)],
+        capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stderr
+    assert f"Stitch run {qa.run}: probabilistic resolver" in out.stdout
+    assert f"{qa.records:,}" in out.stdout and "cluster sizes" in out.stdout and "id churn" in out.stdout
+
+
+def test_stitch_report_on_a_warehouse_without_a_run_says_so(tmp_path: Path):
+    duckdb.connect(str(tmp_path / "w.duckdb")).close()
+    out = subprocess.run(
+        [sys.executable, "-m", "workflow_platform.cli", "stitch-report", "--warehouse", str(tmp_path / "w.duckdb")],
+        capture_output=True, text=True, check=False)
+    assert out.returncode == 1
+    assert "no Stitch run recorded" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize("mode", ["sometimes"])
+def test_an_unknown_mode_in_the_catalog_is_a_catalog_error(tenant, mode):
+    from workflow_platform.catalog.loader import CatalogInvalid, load_catalog
+
+    load_set(tenant, 200, extra=f"\nstitch:\n  mode: {mode}\n")
+    with pytest.raises(CatalogInvalid) as error:
+        load_catalog(tenant.catalog_dir)
+    assert "stitch" in str(error.value) and "mode" in str(error.value)
