@@ -12,7 +12,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from workflow_platform.demo.identities import EVAL_SOURCES, generate_identities
+from workflow_platform.demo.identities import generate_identities
 from workflow_platform.stitch.evaluation import evaluate
 from workflow_platform.stitch.qa import last_qa, run_stitch
 from workflow_platform_tests.conftest import Tenant
@@ -124,7 +124,7 @@ def test_incremental_mode_only_attaches_new_records(tenant):
 
 
 def test_a_junk_email_shared_by_many_people_never_merges_them(tenant):
-    evalset, _ = load_set(tenant, 2_000)
+    load_set(tenant, 2_000)
     # 30 different people sign up with one made-up address that no blocklist knows
     path = tenant.landing / "email_list_20260105.csv"
     rows = list(csv.reader(path.open()))

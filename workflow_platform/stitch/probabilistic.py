@@ -120,7 +120,8 @@ class SplinkResolver:
         settings = catalog.stitch
         keys = [tag_column(t) for t in fk_namespaces(catalog)]
         columns = ["given_name", "surname", "birthdate", "email", "phone", "address", "postal", "city", "gender"]
-        source = _arrow(warehouse, f"SELECT record_key, source, {', '.join(ident(c) for c in columns + keys)} "
+        source = _arrow(warehouse,  # noqa: F841 - DuckDB reads `source` by name (replacement scan)
+                         f"SELECT record_key, source, {', '.join(ident(c) for c in columns + keys)} "
                                    f"FROM {RECORDS_TABLE}")
         names = ", ".join(literal(n.upper()) for n in settings.name_blocklist) or "NULL"
         roots = nickname_roots()
@@ -231,7 +232,8 @@ class SplinkResolver:
             conn.execute(f"INSERT INTO {MODEL_TABLE} VALUES (?, now(), ?, ?)",
                          [spec.model_fingerprint(present, settings), records,
                           json.dumps(linker.misc.save_model_to_json())])
-        clusters = _arrow(mem, "SELECT record_key, cluster, match_rule, match_score, match_level FROM wp_clusters")
+        clusters = _arrow(mem,  # noqa: F841 - read by name below
+                           "SELECT record_key, cluster, match_rule, match_score, match_level FROM wp_clusters")
         conn.execute(f"CREATE OR REPLACE TABLE {CLUSTERS_TABLE} AS SELECT * FROM clusters ORDER BY record_key")
         mem.close()
         phases.mark("write")
@@ -243,7 +245,8 @@ class SplinkResolver:
         """Copy the previous run's record -> customer id into the scratch database; False when there is none."""
         if not table_exists(warehouse, "stitch.customer_ids"):
             return False
-        previous = _arrow(warehouse, "SELECT record_key, customer_id FROM stitch.customer_ids")
+        previous = _arrow(warehouse,  # noqa: F841 - read by name below
+                           "SELECT record_key, customer_id FROM stitch.customer_ids")
         mem.execute("CREATE OR REPLACE TABLE wp_prev AS SELECT * FROM previous")
         return mem.execute("SELECT count(*) FROM wp_prev").fetchone()[0] > 0
 
