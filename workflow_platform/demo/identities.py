@@ -126,7 +126,7 @@ EVAL_SOURCES: tuple[str, ...] = ("ecommerce", "loyalty", "pos", "email_list")
 SOURCE_SHARE = (0.55, 0.45, 0.50, 0.35)  # in EVAL_SOURCES order
 ECOMMERCE_SECOND_ACCOUNT = 0.08
 POS_REPEAT, POS_THIRD = 0.12, 0.30
-EMAIL_LIST_RESIGNUP = 0.20
+EMAIL_LIST_RESIGNUP = 0.05
 
 HOUSEHOLD_PEOPLE_SHARE = 0.35
 HOUSEHOLD_SIZES, HOUSEHOLD_SIZE_WEIGHTS = (2, 3, 4, 5), (55, 22, 15, 8)
@@ -134,23 +134,23 @@ HOUSEHOLD_SURNAME_KEEP = 0.78
 HOUSEHOLD_LANDLINE, LANDLINE_USE = 0.30, 0.30
 PARTNER_OPPOSITE_SEX = 0.90
 MOVED, PREVIOUS_ADDRESS_USE, MOVE_SAME_CITY = 0.15, 0.12, 0.50
-SECOND_EMAIL, OTHER_EMAIL_USE = 0.25, 0.30
+SECOND_EMAIL, OTHER_EMAIL_USE = 0.25, 0.15
 MOBILE_OUT_OF_STATE = 0.25
 
 JUNK_NAME, NICKNAME, GIVEN_TYPO, GIVEN_INITIAL = 0.003, 0.10, 0.03, 0.01
 SURNAME_TYPO, SURNAME_OTHER, NAME_SWAP = 0.02, 0.02, 0.01
 NAME_CASE = {"ecommerce": 0.03, "loyalty": 0.02, "pos": 0.10, "email_list": 0.05}
 EMAIL_JUNK, EMAIL_PLUS, EMAIL_CASE = 0.015, 0.02, 0.05
-PHONE_JUNK, PHONE_OTHER = 0.01, 0.08
+PHONE_JUNK, PHONE_OTHER = 0.01, 0.04
 ADDRESS_FORMAT, ADDRESS_TYPO, ZIP_PLUS4 = 0.30, 0.02, 0.10
 BIRTHDATE_SWAP, BIRTHDATE_TYPO = 0.01, 0.01
 
 PRESENCE = {  # share of records that carry the field
-    "ecommerce": {"given": 0.99, "surname": 0.99, "email": 1.0, "phone": 0.65, "street": 0.75, "birthdate": 0.30},
+    "ecommerce": {"given": 0.99, "surname": 0.99, "email": 1.0, "phone": 0.75, "street": 0.75, "birthdate": 0.30},
     "loyalty": {"given": 0.995, "surname": 0.995, "email": 0.85, "phone": 0.92, "street": 0.88, "birthdate": 0.90,
                 "gender": 0.95},
-    "pos": {"given": 0.93, "surname": 0.93, "email": 0.40, "phone": 0.85, "postal": 0.70, "loyalty_id": 0.50},
-    "email_list": {"given": 0.60, "postal": 0.30},
+    "pos": {"given": 0.93, "surname": 0.93, "email": 0.40, "phone": 0.85, "postal": 0.85, "loyalty_id": 0.50},
+    "email_list": {"given": 0.85, "postal": 0.60},
 }
 CITY_STATE_PRESENT, POSTAL_WITH_STREET, POSTAL_WITHOUT_STREET = 0.99, 0.98, 0.25
 EMAIL_LIST_SURNAME_WITH_GIVEN, EMAIL_LIST_SURNAME_WITHOUT_GIVEN = 0.90, 0.025

@@ -36,9 +36,8 @@ PRIORS: dict[str, dict[str, list[float]]] = {
     # exact, one edit, within a month, a year, ten years, else
     "birthdate": {"m_probabilities": [0.90, 0.04, 0.01, 0.01, 0.02, 0.02],
                   "u_probabilities": [0.00005, 0.0003, 0.002, 0.03, 0.3, 0.66765]},
-    # exact, same user name, JW .88, user name JW .88, else
-    "email": {"m_probabilities": [0.75, 0.03, 0.03, 0.02, 0.17],
-              "u_probabilities": [0.00001, 0.0001, 0.0005, 0.001, 0.99839]},
+    # exact, else
+    "email": {"m_probabilities": [0.78, 0.22], "u_probabilities": [0.00001, 0.99999]},
     # exact, one edit, else
     "phone": {"m_probabilities": [0.80, 0.03, 0.17], "u_probabilities": [0.00001, 0.0001, 0.99989]},
     # same address, address JW .9 with the same postal code, same postal code only, else
@@ -102,7 +101,16 @@ def comparisons(present: set[str], settings: StitchSettings) -> list[Any]:
     if "birthdate" in present:
         out.append(cl.DateOfBirthComparison("birthdate", input_is_string=False).configure(**PRIORS["birthdate"]))
     if "email" in present:
-        out.append(cl.EmailComparison("email").configure(**PRIORS["email"]))
+        # exact or not: jane.doe@ at two providers (or jdoe26@ and jdoe96@) is as often two Jane Does as one,
+        # and the name comparison already counts the name the user name is made of
+        out.append(cl.CustomComparison(
+            output_column_name="email",
+            comparison_levels=[
+                cll.NullLevel("email"),
+                cll.ExactMatchLevel("email").configure(tf_adjustment_column="email"),
+                cll.ElseLevel(),
+            ],
+        ).configure(**PRIORS["email"]))
     if "phone" in present:
         out.append(cl.CustomComparison(
             output_column_name="phone",

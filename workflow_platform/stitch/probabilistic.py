@@ -8,8 +8,8 @@
 3. Predict the candidate pairs of the blocking rules; keep those above the threshold level.
 4. Exact links: a shared fk-<namespace> value or an identical normalized email link outright.
 5. Drop every link between records with different values of one separation key (sk-<namespace>), and
-   probabilistic links between household members (same surname, incompatible given names, birthdates not
-   equal): they share an address, a phone and a surname, and are still different people.
+   probabilistic links between records whose given names are different names and whose birthdates are not
+   equal: household members share an address, a phone and often a surname, and are still different people.
 6. Connected components; a cluster above `stitch.max_cluster_size` is re-clustered on its strongest links.
 """
 
@@ -120,9 +120,9 @@ class SplinkResolver:
         settings = catalog.stitch
         keys = [tag_column(t) for t in fk_namespaces(catalog)]
         columns = ["given_name", "surname", "birthdate", "email", "phone", "address", "postal", "city", "gender"]
-        source = _arrow(warehouse,  # noqa: F841 - DuckDB reads `source` by name (replacement scan)
-                         f"SELECT record_key, source, {', '.join(ident(c) for c in columns + keys)} "
-                                   f"FROM {RECORDS_TABLE}")
+        selected = ", ".join(ident(c) for c in columns + keys)
+        # DuckDB reads these Arrow tables by their Python names (replacement scans)
+        source = _arrow(warehouse, f"SELECT record_key, source, {selected} FROM {RECORDS_TABLE}")  # noqa: F841
         names = ", ".join(literal(n.upper()) for n in settings.name_blocklist) or "NULL"
         roots = nickname_roots()
         mem.execute("CREATE OR REPLACE TABLE wp_roots (name VARCHAR PRIMARY KEY, root VARCHAR)")
@@ -329,17 +329,21 @@ class SplinkResolver:
 
     @staticmethod
     def _household_sql(present: set[str]) -> str:
-        """Same surname, given names that are not the same name (no typo, nickname or initial apart), and
-        birthdates not known to be equal: two people of one household, not one person."""
-        if not {"given_name", "surname"} <= present:
+        """Two given names that are not the same name (no typo, nickname, initial or swap apart) and birthdates
+        not known to be equal: two people — of one household when they share a surname, an address or a phone —
+        however much else they share. Such pairs never link probabilistically."""
+        if "given_name" not in present:
             return "false"
+        swapped = "coalesce(l.given_name = r.surname OR l.surname = r.given_name, false)" if "surname" in present \
+            else "false"
         different_given = ("l.given_name IS NOT NULL AND r.given_name IS NOT NULL "
                            "AND jaro_winkler_similarity(l.given_name, r.given_name) < 0.8 "
                            "AND l.given_name_root <> r.given_name_root "
                            "AND NOT (length(l.given_name) = 1 AND starts_with(r.given_name, l.given_name)) "
-                           "AND NOT (length(r.given_name) = 1 AND starts_with(l.given_name, r.given_name))")
+                           "AND NOT (length(r.given_name) = 1 AND starts_with(l.given_name, r.given_name)) "
+                           f"AND NOT {swapped}")
         same_birthdate = "coalesce(l.birthdate = r.birthdate, false)" if "birthdate" in present else "false"
-        return f"l.surname = r.surname AND {different_given} AND NOT {same_birthdate}"
+        return f"{different_given} AND NOT {same_birthdate}"
 
     @staticmethod
     def _attach(mem: duckdb.DuckDBPyConnection) -> int:
