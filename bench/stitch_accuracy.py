@@ -58,7 +58,7 @@ def load_eval_set(root: Path, records: int, seed: int):
 def measure(records: int, seed: int, threads: int | None = None) -> dict:
     import duckdb
 
-    from workflow_platform.stitch.evaluation import evaluate
+    from workflow_platform.stitch.evaluation import evaluate, evidence_ceiling
     from workflow_platform.stitch.qa import run_stitch
 
     with tempfile.TemporaryDirectory(prefix="stitch-accuracy-") as tmp:
@@ -69,6 +69,10 @@ def measure(records: int, seed: int, threads: int | None = None) -> dict:
         out = {"records": evalset.records, "people": evalset.people, "seed": seed,
                "load_seconds": round(load_seconds, 2), "resolvers": {}}
         with duckdb.connect(str(warehouse)) as conn:
+            from workflow_platform.stitch.records import build_records
+
+            build_records(conn, catalog)
+            out["evidence_ceiling"] = round(evidence_ceiling(conn, evalset.truth_path), 4)
             for resolver in ("deterministic", "probabilistic"):
                 settings = catalog.stitch.model_copy(update={"resolver": resolver})
                 started = time.perf_counter()
@@ -97,6 +101,8 @@ def main() -> None:
         return
     print(f"Stitch accuracy: {result['records']:,} records of {result['people']:,} people (seed {result['seed']}), "
           f"loaded in {result['load_seconds']} s")
+    print(f"evidence ceiling (share of true pairs that shared evidence connects at all): "
+          f"{result['evidence_ceiling']:.4f}")
     header = f"{'resolver':<15}{'precision':>10}{'recall':>9}{'F1':>9}{'B3 prec':>9}{'B3 rec':>9}{'B3 F1':>9}" \
              f"{'clusters':>10}{'seconds':>9}"
     print(header)

@@ -139,11 +139,11 @@ def test_people_sources_and_presence_are_at_their_rates(big: Generated):
     def present(source: str, column: str) -> float:
         return share([r[column] != "" for r in big.rows[source]])
 
-    expected = {("ecommerce", "birth_date"): 0.30, ("ecommerce", "email"): 1.0, ("ecommerce", "phone"): 0.65,
+    expected = {("ecommerce", "birth_date"): 0.30, ("ecommerce", "email"): 1.0, ("ecommerce", "phone"): 0.85,
                 ("loyalty", "dob"): 0.90, ("loyalty", "email"): 0.85, ("loyalty", "gender"): 0.95,
-                ("pos", "email"): 0.40, ("pos", "phone"): 0.93, ("pos", "zip"): 0.70,
-                ("email_list", "email"): 1.0, ("email_list", "first_name"): 0.60,
-                ("email_list", "last_name"): 0.55, ("email_list", "zip"): 0.30}
+                ("pos", "email"): 0.60, ("pos", "phone"): 0.89, ("pos", "zip"): 0.85,
+                ("email_list", "email"): 1.0, ("email_list", "first_name"): 0.85,
+                ("email_list", "last_name"): 0.77, ("email_list", "zip"): 0.70}
     for (source, column), rate in expected.items():
         assert abs(present(source, column) - rate) <= 0.03, (source, column, present(source, column))
     # the till finds a customer by phone, email or loyalty card: every till record carries one

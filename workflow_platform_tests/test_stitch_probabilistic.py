@@ -19,8 +19,9 @@ from workflow_platform_tests.conftest import Tenant
 
 DAY = "2026-01-05"
 RECORDS = 5_000
-# floors a little under what this set measures (P 0.997, R 0.84 at 5,000 records; see the closing note of #3)
-PRECISION_FLOOR, RECALL_FLOOR = 0.985, 0.80
+# floors a little under what this set measures at 5,000 records (P 1.000, R 0.922, F1 0.960; the exact rules:
+# F1 0.900) — bench/stitch_accuracy.py has the 100,000-record figures
+PRECISION_FLOOR, RECALL_FLOOR = 0.99, 0.90
 
 
 def load_set(tenant: Tenant, records: int = RECORDS, hold_back: float = 0.0, extra: str = ""):
@@ -79,7 +80,7 @@ def test_the_run_records_qa_in_metadata_and_unified_coalesced_has_the_match_leve
     # a record attached by a probabilistic link carries the pair's score
     score, level = tenant.query("SELECT match_score, match_level FROM c360.unified_coalesced "
                                 "WHERE match_rule = 'probabilistic' LIMIT 1")[0]
-    assert score >= 0.99 and level in ("excellent", "high")
+    assert score >= 0.95 and level in ("excellent", "high")
 
 
 def last_qa_of(tenant: Tenant):

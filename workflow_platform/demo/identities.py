@@ -45,7 +45,7 @@ source picked by the same weights. Within-source duplicates get new primary keys
 | ecommerce | 55% | 8% have a second account (with their other email when they have one) | 1.08 |
 | loyalty | 45% | none (one member id per person) | 1.00 |
 | pos | 50% | 12% have 2-3 till records (70% two, 30% three) | 1.16 |
-| email_list | 35% | 20% of those with a second email signed up again with it | 1.05 |
+| email_list | 35% | 5% of those with a second email signed up again with it | 1.01 |
 
 This gives ~2.08 records per person. The population grows household by household until the requested
 number of records is reached, so the files hold `records` plus at most one household's records.
@@ -54,12 +54,12 @@ Field presence (empty string when missing)
 
 | Field | ecommerce | loyalty | pos | email_list |
 | --- | --- | --- | --- | --- |
-| given name | 99% | 99.5% | 93% | 60% |
-| surname | 99% | 99.5% | 93% | 90% of records with a given name, 2.5% without (~55%) |
-| email | 98% | 85% | 40% | 100% |
-| phone | 65% | 92% | 85% | - |
+| given name | 99% | 99.5% | 93% | 85% |
+| surname | 99% | 99.5% | 93% | 90% of records with a given name, 2.5% without (~77%) |
+| email | 100% (the account login) | 85% | 60% (e-receipts) | 100% |
+| phone | 85% | 92% | 85%; a till record always has a phone, email or loyalty id | - |
 | street, city, state | 75% (city, state: 99% of those) | 88% (same) | - | - |
-| postal | 98% of records with a street, 25% without | same | 70% | 30% |
+| postal | 98% of records with a street, 25% without | same | 85% | 70% |
 | birthdate | 30% | 90% | - | - |
 | gender (F/M) | - | 95% | - | - |
 | loyalty id (fk-loyalty) | - | the pk | 50% of records of loyalty members | - |
@@ -76,12 +76,12 @@ Noise, relative to the person's true values
 | surname | other surname (maiden / married name, weighted draw; fixed per person) | 2% of women's records |
 | names | given and surname swapped | 1% |
 | names | upper or lower case | pos 10%, email_list 5%, ecommerce 3%, loyalty 2% |
-| email | the person's other address (people with two use either) | 50% for people with two (~13% of all) |
+| email | the person's other address (people with two) | 10% of their records |
 | email | junk (test@test.com, none@none.com, noemail@noemail.com, na@na.com, asdf@asdf.com, no@no.com) | 1.5% |
 | email | `+tag` sub-address (jane.doe+shop@gmail.com) | 2% |
 | email | case / surrounding whitespace | 5% |
-| phone | household landline instead of the mobile (members of a household with one) | 30% |
-| phone | another number of the person's (old / work phone, fixed per person) | 8% |
+| phone | household landline instead of the mobile (members of a household with one) | 20% |
+| phone | another number of the person's (old / work phone, fixed per person) | 3% |
 | phone | junk (0000000000, 1234567890, 5555555555, 9999999999) | 1% |
 | phone | format (the six styles below) | per-source mix |
 | address | the previous address (people who moved) | 12% |
@@ -131,26 +131,26 @@ EMAIL_LIST_RESIGNUP = 0.05
 HOUSEHOLD_PEOPLE_SHARE = 0.35
 HOUSEHOLD_SIZES, HOUSEHOLD_SIZE_WEIGHTS = (2, 3, 4, 5), (55, 22, 15, 8)
 HOUSEHOLD_SURNAME_KEEP = 0.78
-HOUSEHOLD_LANDLINE, LANDLINE_USE = 0.30, 0.30
+HOUSEHOLD_LANDLINE, LANDLINE_USE = 0.30, 0.20
 PARTNER_OPPOSITE_SEX = 0.90
 MOVED, PREVIOUS_ADDRESS_USE, MOVE_SAME_CITY = 0.15, 0.12, 0.50
-SECOND_EMAIL, OTHER_EMAIL_USE = 0.25, 0.15
+SECOND_EMAIL, OTHER_EMAIL_USE = 0.25, 0.10
 MOBILE_OUT_OF_STATE = 0.25
 
 JUNK_NAME, NICKNAME, GIVEN_TYPO, GIVEN_INITIAL = 0.003, 0.10, 0.03, 0.01
 SURNAME_TYPO, SURNAME_OTHER, NAME_SWAP = 0.02, 0.02, 0.01
 NAME_CASE = {"ecommerce": 0.03, "loyalty": 0.02, "pos": 0.10, "email_list": 0.05}
 EMAIL_JUNK, EMAIL_PLUS, EMAIL_CASE = 0.015, 0.02, 0.05
-PHONE_JUNK, PHONE_OTHER = 0.01, 0.04
+PHONE_JUNK, PHONE_OTHER = 0.01, 0.03
 ADDRESS_FORMAT, ADDRESS_TYPO, ZIP_PLUS4 = 0.30, 0.02, 0.10
 BIRTHDATE_SWAP, BIRTHDATE_TYPO = 0.01, 0.01
 
 PRESENCE = {  # share of records that carry the field
-    "ecommerce": {"given": 0.99, "surname": 0.99, "email": 1.0, "phone": 0.75, "street": 0.75, "birthdate": 0.30},
+    "ecommerce": {"given": 0.99, "surname": 0.99, "email": 1.0, "phone": 0.85, "street": 0.75, "birthdate": 0.30},
     "loyalty": {"given": 0.995, "surname": 0.995, "email": 0.85, "phone": 0.92, "street": 0.88, "birthdate": 0.90,
                 "gender": 0.95},
-    "pos": {"given": 0.93, "surname": 0.93, "email": 0.40, "phone": 0.85, "postal": 0.85, "loyalty_id": 0.50},
-    "email_list": {"given": 0.85, "postal": 0.60},
+    "pos": {"given": 0.93, "surname": 0.93, "email": 0.60, "phone": 0.85, "postal": 0.85, "loyalty_id": 0.50},
+    "email_list": {"given": 0.85, "postal": 0.70},
 }
 CITY_STATE_PRESENT, POSTAL_WITH_STREET, POSTAL_WITHOUT_STREET = 0.99, 0.98, 0.25
 EMAIL_LIST_SURNAME_WITH_GIVEN, EMAIL_LIST_SURNAME_WITHOUT_GIVEN = 0.90, 0.025

@@ -30,6 +30,7 @@ class Accuracy:
     bcubed_f1: float
     people: int
     clusters: int
+    evidence_ceiling: float = 1.0  # share of true pairs that shared evidence connects at all (see below)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -77,3 +78,45 @@ def evaluate(conn: duckdb.DuckDBPyConnection, truth_csv: Path) -> Accuracy:
         bcubed_precision=bp or 0.0, bcubed_recall=br or 0.0, bcubed_f1=_f1(bp or 0.0, br or 0.0),
         people=people, clusters=clusters,
     )
+
+
+def evidence_ceiling(conn: duckdb.DuckDBPyConnection, truth_csv: Path) -> float:
+    """The recall no resolver can beat on this set, roughly: the share of true pairs connected, through records
+    of the same person, by exact shared evidence (email, phone, an fk value, or the full name plus a postal code,
+    address, city or birthdate, or a surname or given name plus the birthdate). A property of the data set,
+    computed with the truth; it says how hard the set is, and is no input to any resolver."""
+    from workflow_platform.stitch.components import connected_components
+    from workflow_platform.stitch.records import RECORDS_TABLE
+
+    fks = [r[0] for r in conn.execute(
+        "SELECT column_name FROM duckdb_columns() WHERE schema_name = 'stitch' AND table_name = 'records' "
+        "AND column_name LIKE 'fk\\_%' ESCAPE '\\'").fetchall()]
+    shared_fk = "".join(f" OR a.{c} = b.{c}" for c in fks)
+    conn.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE wp_ceiling_r AS
+        SELECT row_number() OVER () AS id, r.*, t.person_id FROM {RECORDS_TABLE} r
+        JOIN read_csv({literal(str(truth_csv))}, all_varchar = true) t ON r.record_key = t.source || ':' || t.pk
+        """
+    )
+    conn.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE wp_ceiling_e AS
+        SELECT a.id AS a, b.id AS b FROM wp_ceiling_r a JOIN wp_ceiling_r b ON a.person_id = b.person_id AND a.id < b.id
+        WHERE a.email = b.email OR a.phone = b.phone {shared_fk}
+           OR (a.given_name = b.given_name AND a.surname = b.surname
+               AND (a.postal = b.postal OR a.address = b.address OR a.birthdate = b.birthdate OR a.city = b.city))
+           OR ((a.surname = b.surname OR a.given_name = b.given_name) AND a.birthdate = b.birthdate)
+        """
+    )
+    connected_components(conn, "(SELECT id FROM wp_ceiling_r)", "wp_ceiling_e", "wp_ceiling_l")
+    true_pairs, linked = conn.execute(
+        """
+        WITH x AS (SELECT r.person_id, l.label FROM wp_ceiling_r r JOIN wp_ceiling_l l USING (id))
+        SELECT (SELECT sum(n * (n - 1) / 2) FROM (SELECT count(*) AS n FROM x GROUP BY person_id)),
+               (SELECT sum(n * (n - 1) / 2) FROM (SELECT count(*) AS n FROM x GROUP BY person_id, label))
+        """
+    ).fetchone()
+    for table in ("wp_ceiling_r", "wp_ceiling_e", "wp_ceiling_l"):
+        conn.execute(f"DROP TABLE IF EXISTS {table}")
+    return float(linked / true_pairs) if true_pairs else 1.0

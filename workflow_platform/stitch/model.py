@@ -18,16 +18,12 @@ from splink import SettingsCreator, block_on
 
 from workflow_platform.catalog.models import StitchSettings
 
-# the model's input columns (stitch.records columns after match preparation); name_key is given name + surname
-MATCH_COLUMNS = ("given_name", "surname", "name_key", "given_name_root", "birthdate", "email", "phone",
-                 "address", "postal", "city", "gender")
-
 
 # Starting m and u probabilities per comparison (non-null levels, most to least similar): what a tenant too small
 # to train on (fewer than MIN_RECORDS_TO_TRAIN records) uses, and where EM starts from on larger ones.
 MIN_RECORDS_TO_TRAIN = 2_000
 PRIORS: dict[str, dict[str, list[float]]] = {
-    # exact, reversed, JW .92 both, same root + surname, JW .88 both, surname only, given only, else
+    # exact, reversed, JW .92 both, nickname + surname, a typo or nickname each, surname only, given only, else
     "name": {"m_probabilities": [0.70, 0.01, 0.08, 0.05, 0.03, 0.06, 0.03, 0.04],
              "u_probabilities": [0.0005, 0.00001, 0.0002, 0.0005, 0.001, 0.01, 0.02, 0.968]},
     # exact, JW .92, JW .88, JW .7, else
@@ -78,6 +74,7 @@ def comparisons(present: set[str], settings: StitchSettings) -> list[Any]:
     out: list[Any] = []
     if {"given_name", "surname"} <= present:
         given, surname = "given_name", "surname"
+        same_forms = cll.ArrayIntersectLevel("given_name_forms", min_intersection=1)
         out.append(cl.CustomComparison(
             output_column_name="name",
             comparison_description="given name and surname",
@@ -86,11 +83,13 @@ def comparisons(present: set[str], settings: StitchSettings) -> list[Any]:
                 cll.ExactMatchLevel("name_key").configure(tf_adjustment_column="name_key"),
                 cll.ColumnsReversedLevel(given, surname, symmetrical=True),
                 cll.And(cll.JaroWinklerLevel(given, 0.92), cll.JaroWinklerLevel(surname, 0.92)),
-                cll.And(cll.ExactMatchLevel("given_name_root"), cll.ExactMatchLevel(surname)).configure(
+                cll.And(same_forms, cll.ExactMatchLevel(surname)).configure(
                     label_for_charts="Nickname or variant of the same given name, same surname"),
-                cll.And(cll.JaroWinklerLevel(given, 0.88), cll.JaroWinklerLevel(surname, 0.88)),
+                cll.And(cll.Or(cll.JaroWinklerLevel(given, 0.88), same_forms),
+                        cll.Or(cll.JaroWinklerLevel(surname, 0.88), cll.DamerauLevenshteinLevel(surname, 1))).configure(
+                    label_for_charts="Given name and surname each a typo or nickname apart"),
                 cll.ExactMatchLevel(surname).configure(tf_adjustment_column=surname),
-                cll.ExactMatchLevel(given).configure(tf_adjustment_column=given),
+                cll.Or(cll.ExactMatchLevel(given), same_forms).configure(label_for_charts="Same given name only"),
                 cll.ElseLevel(),
             ],
         ).configure(**PRIORS["name"]))

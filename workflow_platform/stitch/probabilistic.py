@@ -31,7 +31,7 @@ from workflow_platform.stitch.records import RECORDS_TABLE, fk_namespaces, tag_c
 from workflow_platform.stitch.resolver import CLUSTERS_TABLE, ResolveResult
 
 # Amperity's pair levels, as Splink match probabilities (documented in docs/catalog.md). Exact = a rule link.
-LEVEL_PROBABILITY = {"excellent": 0.9999, "high": 0.99, "moderate": 0.9, "weak": 0.5}
+LEVEL_PROBABILITY = {"excellent": 0.999, "high": 0.95, "moderate": 0.8, "weak": 0.5}
 LEVELS = ("exact", "excellent", "high", "moderate", "weak")
 MODEL_TABLE = "stitch.model"
 
@@ -51,17 +51,15 @@ def link_threshold(settings: StitchSettings) -> float:
 
 
 @cache
-def nickname_roots() -> list[tuple[str, str]]:
-    """(NAME, ROOT) from a curated English nickname dictionary: BOB -> ROBERT. A formal name is its own root; a
-    nickname of several formal names takes the first, alphabetically."""
+def nickname_forms() -> list[tuple[str, list[str]]]:
+    """(NAME, [formal names it is a nickname of]) from a curated English nickname dictionary: BILL -> [WILLIAM],
+    RON -> [AARON, RONALD]."""
     from nicknames import name_triplets
 
     parents: dict[str, set[str]] = {}
-    formal = set()
     for triplet in name_triplets():
-        formal.add(triplet.name1.upper())
         parents.setdefault(triplet.name2.upper(), set()).add(triplet.name1.upper())
-    return [(name, min(roots)) for name, roots in parents.items() if name not in formal]
+    return sorted((name, sorted(formal)) for name, formal in parents.items())
 
 
 def _arrow(conn: duckdb.DuckDBPyConnection, sql: str):
@@ -124,9 +122,8 @@ class SplinkResolver:
         # DuckDB reads these Arrow tables by their Python names (replacement scans)
         source = _arrow(warehouse, f"SELECT record_key, source, {selected} FROM {RECORDS_TABLE}")  # noqa: F841
         names = ", ".join(literal(n.upper()) for n in settings.name_blocklist) or "NULL"
-        roots = nickname_roots()
-        mem.execute("CREATE OR REPLACE TABLE wp_roots (name VARCHAR PRIMARY KEY, root VARCHAR)")
-        mem.executemany("INSERT INTO wp_roots VALUES (?, ?)", roots)
+        mem.execute("CREATE OR REPLACE TABLE wp_nicknames (name VARCHAR PRIMARY KEY, formal VARCHAR[])")
+        mem.executemany("INSERT INTO wp_nicknames VALUES (?, ?)", nickname_forms())
         mem.execute(
             f"""
             CREATE OR REPLACE TABLE wp_input AS
@@ -139,10 +136,13 @@ class SplinkResolver:
               FROM source
             )
             SELECT row_number() OVER (ORDER BY record_key) AS unique_id, c.*,
-                   coalesce(r.root, c.given_name) AS given_name_root,
+                   -- the name and the formal names it is a nickname of; the root is the first formal one
+                   CASE WHEN c.given_name IS NOT NULL THEN list_distinct(list_prepend(c.given_name,
+                        coalesce(r.formal, []))) END AS given_name_forms,
+                   coalesce(r.formal[1], c.given_name) AS given_name_root,
                    CASE WHEN c.given_name IS NOT NULL AND c.surname IS NOT NULL
                         THEN c.given_name || ' ' || c.surname END AS name_key
-            FROM cleaned c LEFT JOIN wp_roots r ON r.name = c.given_name
+            FROM cleaned c LEFT JOIN wp_nicknames r ON r.name = c.given_name
             """
         )
         blocked = {}
@@ -338,7 +338,7 @@ class SplinkResolver:
             else "false"
         different_given = ("l.given_name IS NOT NULL AND r.given_name IS NOT NULL "
                            "AND jaro_winkler_similarity(l.given_name, r.given_name) < 0.8 "
-                           "AND l.given_name_root <> r.given_name_root "
+                           "AND NOT list_has_any(l.given_name_forms, r.given_name_forms) "
                            "AND NOT (length(l.given_name) = 1 AND starts_with(r.given_name, l.given_name)) "
                            "AND NOT (length(r.given_name) = 1 AND starts_with(l.given_name, r.given_name)) "
                            f"AND NOT {swapped}")
