@@ -213,3 +213,27 @@ def test_an_unknown_mode_in_the_catalog_is_a_catalog_error(tenant, mode):
     with pytest.raises(CatalogInvalid) as error:
         load_catalog(tenant.catalog_dir)
     assert "stitch" in str(error.value) and "mode" in str(error.value)
+
+
+def test_catalog_blocking_rules_replace_the_derived_ones(tenant):
+    load_set(tenant, 2_000)
+    assert tenant.run(DAY).success
+    derived = last_qa_of(tenant).candidate_pairs
+    catalog = tenant.catalog_dir / "catalog.yaml"
+    catalog.write_text(catalog.read_text() + '\nstitch:\n  blocking_rules: ["l.email = r.email"]\n  mode: force_refresh\n')
+    assert tenant.run(DAY).success
+    only_email = last_qa_of(tenant).candidate_pairs
+    same_email = tenant.scalar(
+        "SELECT coalesce(sum(n * (n - 1) / 2), 0) FROM (SELECT count(*) AS n FROM stitch.records "
+        "WHERE email IS NOT NULL GROUP BY email)")
+    assert only_email <= same_email < derived
+
+
+def test_a_broken_blocking_rule_is_a_catalog_error_with_file_and_line(tenant):
+    from workflow_platform.catalog.loader import CatalogInvalid, load_catalog
+
+    load_set(tenant, 200, extra='\nstitch:\n  blocking_rules: ["l.email = = r.email"]\n')
+    with pytest.raises(CatalogInvalid) as error:
+        load_catalog(tenant.catalog_dir)
+    text = str(error.value)
+    assert "catalog.yaml:" in text and "stitch.blocking_rules[0]" in text and "does not parse" in text

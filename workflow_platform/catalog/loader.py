@@ -210,6 +210,7 @@ def load_catalog(folder: str | Path) -> Catalog:
                 if section in singles:
                     errors.append(CatalogError(display, doc.line((section,)), section, "section is defined in two files"))
                     continue
+                origins[(section, section)] = (display, doc.line((section,)))
                 try:
                     singles[section] = model.model_validate(body if body is not None else {})
                 except ValidationError as exc:

@@ -93,6 +93,15 @@ def check_references(
             hint = f"; did you mean {close[0]!r}?" if close else ""
             err(section, entry, field, f"unknown {target_section[:-1].replace('_', ' ')} {value!r}{hint}")
 
+    stitch_file, stitch_line = origins.get(("stitch", "stitch"), ("catalog", 0))
+    for i, rule in enumerate(catalog.stitch.blocking_rules or []):
+        # a Splink blocking rule is a condition over the two records l and r
+        tree = json.loads(_PARSER.execute("SELECT json_serialize_sql(?)",
+                                          [f"SELECT 1 FROM records AS l, records AS r WHERE {rule}"]).fetchone()[0])
+        if tree.get("error"):
+            errors.append(CatalogError(stitch_file, stitch_line, f"stitch.blocking_rules[{i}]",
+                                       f"does not parse as a condition over l. and r.: {tree.get('error_message', '')}"))
+
     for courier in catalog.couriers:
         ref("couriers", courier.name, "feed", "feeds", courier.feed)
         ref("couriers", courier.name, "location", "locations", courier.location, extra=["landing"])

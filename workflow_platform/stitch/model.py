@@ -2,7 +2,7 @@
 
 Nobody writes Splink code to get a working model: the columns the feeds tag decide the blocking rules
 (an OR of cheap rules that each catch a different error) and the comparisons (Jaro-Winkler name levels with
-term-frequency adjustment, birthdate, email, phone, address with postal code, gender). The catalog's `stitch`
+term-frequency adjustment, birthdate, email, phone, address with postal code). The catalog's `stitch`
 section can replace the blocking rules and the comparisons (Splink's JSON forms) and sets the threshold.
 """
 
@@ -17,7 +17,6 @@ import splink.comparison_library as cl
 from splink import SettingsCreator, block_on
 
 from workflow_platform.catalog.models import StitchSettings
-
 
 # Starting m and u probabilities per comparison (non-null levels, most to least similar): what a tenant too small
 # to train on (fewer than MIN_RECORDS_TO_TRAIN records) uses, and where EM starts from on larger ones.
@@ -40,7 +39,6 @@ PRIORS: dict[str, dict[str, list[float]]] = {
     "address": {"m_probabilities": [0.75, 0.08, 0.07, 0.10], "u_probabilities": [0.0001, 0.0003, 0.01, 0.9896]},
     "address_only": {"m_probabilities": [0.75, 0.08, 0.17], "u_probabilities": [0.0001, 0.0003, 0.9996]},
     "exact": {"m_probabilities": [0.85, 0.15], "u_probabilities": [0.01, 0.99]},
-    "gender": {"m_probabilities": [0.97, 0.03], "u_probabilities": [0.5, 0.5]},
 }
 
 
@@ -139,8 +137,6 @@ def comparisons(present: set[str], settings: StitchSettings) -> list[Any]:
         out.append(cl.ExactMatch("postal").configure(term_frequency_adjustments=True, **PRIORS["exact"]))
     if "city" in present and "address" not in present and "postal" not in present:
         out.append(cl.ExactMatch("city").configure(term_frequency_adjustments=True, **PRIORS["exact"]))
-    if "gender" in present:
-        out.append(cl.ExactMatch("gender").configure(**PRIORS["gender"]))
     return out
 
 

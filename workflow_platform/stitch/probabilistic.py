@@ -81,21 +81,6 @@ class Phases:
         self._last = now
 
 
-@dataclass
-class SplinkResult(ResolveResult):
-    candidate_pairs: int = 0
-    pairs_above_threshold: int = 0
-    exact_links: int = 0
-    pairs_by_level: dict[str, int] = field(default_factory=dict)
-    blocked_values: dict[str, int] = field(default_factory=dict)
-    household_pairs_dropped: int = 0
-    separation_pairs_dropped: int = 0
-    capped_clusters: int = 0
-    model: str = "trained"
-    mode: str = "normal"  # what ran: incremental falls back to normal when there is no previous run or model
-    phases: dict[str, float] = field(default_factory=dict)
-
-
 class SplinkResolver:
     """Fellegi-Sunter model from the tenant's semantic tags; clusters written to stitch.clusters."""
 
@@ -195,7 +180,7 @@ class SplinkResolver:
         return row[0] if row else None
 
     # ------------------------------------------------------------------ resolve
-    def resolve(self, conn: duckdb.DuckDBPyConnection, catalog: Catalog) -> SplinkResult:
+    def resolve(self, conn: duckdb.DuckDBPyConnection, catalog: Catalog) -> ResolveResult:
         from workflow_platform.stitch import model as spec
 
         settings = catalog.stitch
@@ -256,7 +241,7 @@ class SplinkResolver:
             f"SELECT count(*) FROM {blocked.physical_name}").fetchall()[0][0]
 
     def cluster(self, mem: duckdb.DuckDBPyConnection, catalog: Catalog, threshold: float,
-                present: set[str], incremental: bool = False) -> SplinkResult:
+                present: set[str], incremental: bool = False) -> ResolveResult:
         settings = catalog.stitch
         keys = [tag_column(t) for t in fk_namespaces(catalog)]
         fks = [k for k in keys if k.startswith("fk_")]
@@ -320,7 +305,7 @@ class SplinkResolver:
             "SELECT (SELECT count(*) FROM wp_links), count(DISTINCT cluster) FROM wp_clusters").fetchone()
         above = mem.execute(f"SELECT count(*) FROM wp_scored WHERE rule = 'probabilistic' AND p >= {threshold}"
                             ).fetchone()[0]
-        return SplinkResult(
+        return ResolveResult(
             records=0, links=links, clusters=clusters, iterations=rounds, pairs_above_threshold=above,
             exact_links=counts.get("exact", 0), pairs_by_level={k: counts.get(k, 0) for k in LEVELS},
             household_pairs_dropped=household_dropped, separation_pairs_dropped=separated_dropped,

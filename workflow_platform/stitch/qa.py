@@ -98,22 +98,20 @@ def run_stitch(conn: duckdb.DuckDBPyConnection, catalog: Catalog, mode: str = "n
                 buckets.append({"size": label, "clusters": clusters,
                                 "records": sum(s * n for s, n in sizes if low <= s <= high)})
         singletons = sum(n for s, n in sizes if s == 1)
+        links = resolved.links
         qa = StitchQA(
-            run=ids.run, mode=getattr(resolved, "mode", mode), resolver=settings.resolver,
-            model=getattr(resolved, "model", "rules"), records=resolved.records,
-            candidate_pairs=getattr(resolved, "candidate_pairs", resolved.links),
-            pairs_above_threshold=getattr(resolved, "pairs_above_threshold", resolved.links),
-            exact_links=getattr(resolved, "exact_links", resolved.links), links=resolved.links,
+            run=ids.run, mode=resolved.mode if settings.resolver == "probabilistic" else mode,
+            resolver=settings.resolver, model=resolved.model, records=resolved.records,
+            candidate_pairs=links if resolved.candidate_pairs is None else resolved.candidate_pairs,
+            pairs_above_threshold=links if resolved.pairs_above_threshold is None else resolved.pairs_above_threshold,
+            exact_links=links if resolved.exact_links is None else resolved.exact_links, links=links,
             clusters=ids.customers,
             singleton_share_pct=round(100.0 * singletons / max(ids.customers, 1), 2),
             largest_cluster=max((s for s, _ in sizes), default=0), cluster_sizes=buckets,
             id_churn_pct=round(ids.churn_pct, 4), records_changed_id=ids.records_changed,
-            new_customer_ids=ids.new_ids,
-            pairs_by_level=getattr(resolved, "pairs_by_level", {}),
-            blocked_values=getattr(resolved, "blocked_values", {}),
-            household_pairs_dropped=getattr(resolved, "household_pairs_dropped", 0),
-            separation_pairs_dropped=getattr(resolved, "separation_pairs_dropped", 0),
-            capped_clusters=getattr(resolved, "capped_clusters", 0),
+            new_customer_ids=ids.new_ids, pairs_by_level=resolved.pairs_by_level,
+            blocked_values=resolved.blocked_values, household_pairs_dropped=resolved.household_pairs_dropped,
+            separation_pairs_dropped=resolved.separation_pairs_dropped, capped_clusters=resolved.capped_clusters,
             phases=phases,
         )
         qa.elapsed_seconds = round(time.perf_counter() - started, 3)

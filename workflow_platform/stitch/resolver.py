@@ -1,13 +1,13 @@
 """The identity-resolution interface: turn `stitch.records` into clusters of the same person.
 
-A resolver writes `stitch.clusters(record_key, cluster, match_rule)`; `stitch.ids` then gives each
-cluster a stable customer id. The deterministic resolver is the first implementation; a probabilistic
-one can replace it behind the same interface.
+A resolver writes `stitch.clusters(record_key, cluster, match_rule, match_score, match_level)`; `stitch.ids`
+then gives each cluster a stable customer id. Two implementations: `probabilistic.SplinkResolver` (the default)
+and `deterministic.DeterministicResolver` (exact rules; `stitch.resolver: deterministic`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import duckdb
@@ -23,6 +23,17 @@ class ResolveResult:
     links: int
     clusters: int
     iterations: int
+    candidate_pairs: int | None = None  # None: every link is a pair (exact rules)
+    pairs_above_threshold: int | None = None
+    exact_links: int | None = None
+    pairs_by_level: dict[str, int] = field(default_factory=dict)
+    blocked_values: dict[str, int] = field(default_factory=dict)
+    household_pairs_dropped: int = 0
+    separation_pairs_dropped: int = 0
+    capped_clusters: int = 0
+    model: str = "rules"  # trained | reused | priors | rules
+    mode: str = "normal"  # what ran: incremental falls back to normal without a previous run or model
+    phases: dict[str, float] = field(default_factory=dict)
 
 
 class IdentityResolver(Protocol):
