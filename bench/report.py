@@ -98,6 +98,26 @@ def alert_rows(d: dict) -> list[tuple[str, str, str]]:
             for name in ("missing_file_latency_s", "runtime_warning_latency_s")]
 
 
+def stitch_speed_rows(d: dict) -> list[tuple[str, str, str]]:
+    rows = []
+    for mode, r in d["runs"].items():
+        ok = (d["pass"]["seconds"] and d["pass"]["rss"]) if d["pass"] else None  # targets name 1,000,000
+        value = (f"{_num(r['wall_seconds'], 1, ' s')} / {_num(r['peak_rss_mb'], 0, ' MB')}, "
+                 f"{r['comparisons_per_second']:,.0f} comparisons/s")
+        rows.append((f"{d['records']:,} records, {mode}: wall / peak RSS", value,
+                     _verdict(ok) if mode == "force_refresh" else ""))
+    return rows
+
+
+def stitch_accuracy_rows(d: dict) -> list[tuple[str, str, str]]:
+    rows = [(f"{d['records']:,} records: evidence ceiling for recall", _num(d["evidence_ceiling"], 4), "")]
+    for name, r in d["resolvers"].items():
+        rows.append((f"{name}: pairwise precision / recall / F1",
+                     f"{_num(r['precision'], 4)} / {_num(r['recall'], 4)} / {_num(r['f1'], 4)}",
+                     _verdict(all(d["pass"].values())) if name == "probabilistic" else ""))
+    return rows
+
+
 BENCHES = [
     Bench("ingest", "ingest.py", {"ci": ["--rows", "300000", "--repeat", "3", "--no-reload"],
                                   "full": ["--rows", "2000000", "--repeat", "5"]},
@@ -111,6 +131,10 @@ BENCHES = [
     Bench("run_overhead", "run_overhead.py", {"ci": ["--repeat", "2"], "full": ["--repeat", "3"]},
           "execute_in_process of the same job", run_rows),
     Bench("alert_latency", "alert_latency.py", {"ci": [], "full": []}, "the schedule tick / threshold", alert_rows),
+    Bench("stitch_speed", "stitch_speed.py", {"ci": ["--records", "100000"], "full": ["--records", "1000000"]},
+          "the target (90 s, 8 GB at 1,000,000 records)", stitch_speed_rows),
+    Bench("stitch_accuracy", "stitch_accuracy.py", {"ci": ["--records", "20000"], "full": ["--records", "100000"]},
+          "the exact rules (deterministic resolver) on the same set", stitch_accuracy_rows),
 ]
 
 
@@ -147,8 +171,6 @@ def render(results: dict[str, dict], size: str) -> str:
         lines += ["| measure | value | target |", "| --- | --- | --- |"]
         lines += [f"| {m} | {v} | {ok} |" for m, v, ok in bench.summarize(result["figures"])]
         lines += ["", f"`.venv/bin/python {' '.join(result['command'])}` · {result['seconds']:.0f} s", ""]
-    lines += [("Stitch accuracy/speed against the deterministic baseline: not measured yet (issue #3 adds "
-              "`bench/stitch_accuracy.py` and `bench/stitch_speed.py`)."), ""]
     return "\n".join(lines)
 
 

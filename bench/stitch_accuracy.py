@@ -93,12 +93,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument("--json", nargs="?", const="-", metavar="PATH",
+                        help="write the result as JSON to PATH (bench/report.py), or print it")
     args = parser.parse_args()
     result = measure(args.records, args.seed)
     if args.json:
-        print(json.dumps(result))
-        return
+        text = json.dumps(result)
+        print(text) if args.json == "-" else Path(args.json).write_text(text)
+        if args.json == "-":
+            return
     print(f"Stitch accuracy: {result['records']:,} records of {result['people']:,} people (seed {result['seed']}), "
           f"loaded in {result['load_seconds']} s")
     print(f"evidence ceiling (share of true pairs that shared evidence connects at all): "

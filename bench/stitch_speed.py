@@ -83,7 +83,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--json", nargs="?", const="-", metavar="PATH",
+                        help="write the result as JSON to PATH (bench/report.py), or print it")
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--mode", default="force_refresh", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -92,8 +93,10 @@ def main() -> None:
         return
     result = measure(args.records, args.seed)
     if args.json:
-        print(json.dumps(result))
-        return
+        text = json.dumps(result)
+        print(text) if args.json == "-" else Path(args.json).write_text(text)
+        if args.json == "-":
+            return
     print(f"Stitch speed: {result['records']:,} records (generated and loaded in {result['load_seconds']} s, "
           f"{os.cpu_count()} cores)")
     for mode, r in result["runs"].items():
