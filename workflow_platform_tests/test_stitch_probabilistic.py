@@ -237,3 +237,47 @@ def test_a_broken_blocking_rule_is_a_catalog_error_with_file_and_line(tenant):
         load_catalog(tenant.catalog_dir)
     text = str(error.value)
     assert "catalog.yaml:" in text and "stitch.blocking_rules[0]" in text and "does not parse" in text
+
+
+SEPARATION_CATALOG = """
+couriers:
+  - {name: web, pattern: "'web_'yyyyMMdd'.csv'", feed: web}
+  - {name: club, pattern: "'club_'yyyyMMdd'.csv'", feed: club}
+feeds:
+  - name: web
+    source: web
+    columns:
+      - {name: id, tag: pk}
+      - {name: first, tag: given-name}
+      - {name: last, tag: surname}
+      - {name: email, tag: email}
+      - {name: phone, tag: phone}
+      - {name: region, tag: sk-region}
+  - name: club
+    source: club
+    columns:
+      - {name: member, tag: pk}
+      - {name: first, tag: given-name}
+      - {name: last, tag: surname}
+      - {name: email, tag: email}
+      - {name: phone, tag: phone}
+databases:
+  - {name: c360, type: customer_360}
+"""
+
+
+def test_a_chain_of_links_never_joins_two_separation_key_values(tenant):
+    tenant.write_catalog(SEPARATION_CATALOG)
+    # w1 and m1 share an email (exact); m1 and w2 share a phone and the name; w1 and w2 differ in sk-region
+    tenant.land("web_20260105.csv", "id,first,last,email,phone,region\n"
+                                    "w1,Ann,Lee,ann.lee@example.net,,north\n"
+                                    "w2,Ann,Lee,,555-201-3344,south\n"
+                                    "w3,Bo,Chan,bo@example.net,555-777-1212,north\n")
+    tenant.land("club_20260105.csv", "member,first,last,email,phone\n"
+                                     "m1,Ann,Lee,ann.lee@example.net,555-201-3344\n"
+                                     "m2,Bo,Chan,bo@example.net,\n")
+    assert tenant.run(DAY).success
+    customer = ids(tenant)
+    assert customer["web:w1"] == customer["club:m1"]  # the exact email link is the stronger one
+    assert customer["web:w2"] != customer["web:w1"]  # the phone link would join north and south: skipped
+    assert customer["web:w3"] == customer["club:m2"]  # a cluster without a conflict is left alone

@@ -261,7 +261,7 @@ class SplinkResolver:
             FROM keyed k JOIN anchors a USING (key) WHERE k.id <> a.anchor GROUP BY ALL
             """
         )
-        conflict = " OR ".join(f"(l.{ident(k)} <> r.{ident(k)})" for k in sks) or "false"
+        conflict = " OR ".join(f"coalesce(l.{ident(k)} <> r.{ident(k)}, false)" for k in sks) or "false"
         household = self._household_sql(present)
         mem.execute(
             f"""
@@ -269,7 +269,7 @@ class SplinkResolver:
             SELECT e.a, e.b, 1.0 AS p, 'exact' AS level, e.rule, false AS household, ({conflict}) AS separated
             FROM wp_exact e JOIN wp_input l ON l.unique_id = e.a JOIN wp_input r ON r.unique_id = e.b
             UNION ALL
-            SELECT s.a, s.b, s.p, {level_sql('s.p')} AS level, 'probabilistic' AS rule, ({household}) AS household,
+            SELECT s.a, s.b, s.p, {level_sql('s.p')} AS level, 'probabilistic' AS rule, coalesce({household}, false) AS household,
                    ({conflict}) AS separated
             FROM wp_pairs s JOIN wp_input l ON l.unique_id = s.a JOIN wp_input r ON r.unique_id = s.b
             """
@@ -286,6 +286,7 @@ class SplinkResolver:
         else:
             rounds = connected_components(mem, "(SELECT unique_id AS id FROM wp_input)", "wp_links", "wp_labels")
             capped = self._cap(mem, settings.max_cluster_size)
+            self._separate(mem, sks)
         mem.execute(
             f"""
             CREATE OR REPLACE TABLE wp_clusters AS
@@ -357,6 +358,45 @@ class SplinkResolver:
             """
         )
         return rounds
+
+    @staticmethod
+    def _separate(mem: duckdb.DuckDBPyConnection, sks: list[str]) -> int:
+        """A chain of links (A-B, B-C) can join records whose separation keys differ (A and C). Such clusters are
+        rebuilt from their links strongest first, skipping any link that would join two different values of one
+        sk namespace. Returns the number of clusters rebuilt."""
+        if not sks:
+            return 0
+        conflict = " OR ".join(f"count(DISTINCT i.{ident(k)}) > 1" for k in sks)
+        labels = [r[0] for r in mem.execute(
+            f"SELECT l.label FROM wp_labels l JOIN wp_input i ON i.unique_id = l.id GROUP BY l.label HAVING {conflict}"
+        ).fetchall()]
+        if not labels:
+            return 0
+        mem.execute("CREATE OR REPLACE TEMP TABLE wp_conflicted AS SELECT id FROM wp_labels WHERE label IN "
+                    f"({', '.join(str(int(x)) for x in labels)})")
+        keys = ", ".join(ident(k) for k in sks)
+        values = {row[0]: dict(zip(sks, row[1:], strict=True)) for row in mem.execute(
+            f"SELECT unique_id, {keys} FROM wp_input WHERE unique_id IN (SELECT id FROM wp_conflicted)").fetchall()}
+        links = mem.execute("SELECT a, b FROM wp_links WHERE a IN (SELECT id FROM wp_conflicted) "
+                            "ORDER BY p DESC, a, b").fetchall()
+        parent = {node: node for node in values}
+        held = {node: {k: v for k, v in keyed.items() if v is not None} for node, keyed in values.items()}
+
+        def root(node: int) -> int:
+            while parent[node] != node:
+                parent[node] = parent[parent[node]]
+                node = parent[node]
+            return node
+
+        for a, b in links:
+            ra, rb = root(a), root(b)
+            if ra == rb or any(held[rb].get(k, v) != v for k, v in held[ra].items()):
+                continue
+            keep, drop = min(ra, rb), max(ra, rb)
+            parent[drop] = keep
+            held[keep] = {**held[drop], **held[keep]}
+        mem.executemany("UPDATE wp_labels SET label = ? WHERE id = ?", [(root(n), n) for n in values])
+        return len(labels)
 
     @staticmethod
     def _cap(mem: duckdb.DuckDBPyConnection, max_size: int) -> int:
