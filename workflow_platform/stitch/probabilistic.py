@@ -10,7 +10,8 @@
 5. Drop every link between records with different values of one separation key (sk-<namespace>), and
    probabilistic links between records whose given names are different names and whose birthdates are not
    equal: household members share an address, a phone and often a surname, and are still different people.
-6. Connected components; a cluster above `stitch.max_cluster_size` is re-clustered on its strongest links.
+6. Connected components; a cluster above `stitch.max_cluster_size` is re-clustered on its strongest links, and
+   one holding two values of a separation key is rebuilt from its links, strongest first, without joining them.
 """
 
 from __future__ import annotations
