@@ -281,3 +281,29 @@ def test_a_chain_of_links_never_joins_two_separation_key_values(tenant):
     assert customer["web:w1"] == customer["club:m1"]  # the exact email link is the stronger one
     assert customer["web:w2"] != customer["web:w1"]  # the phone link would join north and south: skipped
     assert customer["web:w3"] == customer["club:m2"]  # a cluster without a conflict is left alone
+
+
+def test_one_run_can_force_a_refresh_from_the_launchpad_config(tenant):
+    import dagster as dg
+
+    from workflow_platform.definitions import build_definitions
+
+    load_set(tenant, 2_500)
+    assert tenant.run(DAY).success
+    assert tenant.run(DAY).success
+    assert last_qa_of(tenant).model == "reused"
+    defs = build_definitions(tenant.catalog(), str(tenant.warehouse))
+    job = defs.resolve_job_def("workflow")
+    tags = {"workflow_platform/date_from": DAY, "workflow_platform/date_to": DAY}
+    with dg.instance_for_test() as instance:
+        forced = job.execute_in_process(
+            instance=instance, tags=tags, raise_on_error=False,
+            run_config={"ops": {"stitch__identity": {"config": {"mode": "force_refresh"}}}})
+        assert forced.success
+        assert last_qa_of(tenant).model == "trained" and last_qa_of(tenant).mode == "force_refresh"
+        wrong = job.execute_in_process(
+            instance=instance, tags=tags, raise_on_error=False,
+            run_config={"ops": {"stitch__identity": {"config": {"mode": "sometimes"}}}})
+    assert not wrong.success
+    [failure] = [e for e in wrong.all_events if e.is_step_failure]
+    assert "stitch mode 'sometimes': use normal, force_refresh or incremental" in str(failure.event_specific_data.error)
