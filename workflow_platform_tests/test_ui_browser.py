@@ -1,6 +1,6 @@
 """What an operator sees in the Dagster UI: dagster-webserver + dagster-daemon serve the demo tenant on loopback,
 a courier-group run loads two days of demo files, and headless Chromium (Debian's /usr/bin/chromium, driven by
-Playwright) opens the catalog, the lineage, the jobs, the automation pages and two asset pages. Every page is
+Playwright) opens the catalog, the lineage, the jobs, the automation pages, two asset pages and the Stitch QA. Every page is
 saved as a full-page screenshot in $WORKFLOW_PLATFORM_TEST_ARTIFACTS (default <repo>/test-artifacts/ui).
 
 Without Chromium or Playwright the test skips, unless CI is set: CI installs both, so there it fails."""
@@ -205,3 +205,19 @@ def test_asset_pages_show_row_count_schema_and_preview_after_the_run(ui):
         check_asset_page(ui, "domain/pos_orders", [c.name for c in feed.columns])
         check_asset_page(ui, "database/c360/customer_360", ["customer_id", "order_count", "total_revenue"])
 
+
+
+def test_the_stitch_page_shows_its_qa(ui):
+    """Stitch QA (issue #3) is visible on the asset page: the pair and cluster counts, churn, the size chart."""
+    with ui.explained():
+        metadata = ui.services.latest_materialization("stitch/identity")
+        assert metadata, "stitch/identity: the API reports no materialization"
+        assert metadata["candidate_pairs"] >= metadata["pairs_above_threshold"] > 0, metadata
+        labels = ["candidate_pairs", "pairs_above_threshold", "customers", "singleton_share_pct", "largest_cluster",
+                  "id_churn_pct", "cluster_size_chart", "cluster_sizes", "elapsed_seconds_by_phase"]
+        page = ui.browser.visit("asset_stitch_identity", "/assets/stitch/identity", expect=["Metadata", *labels])
+        ui.check(page, ["Metadata", *labels], "stitch/identity: the asset page")
+        customers = metadata["customers"]
+        # a metadata row reads: key, the materialization's timestamp ("Nov 30, 5:49 AM"), value
+        shown = re.search(rf"\bcustomers\b[\s\S]{{0,60}}?\b({customers}|{customers:,})\b", page.text)
+        assert shown, page.report(f"stitch/identity: customers {customers} not shown")
