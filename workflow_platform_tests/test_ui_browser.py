@@ -1,7 +1,7 @@
 """What an operator sees in the Dagster UI: dagster-webserver + dagster-daemon serve the demo tenant on loopback,
 a courier-group run loads two days of demo files, and headless Chromium (Debian's /usr/bin/chromium, driven by
-Playwright) opens the catalog, the lineage, the jobs, the automation pages, two asset pages and the Stitch QA. Every page is
-saved as a full-page screenshot in $WORKFLOW_PLATFORM_TEST_ARTIFACTS (default <repo>/test-artifacts/ui).
+Playwright) opens the catalog, the lineage, the jobs, the automation pages, two asset pages and the Stitch QA.
+Every page is saved as a full-page screenshot in $WORKFLOW_PLATFORM_TEST_ARTIFACTS (default <repo>/test-artifacts/ui).
 
 Without Chromium or Playwright the test skips, unless CI is set: CI installs both, so there it fails."""
 
