@@ -307,3 +307,24 @@ def test_one_run_can_force_a_refresh_from_the_launchpad_config(tenant):
     assert not wrong.success
     [failure] = [e for e in wrong.all_events if e.is_step_failure]
     assert "stitch mode 'sometimes': use normal, force_refresh or incremental" in str(failure.event_specific_data.error)
+
+
+def test_clusters_above_the_cap_are_recut_and_alert(tenant, slack, monkeypatch):
+    monkeypatch.setenv("WORKFLOW_PLATFORM_SLACK_TOKEN", "xoxb-test")
+    monkeypatch.setenv("WORKFLOW_PLATFORM_SLACK_API_URL", slack.url)
+    load_set(tenant, 2_000, extra='\nalerts:\n  courier_groups:\n    slack: ["#data-alerts"]\n')
+    assert tenant.run(DAY).success
+    uncapped = last_qa_of(tenant)
+    assert uncapped.largest_cluster > 3 and not slack.messages
+    catalog = tenant.catalog_dir / "catalog.yaml"
+    catalog.write_text(catalog.read_text() + "stitch:\n  max_cluster_size: 3\n")
+    assert tenant.run(DAY).success  # a warning: the run goes on
+    capped = last_qa_of(tenant)
+    assert capped.capped_clusters > 0
+    assert capped.clusters > uncapped.clusters  # big clusters were cut along their weaker links
+    # some clusters hold more than 3 records on excellent and exact links alone: those stay, and alert
+    assert capped.largest_cluster > 3
+    [message] = [m for m in slack.messages if "giant Stitch cluster" in m["text"]]
+    assert message["text"].startswith("[WARNING] courier group")
+    assert (f"largest cluster has {capped.largest_cluster:,} records, above stitch.max_cluster_size 3"
+            in message["text"])
