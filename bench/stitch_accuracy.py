@@ -28,31 +28,44 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 TARGETS = {"precision": 0.995, "recall": 0.98, "f1": 0.99}
-DAY = "20260105"
+DAY, NEXT_DAY = "20260105", "20260106"
 
 
-def load_eval_set(root: Path, records: int, seed: int):
-    """Generate the labelled set under root and load it through the pipeline; -> (catalog, warehouse, truth)."""
-    os.environ["WORKFLOW_PLATFORM_DATA"] = str(root / "data")
+def ingest(root: Path, day: str) -> None:
+    """Load the landing files of `day` (yyyyMMdd) through courier -> feed -> domain."""
     import dagster as dg
 
     from workflow_platform.automation.runner import run_workflow
     from workflow_platform.catalog.loader import load_catalog
-    from workflow_platform.demo.identities import generate_identities
 
-    evalset = generate_identities(root / "data" / "landing", records, seed=seed, truth_path=root / "truth.csv",
-                                  day=DAY)
-    (root / "catalog").mkdir(parents=True, exist_ok=True)
-    (root / "catalog" / "catalog.yaml").write_text(evalset.catalog_yaml)
-    catalog = load_catalog(root / "catalog")
-    warehouse = root / "data" / "warehouse.duckdb"
-    day = dt.datetime.strptime(DAY, "%Y%m%d").date()
+    date = dt.datetime.strptime(day, "%Y%m%d").date()
     with dg.instance_for_test() as instance:
-        outcome = run_workflow(catalog, window=(day, day), ingest_only=True, warehouse=str(warehouse),
-                               instance=instance)
+        outcome = run_workflow(load_catalog(root / "catalog"), window=(date, date), ingest_only=True,
+                               warehouse=str(root / "data" / "warehouse.duckdb"), instance=instance)
     if not outcome.success:
         raise SystemExit(f"loading the evaluation set failed: {outcome.failures}")
-    return catalog, warehouse, evalset
+
+
+def load_eval_set(root: Path, records: int, seed: int, hold_back: float = 0.0):
+    """Generate the labelled set under root and load it through the pipeline; -> (catalog, warehouse, evalset).
+
+    With hold_back, that share of every file's rows is kept back and written as the next day's files (the whole
+    file again: an upsert adds the held rows), for a later `ingest(root, NEXT_DAY)`."""
+    os.environ["WORKFLOW_PLATFORM_DATA"] = str(root / "data")
+    from workflow_platform.catalog.loader import load_catalog
+    from workflow_platform.demo.identities import generate_identities
+
+    landing = root / "data" / "landing"
+    evalset = generate_identities(landing, records, seed=seed, truth_path=root / "truth.csv", day=DAY)
+    (root / "catalog").mkdir(parents=True, exist_ok=True)
+    (root / "catalog" / "catalog.yaml").write_text(evalset.catalog_yaml)
+    if hold_back:
+        for path in sorted(landing.glob(f"*_{DAY}.csv")):
+            lines = path.read_text().splitlines(keepends=True)
+            (landing / path.name.replace(DAY, NEXT_DAY)).write_text("".join(lines))
+            path.write_text("".join(lines[:len(lines) - int((len(lines) - 1) * hold_back)]))
+    ingest(root, DAY)
+    return load_catalog(root / "catalog"), root / "data" / "warehouse.duckdb", evalset
 
 
 def measure(records: int, seed: int, threads: int | None = None) -> dict:

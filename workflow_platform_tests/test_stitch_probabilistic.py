@@ -108,13 +108,15 @@ def test_ids_are_identical_on_unchanged_input_and_stable_when_one_percent_arrive
 def test_incremental_mode_only_attaches_new_records(tenant):
     _, held = load_set(tenant, 4_000, hold_back=0.02, extra="\nstitch:\n  mode: incremental\n")
     assert tenant.run(DAY).success  # no previous run: runs as normal
-    assert last_qa_of(tenant).mode == "normal"
+    first = last_qa_of(tenant)
+    assert first.mode == "normal"
     before = ids(tenant)
     for name, lines in held.items():
         (tenant.landing / name.replace("20260105", "20260106")).write_text("".join(lines))
     assert tenant.run("2026-01-06").success
     qa = last_qa_of(tenant)
     assert qa.mode == "incremental"
+    assert 0 < qa.candidate_pairs < first.candidate_pairs / 5  # only pairs that hold a new record are scored
     after = ids(tenant)
     assert all(after[k] == v for k, v in before.items())  # nothing split or merged
     new = set(after) - set(before)

@@ -150,7 +150,9 @@ class SplinkResolver:
 
     # ------------------------------------------------------------------ model
     def linker(self, mem: duckdb.DuckDBPyConnection, catalog: Catalog, present: set[str],
-               warehouse: duckdb.DuckDBPyConnection, retrain: bool):
+               warehouse: duckdb.DuckDBPyConnection, retrain: bool, only_new: bool = False):
+        """The Splink linker: the stored model, or a newly trained one. With only_new (an incremental run on a
+        stored model), candidate pairs are those of the model's blocking rules that hold a new record."""
         from splink import DuckDBAPI, Linker
 
         from workflow_platform.stitch import model as spec
@@ -160,7 +162,11 @@ class SplinkResolver:
         fingerprint = spec.model_fingerprint(present, catalog.stitch)
         stored = None if retrain else self.stored_model(warehouse, fingerprint)
         if stored is not None:
-            return Linker(frame, json.loads(stored), log_level=logging.ERROR), "reused"
+            model = json.loads(stored)
+            if only_new:
+                for rule in model["blocking_rules_to_generate_predictions"]:
+                    rule["blocking_rule"] = f"({rule['blocking_rule']}) AND (l.is_new OR r.is_new)"
+            return Linker(frame, model, log_level=logging.ERROR), "reused"
         linker = Linker(frame, spec.settings_creator(present, catalog.stitch), log_level=logging.ERROR)
         records = mem.execute("SELECT count(*) FROM wp_input").fetchone()[0]
         if records < spec.MIN_RECORDS_TO_TRAIN:
@@ -196,10 +202,16 @@ class SplinkResolver:
         mem.execute("SET preserve_insertion_order = false")
         blocked = self.prepare(conn, mem, catalog, present)
         records = mem.execute("SELECT count(*) FROM wp_input").fetchone()[0]
+        # incremental: a previous run and a stored model to attach new records with; else a normal run
+        incremental = (mode == "incremental"
+                       and self.stored_model(conn, spec.model_fingerprint(present, settings)) is not None
+                       and self._load_previous(conn, mem))
+        if incremental:
+            mem.execute("CREATE OR REPLACE TABLE wp_input AS SELECT i.*, p.record_key IS NULL AS is_new "
+                        "FROM wp_input i LEFT JOIN wp_prev p USING (record_key)")
         phases.mark("prepare")
-        linker, how = self.linker(mem, catalog, present, conn, retrain=mode == "force_refresh")
+        linker, how = self.linker(mem, catalog, present, conn, retrain=mode == "force_refresh", only_new=incremental)
         phases.mark("train")
-        incremental = mode == "incremental" and how == "reused" and self._load_previous(conn, mem)
         threshold = link_threshold(settings)
         predictions = linker.inference.predict(threshold_match_probability=LEVEL_PROBABILITY["weak"])
         mem.execute(f"CREATE OR REPLACE TABLE wp_pairs AS SELECT unique_id_l AS a, unique_id_r AS b, match_probability "
