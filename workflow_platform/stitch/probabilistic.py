@@ -1,11 +1,13 @@
 """Probabilistic identity resolution: Splink (Fellegi-Sunter, DuckDB backend) plus exact rules.
 
 1. Prepare: stitch.records copied into an in-memory DuckDB (Splink's scratch tables never touch the warehouse
-   file), junk identifier values set to NULL (the catalog's blocklists, and any email or phone shared by more
-   than `stitch.max_records_per_value` records), given names mapped to a root through a nickname dictionary.
+   file), junk identifier values set to NULL (the catalog's blocklists, and any email or phone held by more than
+   `stitch.max_records_per_value` records or `stitch.max_names_per_value` differently named people), each given
+   name given its nickname forms (BILL -> [BILL, WILLIAM]) from a curated dictionary.
 2. Train (or reuse the stored model): u by random sampling, m by EM over several blocking passes, the prior
    from exact email matches.
 3. Predict the candidate pairs of the blocking rules; keep those above the threshold level.
+   Incremental runs score only the pairs that hold a new record.
 4. Exact links: a shared fk-<namespace> value or an identical normalized email link outright.
 5. Drop every link between records with different values of one separation key (sk-<namespace>), and
    probabilistic links between records whose given names are different names and whose birthdates are not
@@ -35,8 +37,6 @@ from workflow_platform.stitch.resolver import CLUSTERS_TABLE, ResolveResult
 LEVEL_PROBABILITY = {"excellent": 0.999, "high": 0.95, "moderate": 0.8, "weak": 0.5}
 LEVELS = ("exact", "excellent", "high", "moderate", "weak")
 MODEL_TABLE = "stitch.model"
-
-log = logging.getLogger(__name__)
 
 
 def level_sql(probability: str) -> str:
@@ -103,7 +103,7 @@ class SplinkResolver:
                 present: set[str]) -> dict[str, int]:
         settings = catalog.stitch
         keys = [tag_column(t) for t in fk_namespaces(catalog)]
-        columns = ["given_name", "surname", "birthdate", "email", "phone", "address", "postal", "city", "gender"]
+        columns = ["given_name", "surname", "birthdate", "email", "phone", "address", "postal", "city"]
         selected = ", ".join(ident(c) for c in columns + keys)
         # DuckDB reads these Arrow tables by their Python names (replacement scans)
         source = _arrow(warehouse, f"SELECT record_key, source, {selected} FROM {RECORDS_TABLE}")  # noqa: F841
@@ -117,7 +117,7 @@ class SplinkResolver:
               SELECT record_key, source,
                      CASE WHEN given_name IN ({names}) THEN NULL ELSE given_name END AS given_name,
                      CASE WHEN surname IN ({names}) THEN NULL ELSE surname END AS surname,
-                     birthdate, email, phone, address, postal, city, gender
+                     birthdate, email, phone, address, postal, city
                      {''.join(', ' + ident(k) for k in keys)}
               FROM source
             )
