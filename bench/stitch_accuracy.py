@@ -9,7 +9,7 @@ Targets (issue #3, at 100,000 records): pairwise precision >= 0.995, recall >= 0
 deterministic baseline.
 
     /work/venv/bin/python bench/stitch_accuracy.py                   # 100,000 records
-    /work/venv/bin/python bench/stitch_accuracy.py --records 20000 --json
+    /work/venv/bin/python bench/stitch_accuracy.py --records 20000 --json out.json
 """
 
 from __future__ import annotations
@@ -106,15 +106,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--json", nargs="?", const="-", metavar="PATH",
-                        help="write the result as JSON to PATH (bench/report.py), or print it")
+    parser.add_argument("--json", type=Path, help="also write the figures as JSON to this path")
     args = parser.parse_args()
     result = measure(args.records, args.seed)
     if args.json:
-        text = json.dumps(result)
-        print(text) if args.json == "-" else Path(args.json).write_text(text)
-        if args.json == "-":
-            return
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2, default=str))
     print(f"Stitch accuracy: {result['records']:,} records of {result['people']:,} people (seed {result['seed']}), "
           f"loaded in {result['load_seconds']} s")
     print(f"evidence ceiling (share of true pairs that shared evidence connects at all): "

@@ -11,7 +11,7 @@ scored).
 Targets (issue #3): 1,000,000 records in <= 90 s wall with peak RSS <= 8 GB on 2 cores.
 
     /work/venv/bin/python bench/stitch_speed.py --records 1000000
-    /work/venv/bin/python bench/stitch_speed.py --records 100000 --json
+    /work/venv/bin/python bench/stitch_speed.py --records 100000 --json out.json
 """
 
 from __future__ import annotations
@@ -87,8 +87,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--json", nargs="?", const="-", metavar="PATH",
-                        help="write the result as JSON to PATH (bench/report.py), or print it")
+    parser.add_argument("--json", type=Path, help="also write the figures as JSON to this path")
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--mode", default="force_refresh", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -97,10 +96,8 @@ def main() -> None:
         return
     result = measure(args.records, args.seed)
     if args.json:
-        text = json.dumps(result)
-        print(text) if args.json == "-" else Path(args.json).write_text(text)
-        if args.json == "-":
-            return
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2, default=str))
     print(f"Stitch speed: {result['records']:,} records (generated and loaded in {result['load_seconds']} s, "
           f"{os.cpu_count()} cores)")
     for mode, r in result["runs"].items():

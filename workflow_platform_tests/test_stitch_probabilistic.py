@@ -330,3 +330,13 @@ def test_clusters_above_the_cap_are_recut_and_alert(tenant, slack, monkeypatch):
     assert message["text"].startswith("[WARNING] courier group")
     assert (f"largest cluster has {capped.largest_cluster:,} records, above stitch.max_cluster_size 3"
             in message["text"])
+
+
+def test_stitch_report_while_a_run_holds_the_warehouse_says_so(tmp_path: Path):
+    path = tmp_path / "w.duckdb"
+    with duckdb.connect(str(path)):  # a run holds the write lock
+        out = subprocess.run(
+            [sys.executable, "-m", "workflow_platform.cli", "stitch-report", "--warehouse", str(path)],
+            capture_output=True, text=True, check=False)
+    assert out.returncode == 1
+    assert f"cannot read {path}" in out.stderr and "Traceback" not in out.stderr

@@ -90,7 +90,7 @@ def evidence_ceiling(conn: duckdb.DuckDBPyConnection, truth_csv: Path) -> float:
 
     fks = [r[0] for r in conn.execute(
         "SELECT column_name FROM duckdb_columns() WHERE schema_name = 'stitch' AND table_name = 'records' "
-        "AND column_name LIKE 'fk\\_%' ESCAPE '\\'").fetchall()]
+        "AND starts_with(column_name, 'fk_')").fetchall()]
     shared_fk = "".join(f" OR a.{c} = b.{c}" for c in fks)
     conn.execute(
         f"""

@@ -162,13 +162,12 @@ def settings_creator(present: set[str], settings: StitchSettings) -> SettingsCre
         blocking_rules_to_generate_predictions=blocking_rules(present, settings),
         retain_intermediate_calculation_columns=False,
         retain_matching_columns=True,
-        additional_columns_to_retain=["record_key"],
         max_iterations=20,
     )
 
 
 def model_fingerprint(present: set[str], settings: StitchSettings) -> str:
-    """Changes when the model's shape changes (columns, rules, comparisons): a stored model is then retrained."""
-    spec = {"present": sorted(present), "blocking": [str(r) for r in settings.blocking_rules or []],
-            "comparisons": settings.comparisons or [], "version": 1}
+    """A hash of the untrained model's full Splink settings (columns, rules, comparison levels, starting values):
+    when any of it changes — in the catalog or in this module — the stored model is retrained."""
+    spec = settings_creator(present, settings).create_settings_dict("duckdb")
     return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:16]

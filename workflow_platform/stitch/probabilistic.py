@@ -149,8 +149,8 @@ class SplinkResolver:
         return blocked
 
     # ------------------------------------------------------------------ model
-    def linker(self, mem: duckdb.DuckDBPyConnection, catalog: Catalog, present: set[str],
-               warehouse: duckdb.DuckDBPyConnection, retrain: bool, only_new: bool = False):
+    def linker(self, mem: duckdb.DuckDBPyConnection, catalog: Catalog, present: set[str], stored: str | None,
+               only_new: bool = False):
         """The Splink linker: the stored model, or a newly trained one. With only_new (an incremental run on a
         stored model), candidate pairs are those of the model's blocking rules that hold a new record."""
         from splink import DuckDBAPI, Linker
@@ -159,8 +159,6 @@ class SplinkResolver:
 
         db_api = DuckDBAPI(connection=mem.cursor())  # its own connection: Splink reads results with .sql()
         frame = db_api.register("wp_input", table_name="records")
-        fingerprint = spec.model_fingerprint(present, catalog.stitch)
-        stored = None if retrain else self.stored_model(warehouse, fingerprint)
         if stored is not None:
             model = json.loads(stored)
             if only_new:
@@ -203,20 +201,22 @@ class SplinkResolver:
         blocked = self.prepare(conn, mem, catalog, present)
         records = mem.execute("SELECT count(*) FROM wp_input").fetchone()[0]
         # incremental: a previous run and a stored model to attach new records with; else a normal run
-        incremental = (mode == "incremental"
-                       and self.stored_model(conn, spec.model_fingerprint(present, settings)) is not None
-                       and self._load_previous(conn, mem))
+        fingerprint = spec.model_fingerprint(present, settings)
+        stored = None if mode == "force_refresh" else self.stored_model(conn, fingerprint)
+        incremental = mode == "incremental" and stored is not None and self._load_previous(conn, mem)
         if incremental:
             mem.execute("CREATE OR REPLACE TABLE wp_input AS SELECT i.*, p.record_key IS NULL AS is_new "
                         "FROM wp_input i LEFT JOIN wp_prev p USING (record_key)")
         phases.mark("prepare")
-        linker, how = self.linker(mem, catalog, present, conn, retrain=mode == "force_refresh", only_new=incremental)
+        linker, how = self.linker(mem, catalog, present, stored, only_new=incremental)
         phases.mark("train")
         threshold = link_threshold(settings)
+        # blocked pairs are computed once: predict() scores the cached table
+        blocked_pairs = linker.inference.compute_blocked_pairs_for_predict()
+        candidate_pairs = mem.execute(f"SELECT count(*) FROM {blocked_pairs.physical_name}").fetchone()[0]
         predictions = linker.inference.predict(threshold_match_probability=LEVEL_PROBABILITY["weak"])
         mem.execute(f"CREATE OR REPLACE TABLE wp_pairs AS SELECT unique_id_l AS a, unique_id_r AS b, match_probability "
                     f"AS p FROM {predictions.physical_name}")
-        candidate_pairs = self._candidate_pairs(linker)
         phases.mark("predict")
         result = self.cluster(mem, catalog, threshold, present, incremental)
         phases.mark("cluster")
@@ -226,9 +226,9 @@ class SplinkResolver:
         result.model = how
         result.mode = "incremental" if incremental else ("force_refresh" if mode == "force_refresh" else "normal")
         if how != "reused":
-            conn.execute(f"DELETE FROM {MODEL_TABLE} WHERE fingerprint = ?", [spec.model_fingerprint(present, settings)])
+            conn.execute(f"DELETE FROM {MODEL_TABLE} WHERE fingerprint = ?", [fingerprint])
             conn.execute(f"INSERT INTO {MODEL_TABLE} VALUES (?, now(), ?, ?)",
-                         [spec.model_fingerprint(present, settings), records,
+                         [fingerprint, records,
                           json.dumps(linker.misc.save_model_to_json())])
         clusters = _arrow(mem,  # noqa: F841 - read by name below
                            "SELECT record_key, cluster, match_rule, match_score, match_level FROM wp_clusters")
@@ -247,11 +247,6 @@ class SplinkResolver:
                            "SELECT record_key, customer_id FROM stitch.customer_ids")
         mem.execute("CREATE OR REPLACE TABLE wp_prev AS SELECT * FROM previous")
         return mem.execute("SELECT count(*) FROM wp_prev").fetchone()[0] > 0
-
-    def _candidate_pairs(self, linker) -> int:
-        blocked = linker.inference.compute_blocked_pairs_for_predict()
-        return linker._db_api._execute_sql_against_backend(
-            f"SELECT count(*) FROM {blocked.physical_name}").fetchall()[0][0]
 
     def cluster(self, mem: duckdb.DuckDBPyConnection, catalog: Catalog, threshold: float,
                 present: set[str], incremental: bool = False) -> ResolveResult:
