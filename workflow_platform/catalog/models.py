@@ -73,6 +73,16 @@ class Location(Model):
     storage_options_env: dict[str, str] = Field(
         default_factory=dict, description="storage option name -> environment variable holding its value"
     )
+    quarantine: str = Field("_quarantine", description="folder under the location root that refused files move to, "
+                                                       "each with a .reason.txt beside it")
+
+    @field_validator("quarantine")
+    @classmethod
+    def _quarantine(cls, value: str) -> str:
+        parts = value.strip("/").split("/")
+        if not value.strip("/") or value.startswith("/") or ".." in parts or "\\" in value:
+            raise ValueError(f"quarantine {value!r} must be a relative folder inside the location (no '/', '..')")
+        return value.strip("/")
 
 
 class FileFormat(Model):
@@ -197,6 +207,8 @@ class Feed(Model):
     error_threshold: float = Field(1.0, ge=0, le=100, description="percent of rejected rows a file may have")
     priority: int = Field(999, ge=0, description="source priority in merged_customers (lower wins)")
     stitch: bool | None = Field(None, description="take part in identity resolution; default: when it has PII tags")
+    strict: bool = Field(False, description="refuse (quarantine) a file with columns the feed does not declare; "
+                                            "otherwise new columns are reported as schema drift and not loaded")
 
     @model_validator(mode="after")
     def _columns(self) -> Feed:
