@@ -95,13 +95,15 @@ def run(catalog_dir, date, start, end, group, ingest_only, skip_missing, error_t
 
 
 def _print_outcome(outcome, title: str) -> None:
-    """Rows per materialized asset, then the failed steps with their messages."""
+    """Rows per materialized asset, then the refused files and the failed steps with their messages."""
     table = Table(title=title)
     for column in ("asset", "rows", "detail"):
         table.add_column(column)
     for row in outcome.rows:
         table.add_row(escape(row.key), "" if row.rows is None else f"{row.rows:,}", escape(row.detail))
     console.print(table)
+    for refused in outcome.refused:
+        err_console.print(f"[yellow]refused[/yellow] {escape(refused)}", highlight=False)
     for failure in outcome.failures:
         err_console.print(f"[red]failed[/red] {escape(failure)}", highlight=False)
 
@@ -144,7 +146,7 @@ def truncate(feed, catalog_dir, yes) -> None:
     if not yes:
         click.confirm(f"Drop domain.{feed} in {settings.warehouse_path()}?", abort=True)
     with WarehouseResource(database=str(settings.warehouse_path())).get_connection() as conn:  # waits for a run
-        rows = drop_domain_table(conn, catalog.feed(feed))
+        rows = drop_domain_table(conn, catalog.feed(feed), [c.name for c in catalog.couriers_of_feed(feed)])
     console.print(f"dropped domain.{feed} ({rows:,} rows)", highlight=False)
 
 

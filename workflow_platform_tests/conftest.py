@@ -114,6 +114,22 @@ class Tenant:
     def scalar(self, sql: str, params=None):
         return self.query(sql, params)[0][0]
 
+    def quarantined(self) -> dict[str, str]:
+        """Files in the landing location's quarantine folder (timestamp prefix dropped) -> their reason file."""
+        folder = self.landing / "_quarantine"
+        found = {}
+        for reason in sorted(folder.rglob("*.reason.txt")) if folder.exists() else []:
+            moved = reason.with_name(reason.name.removesuffix(".reason.txt"))
+            assert moved.exists(), f"{moved} has a reason file but is not there"
+            relative = moved.relative_to(folder)
+            found[str(relative.with_name(relative.name.split("-", 1)[1]))] = reason.read_text()
+        return found
+
+    def manifest(self, courier: str) -> list[tuple]:
+        """(file, status, rows_loaded) from audit.files, oldest first."""
+        return self.query("SELECT file, status, rows_loaded FROM audit.files WHERE courier = ? ORDER BY recorded_at, "
+                          "file", [courier])
+
 
 @pytest.fixture
 def tenant(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Tenant:

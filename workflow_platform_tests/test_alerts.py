@@ -105,7 +105,7 @@ feeds:
       - {name: email, tag: email}
 courier_groups:
   - name: daily
-    couriers: [shop]
+    couriers: [{courier: shop, stop_when_missing: true}]  # a refused file stops the run
 alerts:
   courier_groups:
     email: [ops@acme.example]

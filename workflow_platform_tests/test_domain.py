@@ -7,6 +7,7 @@ import pytest
 
 from workflow_platform.catalog.models import Feed
 from workflow_platform.domain.load import merge_staged
+from workflow_platform.sql import transaction
 
 CATALOG = """
 couriers:
@@ -123,10 +124,11 @@ def test_a_failing_merge_leaves_the_previous_table(tmp_path):
 
     with duckdb.connect(str(tmp_path / "w.duckdb")) as conn:
         stage(conn, "5::BIGINT", "f")
-        merge_staged(conn, feed, "upsert", dt.datetime(2026, 1, 1))
+        with transaction(conn):  # as the load step runs it: merge, rejects and audit.files in one transaction
+            merge_staged(conn, feed, "upsert", dt.datetime(2026, 1, 1))
         # a staged value that cannot be stored in the domain column makes the insert fail mid-merge
         stage(conn, "'x'", "g")
-        with pytest.raises(duckdb.Error):
+        with pytest.raises(duckdb.Error), transaction(conn):
             merge_staged(conn, feed, "truncate_upsert", dt.datetime(2026, 1, 2))
         assert conn.execute("SELECT id, n, _file FROM domain.people").fetchall() == [("1", 5, "f")]
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 AlertKind = Literal["missing_files", "failure", "success", "runtime_exceeded", "freshness", "canceled", "late_file",
-                    "id_churn", "giant_cluster", "upstream_failed", "query_threshold"]
+                    "id_churn", "giant_cluster", "upstream_failed", "query_threshold", "file_refused"]
 Audience = Literal["courier_groups", "orchestration_groups", "campaigns"]
 
 KIND_TITLES = {
@@ -17,6 +17,7 @@ KIND_TITLES = {
     "late_file": "file arrived late", "id_churn": "customer id churn",
     "giant_cluster": "giant Stitch cluster",
     "upstream_failed": "did not run: upstream failed", "query_threshold": "query row count outside its threshold",
+    "file_refused": "file refused",
 }
 AUDIENCE_TITLES = {"courier_groups": "courier group", "orchestration_groups": "orchestration group",
                    "campaigns": "campaign"}

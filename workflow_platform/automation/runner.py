@@ -31,6 +31,7 @@ class RunOutcome:
     warehouse: str
     rows: list[AssetRow] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)  # "file (status): reason" of files quarantined or rejected
 
 
 def run_workflow(catalog: Catalog, window: tuple[dt.date, dt.date] | None = None, group: str | None = None,
@@ -85,6 +86,11 @@ def run_workflow(catalog: Catalog, window: tuple[dt.date, dt.date] | None = None
             detail += f", missing: {'; '.join(metadata['missing'])}"
         outcome.rows.append(AssetRow(materialization.asset_key.to_user_string(), rows, detail))
     for event in result.all_events:
+        if event.event_type_value == "ASSET_CHECK_EVALUATION":
+            evaluation = event.event_specific_data
+            files = evaluation.metadata.get("refused_files")
+            if not evaluation.passed and files is not None:
+                outcome.refused += [f"{f['file']} ({f['status']}): {f['reason']}" for f in files.value]
         if event.event_type_value == "STEP_FAILURE":
             failure = event.step_failure_data.user_failure_data
             error = event.step_failure_data.error

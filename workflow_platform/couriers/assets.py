@@ -1,18 +1,30 @@
-"""Assets `courier/<name>`: find the run's files, check them, and record the manifest `raw.<courier>__files`.
+"""Assets `courier/<name>`: find the run's files, decide each (load, duplicate, quarantine), register the ones to
+load in `raw.<courier>__files`.
 
 A courier that loads a feed runs in that feed's load step (domain/assets.py); a `land_only` courier is an
 asset of its own.
 """
 
+from dataclasses import dataclass, field
+
 import dagster as dg
 import duckdb
 
 from workflow_platform.automation.runtime import freshness_for
-from workflow_platform.automation.window import SKIP_COURIERS_TAG, SKIP_MISSING_TAG, run_days
-from workflow_platform.catalog.models import Catalog, Courier, GroupCourier
-from workflow_platform.couriers.ingest import CourierError, register_files
-from workflow_platform.couriers.landing import find_files, remote_filesystems
+from workflow_platform.automation.window import ERROR_THRESHOLD_TAG, SKIP_COURIERS_TAG, SKIP_MISSING_TAG, run_days
+from workflow_platform.catalog.models import Catalog, Courier, GroupCourier, Location
+from workflow_platform.couriers.ingest import CourierError, check_file, register_files
+from workflow_platform.couriers.landing import LandedFile, find_files, open_location, remote_filesystems
+from workflow_platform.couriers.manifest import (
+    FileEntry,
+    earlier,
+    ensure_manifest,
+    last_loaded_columns,
+    record,
+    sha256_of,
+)
 from workflow_platform.couriers.patterns import FilePattern
+from workflow_platform.couriers.quarantine import quarantine_file
 from workflow_platform.layout import asset_group, courier_key, owners_and_tags
 from workflow_platform.metadata import Stopwatch, markdown_table
 from workflow_platform.resources import WAREHOUSE_POOL, WarehouseResource
@@ -25,6 +37,13 @@ def _protocol(catalog: Catalog, courier: Courier) -> str:
 
 
 FILES_CHECK = "expected_files_present"
+ACCEPTED_CHECK = "files_accepted"
+
+
+def accepted_check_spec(courier: Courier) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec(ACCEPTED_CHECK, asset=courier_key(courier.name),
+                             description="No file of the run was quarantined or rejected over the error threshold "
+                                         "(evaluated by the load step; audit.files has every file's status).")
 
 
 def files_check_spec(courier: Courier) -> dg.AssetCheckSpec:
@@ -48,30 +67,50 @@ def courier_spec(catalog: Catalog, courier: Courier) -> dg.AssetSpec:
     )
 
 
-def collect_files(context: dg.AssetExecutionContext, conn: duckdb.DuckDBPyConnection, catalog: Catalog,
-                  courier: Courier) -> dg.MaterializeResult:
-    """Find the files of the run's window, check each reads with the feed's columns, record the manifest.
+@dataclass
+class CourierFiles:
+    """What the courier step decided for the files of one run."""
 
-    A missing required file raises dg.Failure naming the pattern and the day (unless the run skips missing
-    files); a missing optional file is a warning."""
+    courier: Courier
+    to_load: list[LandedFile] = field(default_factory=list)
+    entries: dict[str, FileEntry] = field(default_factory=dict)  # manifest rows of to_load, by relative path
+    already_loaded: list[str] = field(default_factory=list)  # files loaded by an earlier run, unchanged since
+    skipped: list[FileEntry] = field(default_factory=list)  # duplicates and earlier rejected files
+    quarantined: list[FileEntry] = field(default_factory=list)  # moved and recorded already
+    new_columns: dict[str, list[str]] = field(default_factory=dict)  # file -> columns the feed does not declare
+    result: dg.MaterializeResult | None = None
+
+
+def collect_files(context: dg.AssetExecutionContext, conn: duckdb.DuckDBPyConnection, catalog: Catalog,
+                  courier: Courier, skip_duplicates: bool = True) -> CourierFiles:
+    """Find the files of the run's window, decide each one, and register the ones to load.
+
+    Each file is hashed (sha256) and checked: identical content loaded before is a duplicate (0 rows; with
+    `skip_duplicates`); content rejected before waits for a run with a higher error threshold; a file with a
+    whole-file problem moves to quarantine (recorded in audit.files at once). A missing required file raises
+    dg.Failure naming the pattern and the day (unless the run skips missing files); a missing optional file is a
+    warning."""
     clock = Stopwatch()
     location = catalog.location(courier.location)
-    group = catalog.group_of_courier(courier.name)
-    settings = next((c for c in group.couriers if c.courier == courier.name), None) if group else None
-    settings = settings or GroupCourier(courier=courier.name)
+    feed = catalog.feed(courier.feed)
     pattern = FilePattern.parse(courier.pattern)
     tags = context.run.tags
+    found = CourierFiles(courier)
     if courier.name in {c.strip() for c in tags.get(SKIP_COURIERS_TAG, "").split(",")}:
         context.log.warning(f"courier {courier.name}: skipped for this run ({SKIP_COURIERS_TAG})")
         with transaction(conn):
-            register_files(conn, courier, catalog.feed(courier.feed), [])
+            register_files(conn, courier, [])
         skipped = dg.AssetCheckResult(asset_key=courier_key(courier.name), check_name=FILES_CHECK, passed=True,
                                       metadata={"skipped": True})
-        return dg.MaterializeResult(asset_key=courier_key(courier.name), check_results=[skipped],
-                                    metadata={"skipped": True, "files_loaded": dg.MetadataValue.int(0)})
-    days = run_days(tags, settings.look_back_seconds)
+        found.result = dg.MaterializeResult(asset_key=courier_key(courier.name), check_results=[skipped],
+                                            metadata={"skipped": True, "files_loaded": dg.MetadataValue.int(0)})
+        return found
+    days = run_days(tags, group_settings(catalog, courier).look_back_seconds)
     try:
         search = find_files(courier, location, days)
+        fs, _ = open_location(location)
+        for fs_ in remote_filesystems(location):
+            conn.register_filesystem(fs_)
     except (ValueError, OSError) as exc:
         raise dg.Failure(description=f"courier {courier.name!r}: {exc}") from exc
     window = f"{days[0]} .. {days[-1]}" if pattern.dated else "any date (undated pattern)"
@@ -83,24 +122,84 @@ def collect_files(context: dg.AssetExecutionContext, conn: duckdb.DuckDBPyConnec
         else:
             raise dg.Failure(description=message + f" (required file; window {window})",
                              metadata={"missing": dg.MetadataValue.json(missing)})
-    try:
-        with transaction(conn):
-            units = register_files(conn, courier, catalog.feed(courier.feed), search.files,
-                                   remote_filesystems(location))
-    except CourierError as exc:
-        raise dg.Failure(description=f"courier {courier.name!r}: {exc}") from exc
-    context.log.info(f"courier {courier.name}: {len(search.files)} file(s) for {window}, all readable")
+    ensure_manifest(conn)
+    retry_rejected = ERROR_THRESHOLD_TAG in tags
+    previous = last_loaded_columns(conn, courier.name)
+    seen: dict[str, str] = {}  # sha256 -> file, within this run
+    for landed in search.files:
+        entry = FileEntry(courier.name, feed.name, landed.relative, landed.size, "", "loaded")
+        try:
+            entry.sha256 = sha256_of(fs, landed)
+            before = earlier(conn, courier.name, entry.sha256) or (
+                ("loaded", seen[entry.sha256]) if entry.sha256 in seen else None)
+            if before == ("loaded", landed.relative) and skip_duplicates:  # still in the landing folder
+                found.already_loaded.append(landed.relative)
+                continue
+            if before and skip_duplicates and before[0] == "loaded":
+                entry.status, entry.same_as = "duplicate", before[1]
+                entry.reason = f"identical to {before[1]}, already loaded: 0 rows added"
+                found.skipped.append(entry)
+                continue
+            if before and before[0] == "rejected" and not retry_rejected:
+                entry.status, entry.same_as = "rejected", before[1]
+                entry.reason = (f"identical to {before[1]}, rejected over the error threshold before; launch a run "
+                                "with a higher error threshold to load it")
+                found.skipped.append(entry)
+                continue
+            check = check_file(conn, landed, feed, courier.file, feed.strict, previous)
+        except (CourierError, OSError) as exc:
+            reason = str(exc) if isinstance(exc, CourierError) else f"{landed.relative}: cannot be read ({exc})"
+            found.quarantined.append(quarantine(context, conn, location, landed, entry, reason))
+            continue
+        entry.columns = check.columns
+        if check.new_columns:
+            found.new_columns[landed.relative] = check.new_columns
+            context.log.warning(f"courier {courier.name}: {landed.relative} has column(s) feed {feed.name!r} does not "
+                                f"declare, not loaded: {', '.join(check.new_columns)} (schema drift)")
+        seen[entry.sha256] = landed.relative
+        found.to_load.append(landed)
+        found.entries[landed.relative] = entry
+    with transaction(conn):
+        register_files(conn, courier, found.to_load)
+    context.log.info(f"courier {courier.name}: {len(search.files)} file(s) for {window}: {len(found.to_load)} to "
+                     f"load, {len(found.already_loaded)} loaded before, {len(found.skipped)} skipped, "
+                     f"{len(found.quarantined)} quarantined")
     check = dg.AssetCheckResult(asset_key=courier_key(courier.name), check_name=FILES_CHECK, passed=not missing,
                                 severity=dg.AssetCheckSeverity.WARN, metadata={"missing": dg.MetadataValue.json(missing)})
-    return dg.MaterializeResult(asset_key=courier_key(courier.name), check_results=[check], metadata={
+    found.result = dg.MaterializeResult(asset_key=courier_key(courier.name), check_results=[check], metadata={
         "window": window,
-        "files_loaded": dg.MetadataValue.int(len(search.files)),
-        "files_read": dg.MetadataValue.int(units),
-        "bytes": dg.MetadataValue.int(sum(f.size for f in search.files)),
+        "files_loaded": dg.MetadataValue.int(len(found.to_load)),
+        "files_already_loaded": dg.MetadataValue.int(len(found.already_loaded)),
+        "files_skipped": dg.MetadataValue.int(len(found.skipped)),
+        "files_quarantined": dg.MetadataValue.int(len(found.quarantined)),
+        "bytes": dg.MetadataValue.int(sum(f.size for f in found.to_load)),
         "missing": dg.MetadataValue.json(missing),
-        "files": markdown_table([{"file": f.relative, "date": f.day or "", "bytes": f.size} for f in search.files]),
+        "new_columns": dg.MetadataValue.json(found.new_columns),
+        "files": markdown_table([{"file": f.relative, "date": f.day or "", "bytes": f.size} for f in found.to_load]
+                                + [{"file": e.file, "date": "", "bytes": e.bytes, "status": e.status}
+                                   for e in found.skipped + found.quarantined]),
         "elapsed_seconds": dg.MetadataValue.float(clock.seconds),
     })
+    return found
+
+
+def quarantine(context: dg.AssetExecutionContext, conn: duckdb.DuckDBPyConnection, location: Location,
+               landed: LandedFile, entry: FileEntry, reason: str) -> FileEntry:
+    """Move a refused file to quarantine and record it in audit.files at once (it has left the landing area)."""
+    entry.status, entry.reason = "quarantined", reason
+    moved = quarantine_file(location, landed, reason, {"courier": entry.courier, "feed": entry.feed,
+                                                       "sha256": entry.sha256, "run_id": context.run.run_id})
+    entry.same_as = moved
+    record(conn, [entry], context.run.run_id)
+    context.log.error(f"courier {entry.courier}: {reason}; moved to {moved} (quarantine)")
+    return entry
+
+
+def group_settings(catalog: Catalog, courier: Courier) -> GroupCourier:
+    """The courier's settings in its courier group (defaults outside any group)."""
+    group = catalog.group_of_courier(courier.name)
+    settings = next((c for c in group.couriers if c.courier == courier.name), None) if group else None
+    return settings or GroupCourier(courier=courier.name)
 
 
 def build_land_only_asset(catalog: Catalog, courier: Courier) -> dg.AssetsDefinition:
@@ -110,6 +209,6 @@ def build_land_only_asset(catalog: Catalog, courier: Courier) -> dg.AssetsDefini
                     name=f"courier__{courier.name}", pool=WAREHOUSE_POOL)
     def _land(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
         with warehouse.get_connection() as conn:
-            yield collect_files(context, conn, catalog, courier)
+            yield collect_files(context, conn, catalog, courier).result
 
     return _land

@@ -1,8 +1,8 @@
 """Read a courier's files with DuckDB's own readers (no pandas on the data path).
 
-The courier step checks every file it found (readable, with the feed's columns) and records them, in load
-order, in the manifest `raw.<courier>__files`. The feed step then reads each file once, straight into its
-staging table (see feeds/typing.py), so the data is written once before the domain table.
+The courier step checks every file it found (readable, with the feed's columns; `check_file`) and records the
+ones to load, in load order, in `raw.<courier>__files`. The feed step then reads each file once, straight into
+its staging table (see feeds/typing.py), so the data is written once before the domain table.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import duckdb
 
 from workflow_platform.catalog.models import Courier, Feed, FileFormat
 from workflow_platform.couriers.landing import LandedFile
-from workflow_platform.feeds.rejects import REJECTS_TABLE, ensure_rejects_table
+from workflow_platform.feeds.rejects import PENDING_REJECTS, ensure_pending_rejects
 from workflow_platform.sql import ident
 from workflow_platform.sql import literal as sql_literal
 
@@ -43,7 +43,7 @@ class Readable:
 
 
 def files_table(courier: Courier) -> str:
-    """The manifest of the files a courier's last run found, in load order."""
+    """The files a courier's last run loads, in load order (the history of all files is couriers/manifest.py)."""
     return f"raw.{ident(courier.name + '__files')}"
 
 
@@ -84,9 +84,10 @@ def describe(conn: duckdb.DuckDBPyConnection, readable: Readable, fmt: FileForma
         raise read_error(readable, fmt, exc) from exc
 
 
-def column_map(conn: duckdb.DuckDBPyConnection, readable: Readable, feed: Feed, fmt: FileFormat) -> dict[str, str]:
+def column_map(conn: duckdb.DuckDBPyConnection, readable: Readable, feed: Feed, fmt: FileFormat,
+               described: dict[str, str] | None = None) -> dict[str, str]:
     """feed column -> the file's column; a missing column or an unreadable file raises CourierError."""
-    columns = list(describe(conn, readable, fmt))
+    columns = list(described if described is not None else describe(conn, readable, fmt))
     if not fmt.header and fmt.format in DELIMITED:
         if len(columns) < len(feed.columns):
             raise CourierError(
@@ -140,48 +141,93 @@ def readables(landed: LandedFile, fmt: FileFormat) -> Iterator[list[Readable]]:
         yield members
 
 
-def register_files(conn: duckdb.DuckDBPyConnection, courier: Courier, feed: Feed, files: list[LandedFile],
-                   filesystems=()) -> int:
-    """Check that every file reads with the feed's columns, then record the manifest in load order.
+TYPE_FAMILIES = {"TINYINT": "integer", "SMALLINT": "integer", "INTEGER": "integer", "BIGINT": "integer",
+                 "HUGEINT": "integer", "UTINYINT": "integer", "USMALLINT": "integer", "UINTEGER": "integer",
+                 "UBIGINT": "integer", "FLOAT": "float", "DOUBLE": "float", "VARCHAR": "text", "BOOLEAN": "boolean",
+                 "DATE": "date"}
 
-    Runs in the caller's transaction; returns the number of readable units (zip members count one each)."""
-    for fs in filesystems:
-        conn.register_filesystem(fs)
-    units = 0
-    for landed in files:
-        if GLOB_CHARACTERS.search(landed.relative):  # DuckDB's readers would expand it as a glob
-            raise CourierError(f"{landed.relative}: file names with any of * ? [ ] {{ }} cannot be read safely; "
-                               "rename the file")
-        if landed.size == 0:
-            raise CourierError(f"{landed.relative}: file is empty (0 bytes)")
-        with readables(landed, courier.file) as members:
-            for readable in members:
-                column_map(conn, readable, feed, courier.file)
-                units += 1
+
+def type_family(duckdb_type: str) -> str:
+    """Types a file may move between without changing meaning (INTEGER -> BIGINT) share a family."""
+    base = duckdb_type.split("(")[0].upper()
+    return "timestamp" if base.startswith("TIMESTAMP") else TYPE_FAMILIES.get(base, base)
+
+
+@dataclass
+class FileCheck:
+    """What checking a file found: its columns (reader types) and the columns the feed does not declare."""
+
+    columns: dict[str, str]
+    new_columns: list[str]
+
+
+def check_file(conn: duckdb.DuckDBPyConnection, landed: LandedFile, feed: Feed, fmt: FileFormat, strict: bool,
+               previous: tuple[str, dict[str, str]] | None = None) -> FileCheck:
+    """Check that a landed file can be loaded by the feed, without reading its rows.
+
+    Raises CourierError for a whole-file problem: a glob character in its name, 0 bytes, not readable in the
+    courier's format, a missing column, an undeclared column when the feed is strict, or (typed formats) a
+    feed column whose type changed family since `previous` (the courier's last loaded file and its columns)."""
+    if GLOB_CHARACTERS.search(landed.relative):  # DuckDB's readers would expand it as a glob
+        raise CourierError(f"{landed.relative}: file names with any of * ? [ ] {{ }} cannot be read safely; "
+                           "rename the file")
+    if landed.size == 0:
+        raise CourierError(f"{landed.relative}: file is empty (0 bytes)")
+    columns: dict[str, str] = {}
+    new_columns: list[str] = []
+    with readables(landed, fmt) as members:
+        for readable in members:
+            found = describe(conn, readable, fmt)
+            mapping = column_map(conn, readable, feed, fmt, found)
+            used = {c.lower() for c in mapping.values()}
+            extra = [c for c in found if c.lower() not in used]
+            if extra and strict:
+                raise CourierError(f"{readable.label}: column(s) {', '.join(extra)} are not declared by feed "
+                                   f"{feed.name!r}, which is strict; declare them or set strict: false")
+            new_columns += [c for c in extra if c not in new_columns]
+            columns.update(found)
+    if previous and fmt.format == "parquet":
+        before_file, before = previous
+        changed = [f"{c} was {before[c]} in {before_file}, now {t}" for c, t in columns.items()
+                   if c in before and type_family(before[c]) != type_family(t)]
+        if changed:
+            raise CourierError(f"{landed.relative}: column type changed: {'; '.join(changed)}; fix the export or "
+                               "change the feed's column types")
+    return FileCheck(columns, new_columns)
+
+
+def register_files(conn: duckdb.DuckDBPyConnection, courier: Courier, files: list[LandedFile]) -> None:
+    """Record the files this run loads for the courier, in load order, in `raw.<courier>__files`."""
     conn.execute("CREATE SCHEMA IF NOT EXISTS raw")
     conn.execute(f"CREATE OR REPLACE TABLE {files_table(courier)} (_seq INTEGER, _file VARCHAR, url VARCHAR, "
                  "_file_date DATE, bytes BIGINT)")
     if files:
         conn.executemany(f"INSERT INTO {files_table(courier)} VALUES (?, ?, ?, ?, ?)",
                          [[seq, f.relative, f.url, f.day, f.size] for seq, f in enumerate(files, start=1)])
-    return units
 
 
-def manifest(conn: duckdb.DuckDBPyConnection, courier: Courier) -> list[LandedFile]:
-    """The files the courier's last run registered, in load order."""
+def registered_files(conn: duckdb.DuckDBPyConnection, courier: Courier) -> list[LandedFile]:
+    """The files the courier's current load registered, in load order."""
     rows = conn.execute(f"SELECT url, _file, _file_date, bytes FROM {files_table(courier)} ORDER BY _seq").fetchall()
     return [LandedFile(url, relative, day, size) for url, relative, day, size in rows]
 
 
 def record_bad_lines(conn: duckdb.DuckDBPyConnection, courier: Courier, feed: Feed, readable: Readable,
                      rows_read: int, header_rows: int) -> list[int]:
-    """Move DuckDB's structural CSV errors for one file into audit.rejects, one row per malformed line;
+    """Move DuckDB's structural CSV errors for one file into the load's rejects, one row per malformed line;
     returns those line numbers. A quote that DuckDB could not close before the end of the file makes it stop
-    reading there: that file is refused (CourierError) rather than loaded without its rest."""
+    reading there: that file is refused (CourierError) rather than loaded without its rest; so is a file with
+    bytes that are invalid in its encoding (the whole file is in another one)."""
     exists = conn.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'wp_reject_errors'").fetchone()[0]
     if not exists:
         return []
     lines = [int(r[0]) for r in conn.execute("SELECT DISTINCT line FROM wp_reject_errors ORDER BY line").fetchall()]
+    encoding = conn.execute("SELECT min(line) FROM wp_reject_errors WHERE error_type = 'INVALID ENCODING'").fetchone()[0]
+    if encoding is not None:  # not one bad row: the file is in another encoding than the courier says
+        conn.execute("DELETE FROM wp_reject_errors")
+        conn.execute("DELETE FROM wp_reject_scans")
+        raise CourierError(f"{readable.label}: line {encoding} is not valid {courier.file.encoding}; the file is in "
+                           "another encoding (set the courier's file.encoding, e.g. latin-1, or fix the export)")
     quote = conn.execute("SELECT min(line) FROM wp_reject_errors WHERE error_type = 'UNQUOTED VALUE'").fetchone()[0]
     if quote is not None:
         records_before = quote - 1 - header_rows - sum(1 for line in lines if line < quote)
@@ -190,9 +236,9 @@ def record_bad_lines(conn: duckdb.DuckDBPyConnection, courier: Courier, feed: Fe
             conn.execute("DELETE FROM wp_reject_scans")
             raise CourierError(f"{readable.label}: line {quote} has a value with an unterminated quote; the rest of "
                                "the file cannot be read reliably, so none of it is loaded (fix the quote and reload)")
-    ensure_rejects_table(conn)
+    ensure_pending_rejects(conn)
     conn.execute(
-        f"INSERT INTO {REJECTS_TABLE} SELECT ?, ?, ?, line, coalesce(column_name, ''), left(csv_line, 500), "
+        f"INSERT INTO {PENDING_REJECTS} SELECT ?, ?, ?, line, coalesce(column_name, ''), left(csv_line, 500), "
         "error_type || ': ' || error_message, now() FROM ("
         "  SELECT DISTINCT ON (line) * FROM wp_reject_errors ORDER BY line, column_idx)",
         [courier.name, feed.name, readable.label],

@@ -1,8 +1,9 @@
 """The load step of a feed: assets `courier/<c>` → `feed/<feed>` → `domain/<feed>` materialized together.
 
-One Dagster step runs the feed's couriers, the feed and the merge on one warehouse connection, so the
-manifest and the staging table it passes along can never be interleaved with another run's, and the domain
-table can only take a load that its own feed step accepted (the three assets cannot be run apart).
+One Dagster step runs the feed's couriers, the feed and the merge on one warehouse connection, so the files it
+registers and the staging table it passes along can never be interleaved with another run's, and the domain
+table can only take a load that its own feed step accepted (the three assets cannot be run apart). The merge,
+the rejects and the file manifest (audit.files) commit together: each file loads exactly once.
 """
 
 import datetime as dt
@@ -10,14 +11,30 @@ import datetime as dt
 import dagster as dg
 import duckdb
 
+from workflow_platform.alerts.channels import AlertChannelsResource
+from workflow_platform.alerts.dispatch import deliver
+from workflow_platform.alerts.model import Alert
+from workflow_platform.alerts.sensors import audience_of
 from workflow_platform.automation.runtime import freshness_for
-from workflow_platform.catalog.models import Catalog, Feed
-from workflow_platform.couriers.assets import collect_files, courier_spec, files_check_spec
+from workflow_platform.catalog.models import Catalog, Courier, Feed
+from workflow_platform.couriers.assets import (
+    ACCEPTED_CHECK,
+    CourierFiles,
+    accepted_check_spec,
+    collect_files,
+    courier_spec,
+    files_check_spec,
+    group_settings,
+    quarantine,
+)
+from workflow_platform.couriers.manifest import FileEntry, record
 from workflow_platform.domain.load import DomainResult, DomainSchemaChanged, ensure_domain_table, merge_staged
 from workflow_platform.feeds.assets import feed_spec, stage
-from workflow_platform.layout import asset_group, domain_key, feed_key, owners_and_tags
+from workflow_platform.feeds.rejects import commit_rejects
+from workflow_platform.layout import asset_group, courier_key, domain_key, feed_key, owners_and_tags
 from workflow_platform.metadata import Stopwatch, catalog_schema, same_name_lineage, table_metadata
 from workflow_platform.resources import WAREHOUSE_POOL, WarehouseResource
+from workflow_platform.sql import transaction
 
 
 def load_operation(catalog: Catalog, feed: Feed) -> str:
@@ -44,24 +61,25 @@ def domain_spec(catalog: Catalog, feed: Feed) -> dg.AssetSpec:
 
 
 def merge(context: dg.AssetExecutionContext, conn: duckdb.DuckDBPyConnection, catalog: Catalog, feed: Feed,
-          files_read: int) -> dg.MaterializeResult:
-    clock = Stopwatch()
+          loaded_files: int) -> DomainResult | None:
+    """Merge the staged rows into domain.<feed> (inside the caller's transaction); None when no file loads."""
     operation = load_operation(catalog, feed)
-    if files_read == 0:  # nothing arrived: an upsert has nothing to add and a truncate must not empty the table
-        context.log.info(f"domain.{feed.name}: no file in this load; table unchanged")
-        try:
+    try:
+        if loaded_files == 0:  # an upsert has nothing to add and a truncate must not empty the table
+            context.log.info(f"domain.{feed.name}: no file in this load; table unchanged")
             ensure_domain_table(conn, feed)
-        except DomainSchemaChanged as exc:
-            raise dg.Failure(description=str(exc)) from exc
-        result = None
-    else:
-        try:
-            result = merge_staged(conn, feed, operation, dt.datetime.now(dt.UTC).replace(tzinfo=None))
-        except DomainSchemaChanged as exc:
-            raise dg.Failure(description=str(exc)) from exc
-        context.log.info(f"domain.{feed.name} {operation}: {result.inserted} inserted, {result.updated} updated, "
-                         f"{result.rows_after} rows now")
-    result = result or DomainResult(operation, 0, 0, 0, 0, None)
+            return None
+        result = merge_staged(conn, feed, operation, dt.datetime.now(dt.UTC).replace(tzinfo=None))
+    except DomainSchemaChanged as exc:
+        raise dg.Failure(description=str(exc)) from exc
+    context.log.info(f"domain.{feed.name} {operation}: {result.inserted} inserted, {result.updated} updated, "
+                     f"{result.rows_after} rows now")
+    return result
+
+
+def domain_materialization(conn: duckdb.DuckDBPyConnection, catalog: Catalog, feed: Feed, result: DomainResult | None,
+                           clock: Stopwatch) -> dg.MaterializeResult:
+    result = result or DomainResult(load_operation(catalog, feed), 0, 0, 0, 0, None)
     return dg.MaterializeResult(asset_key=domain_key(feed.name), metadata={
         **table_metadata(conn, "domain", feed.name),
         "rows_staged": dg.MetadataValue.int(result.staged),
@@ -72,20 +90,98 @@ def merge(context: dg.AssetExecutionContext, conn: duckdb.DuckDBPyConnection, ca
     })
 
 
+def load_feed(context: dg.AssetExecutionContext, conn: duckdb.DuckDBPyConnection, catalog: Catalog, feed: Feed,
+              couriers: list[Courier], channels: AlertChannelsResource):
+    """The load step: collect each courier's files, stage them, then commit the merge into the domain table, the
+    load's rejects and its audit.files rows as ONE transaction (a crash leaves all old or all new).
+
+    Refused files (quarantined, or rejected over the error threshold) do not stop the other files; they raise an
+    alert and fail the courier's `files_accepted` check. A courier whose group setting is `stop_when_missing`
+    fails the step instead, before anything of the load commits."""
+    clock = Stopwatch()
+    operation = load_operation(catalog, feed)
+    found = [collect_files(context, conn, catalog, c, skip_duplicates=operation == "upsert") for c in couriers]
+    staged, result = stage(context, conn, catalog, feed, couriers)
+    by_courier = {f.courier.name: f for f in found}
+    refused: list[FileEntry] = [e for f in found for e in f.quarantined]
+    rejected_now: list[FileEntry] = []
+    for outcome in result.files:
+        files = by_courier[outcome.courier]
+        entry = files.entries[outcome.file]
+        entry.rows_read, entry.rows_rejected = outcome.rows, outcome.rejected
+        entry.rows_loaded = outcome.rows - outcome.rejected if outcome.status == "loaded" else 0
+        if outcome.status == "quarantined":
+            landed = next(f for f in files.to_load if f.relative == outcome.file)
+            files.quarantined.append(quarantine(context, conn, catalog.location(files.courier.location), landed,
+                                                files.entries.pop(outcome.file), outcome.reason))
+            refused.append(files.quarantined[-1])
+        elif outcome.status == "rejected":
+            entry.status, entry.reason = "rejected", outcome.reason
+            context.log.error(f"courier {outcome.courier}: {outcome.reason}")
+            rejected_now.append(entry)
+    refused += rejected_now
+    stopping = sorted({e.courier for e in refused if group_settings(catalog, catalog.courier(e.courier)).stop_when_missing})
+    if stopping:
+        with transaction(conn):  # the refusals are recorded; nothing of the data loads
+            commit_rejects(conn, context.run.run_id)
+            record(conn, rejected_now, context.run.run_id)
+        _alert_refused(context, channels, catalog, refused, stopped=True)
+        raise dg.Failure(description=f"feed {feed.name!r}: nothing loaded: courier(s) {', '.join(stopping)} stop when "
+                                     "a file is refused (stop_when_missing):\n  " + "\n  ".join(e.reason for e in refused))
+    loaded = [e for f in found for e in f.entries.values() if e.status == "loaded"]
+    with transaction(conn):
+        domain = merge(context, conn, catalog, feed, len(loaded))
+        commit_rejects(conn, context.run.run_id)
+        record(conn, loaded + rejected_now, context.run.run_id)
+        record(conn, [e for f in found for e in f.skipped], context.run.run_id, once=True)
+    if refused:
+        _alert_refused(context, channels, catalog, refused, stopped=False)
+    for files in found:
+        yield _with_acceptance(files)
+    yield staged
+    yield domain_materialization(conn, catalog, feed, domain, clock)
+
+
+def _with_acceptance(files: CourierFiles) -> dg.MaterializeResult:
+    """The courier's materialization plus its `files_accepted` check (fails when a file was refused)."""
+    refused = files.quarantined + [e for e in files.entries.values() if e.status == "rejected"]
+    check = dg.AssetCheckResult(
+        asset_key=courier_key(files.courier.name), check_name=ACCEPTED_CHECK, passed=not refused,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={"refused_files": dg.MetadataValue.json([
+            {"file": e.file, "status": e.status, "reason": e.reason,
+             "moved_to": e.same_as if e.status == "quarantined" else ""} for e in refused])})
+    result = files.result
+    return dg.MaterializeResult(asset_key=result.asset_key, metadata=result.metadata,
+                                check_results=[*(result.check_results or []), check])
+
+
+def _alert_refused(context: dg.AssetExecutionContext, channels: AlertChannelsResource, catalog: Catalog,
+                   refused: list[FileEntry], stopped: bool) -> None:
+    """One alert for the files this load refused: file names and reasons (never row values)."""
+    audience, group = audience_of(context.run)
+    lines = "; ".join(f"{e.file} ({e.status}{' to ' + e.same_as if e.status == 'quarantined' else ''}): "
+                      f"{e.reason.removeprefix(e.file + ': ')[:300]}" for e in refused)
+    alert = Alert(
+        kind="file_refused", severity="error" if stopped or any(e.status == "quarantined" for e in refused)
+        else "warning", audience=audience, group=group, run_id=context.run.run_id,
+        cause=f"{len(refused)} file(s) refused" + (", the load stopped" if stopped else ", the other files loaded")
+        + f": {lines}",
+        action="fix the file at its source and deliver it again (quarantined files sit beside a .reason.txt; "
+               "rejected rows are in audit.rejects; a run with a higher error threshold loads a rejected file)",
+    )
+    deliver(alert, catalog.alerts, channels.slack(), channels.email(), context.log)
+
+
 def build_load_asset(catalog: Catalog, feed: Feed) -> dg.AssetsDefinition:
     couriers = [c for c in catalog.couriers_of_feed(feed.name) if c.load != "land_only"]
     specs = [courier_spec(catalog, c) for c in couriers] + [feed_spec(catalog, feed, couriers),
                                                             domain_spec(catalog, feed)]
-
-    checks = [files_check_spec(c) for c in couriers]
+    checks = [files_check_spec(c) for c in couriers] + [accepted_check_spec(c) for c in couriers]
 
     @dg.multi_asset(specs=specs, check_specs=checks, name=f"load__{feed.name}", pool=WAREHOUSE_POOL, can_subset=False)
-    def _load(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+    def _load(context: dg.AssetExecutionContext, warehouse: WarehouseResource, alert_channels: AlertChannelsResource):
         with warehouse.get_connection() as conn:
-            for courier in couriers:
-                yield collect_files(context, conn, catalog, courier)
-            staged, result = stage(context, conn, catalog, feed, couriers)
-            yield staged
-            yield merge(context, conn, catalog, feed, len(result.per_file))
+            yield from load_feed(context, conn, catalog, feed, couriers, alert_channels)
 
     return _load

@@ -18,12 +18,17 @@ SQL_TYPES = {"string": "VARCHAR", "integer": "BIGINT", "float": "DOUBLE", "boole
              "datetime": "TIMESTAMP"}
 
 
-def drop_domain_table(conn: duckdb.DuckDBPyConnection, feed: Feed) -> int:
-    """Drop a feed's domain table (its next load recreates it); returns the rows it held."""
+def drop_domain_table(conn: duckdb.DuckDBPyConnection, feed: Feed, couriers: list[str]) -> int:
+    """Drop a feed's domain table (its next load recreates it); returns the rows it held. The files its
+    `couriers` loaded are marked `dropped` in audit.files, so they load again."""
+    from workflow_platform.couriers.manifest import mark_dropped
+
     if not table_exists(conn, f"domain.{feed.name}"):
         return 0
-    rows = conn.execute(f"SELECT count(*) FROM {domain_table(feed)}").fetchone()[0]
-    conn.execute(f"DROP TABLE {domain_table(feed)}")
+    with transaction(conn):
+        rows = conn.execute(f"SELECT count(*) FROM {domain_table(feed)}").fetchone()[0]
+        conn.execute(f"DROP TABLE {domain_table(feed)}")
+        mark_dropped(conn, couriers)
     return rows
 
 
@@ -87,7 +92,10 @@ def ensure_domain_table(conn: duckdb.DuckDBPyConnection, feed: Feed) -> None:
 
 
 def merge_staged(conn: duckdb.DuckDBPyConnection, feed: Feed, operation: str, load_time: dt.datetime) -> DomainResult:
-    """Merge the accepted rows of the staging table (feeds/typing.py) into the domain table, in one transaction."""
+    """Merge the accepted rows of the staging table (feeds/typing.py) into the domain table.
+
+    Call it inside the load's transaction (domain/assets.py), which also records the load's rejects and files:
+    a failure or a crash leaves the previous table."""
     from workflow_platform.feeds.typing import staging_table
 
     table = domain_table(feed)
@@ -101,17 +109,16 @@ def merge_staged(conn: duckdb.DuckDBPyConnection, feed: Feed, operation: str, lo
     stamped = f"{col_list}, ?::TIMESTAMP + to_microseconds(_seq), _file, _file_date, _line"
     staged, keys = conn.execute(
         f"SELECT count(*), count(DISTINCT _pk) FROM {staging_table(feed)} WHERE _reject IS NULL").fetchone()
-    with transaction(conn):
-        ensure_domain_table(conn, feed)  # inside: a failed first load leaves no empty table behind
-        if operation == "truncate_upsert":
-            conn.execute(f"DELETE FROM {table}")
-        empty = conn.execute(f"SELECT NOT EXISTS (SELECT 1 FROM {table})").fetchone()[0]
-        if empty and staged == keys:  # first load or truncate: nothing to compare with, every row goes in as it is
-            conn.execute(f"INSERT INTO {target} SELECT {stamped} FROM ({staged_rows})", [load_time])
-            inserted = updated = None
-        else:
-            inserted, updated = _upsert(conn, table, staged_rows, col_list, order, target, stamped, load_time)
-        rows_after = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    ensure_domain_table(conn, feed)  # inside the transaction: a failed first load leaves no empty table behind
+    if operation == "truncate_upsert":
+        conn.execute(f"DELETE FROM {table}")
+    empty = conn.execute(f"SELECT NOT EXISTS (SELECT 1 FROM {table})").fetchone()[0]
+    if empty and staged == keys:  # first load or truncate: nothing to compare with, every row goes in as it is
+        conn.execute(f"INSERT INTO {target} SELECT {stamped} FROM ({staged_rows})", [load_time])
+        inserted = updated = None
+    else:
+        inserted, updated = _upsert(conn, table, staged_rows, col_list, order, target, stamped, load_time)
+    rows_after = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
     if inserted is None:
         inserted, updated = staged, 0
     return DomainResult(operation, staged, inserted, updated, staged - inserted - updated, rows_after)

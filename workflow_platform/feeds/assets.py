@@ -10,7 +10,7 @@ from workflow_platform.catalog.models import Catalog, Courier, Feed
 from workflow_platform.couriers.ingest import CourierError
 from workflow_platform.couriers.landing import remote_filesystems
 from workflow_platform.feeds.rejects import REJECTS_TABLE
-from workflow_platform.feeds.typing import FeedResult, FeedThresholdExceeded, stage_feed, staging_name
+from workflow_platform.feeds.typing import FeedResult, stage_feed, staging_name
 from workflow_platform.layout import asset_group, courier_key, feed_key, owners_and_tags
 from workflow_platform.metadata import Stopwatch, catalog_schema, markdown_table, table_metadata
 
@@ -33,7 +33,7 @@ def feed_spec(catalog: Catalog, feed: Feed, couriers: list[Courier]) -> dg.Asset
 
 def stage(context: dg.AssetExecutionContext, conn: duckdb.DuckDBPyConnection, catalog: Catalog, feed: Feed,
           couriers: list[Courier]) -> tuple[dg.MaterializeResult, FeedResult]:
-    """Read the couriers' files into staging; a file over the error threshold raises dg.Failure."""
+    """Read the couriers' files into staging; the result says which files load, are rejected or quarantined."""
     clock = Stopwatch()
     override = context.run.tags.get(ERROR_THRESHOLD_TAG)
     for courier in couriers:
@@ -41,8 +41,6 @@ def stage(context: dg.AssetExecutionContext, conn: duckdb.DuckDBPyConnection, ca
             conn.register_filesystem(fs)
     try:
         result = stage_feed(conn, feed, couriers, catalog.stitch, float(override) if override else None)
-    except FeedThresholdExceeded as exc:
-        raise dg.Failure(description=str(exc)) from exc
     except CourierError as exc:
         raise dg.Failure(description=f"feed {feed.name!r}: {exc}") from exc
     context.log.info(f"feed {feed.name}: {result.rows_in} rows in, {result.rows_staged} staged, "
@@ -53,6 +51,8 @@ def stage(context: dg.AssetExecutionContext, conn: duckdb.DuckDBPyConnection, ca
         "rows_staged": dg.MetadataValue.int(result.rows_staged),
         "rows_rejected": dg.MetadataValue.int(result.rows_rejected),
         "rejects_table": REJECTS_TABLE,
-        "files": markdown_table(result.per_file),
+        "files_refused": dg.MetadataValue.int(len(result.refused)),
+        "files": markdown_table([{"file": f.file, "rows": f.rows, "rejected": f.rejected, "status": f.status}
+                                 for f in result.files]),
         "elapsed_seconds": dg.MetadataValue.float(clock.seconds),
     }), result

@@ -1,8 +1,7 @@
-"""Type and standardize a feed's files into the load step's staging table, sending refused rows to audit.rejects.
+"""Type and standardize a feed's files into the load step's staging table, sending refused rows to the rejects.
 
 One SQL pass per file, straight from DuckDB's reader: a value that is present but does not cast to its
-declared type rejects the row, and a file whose rejected share exceeds the feed's error threshold fails the
-load.
+declared type rejects the row, and a file whose rejected share exceeds the feed's error threshold is not loaded.
 """
 
 from __future__ import annotations
@@ -15,15 +14,16 @@ import duckdb
 from workflow_platform.catalog.models import Courier, Feed, FeedColumn, StitchSettings
 from workflow_platform.couriers.ingest import (
     DELIMITED,
+    CourierError,
     column_map,
     describe,
-    manifest,
     read_error,
     readables,
     reader_sql,
     record_bad_lines,
+    registered_files,
 )
-from workflow_platform.feeds.rejects import REJECTS_TABLE, ensure_rejects_table
+from workflow_platform.feeds.rejects import PENDING_REJECTS, ensure_pending_rejects
 from workflow_platform.feeds.semantics import standardize
 from workflow_platform.joda import joda_to_strftime
 from workflow_platform.sql import ident, literal
@@ -32,16 +32,28 @@ TRUE_WORDS = ("true", "t", "yes", "y", "1")
 FALSE_WORDS = ("false", "f", "no", "n", "0")
 
 
-class FeedThresholdExceeded(Exception):
-    """A file's rejected share is over the feed's error threshold; nothing of the load was staged."""
+@dataclass
+class FileOutcome:
+    """What staging decided for one landed file: loaded, rejected (over the threshold) or quarantined."""
+
+    courier: str
+    file: str
+    rows: int  # rows read, malformed lines included
+    rejected: int
+    status: str
+    reason: str = ""
 
 
 @dataclass
 class FeedResult:
-    rows_in: int
+    rows_in: int  # of the loaded files
     rows_staged: int
     rows_rejected: int
-    per_file: list[dict] = field(default_factory=list)
+    files: list[FileOutcome] = field(default_factory=list)
+
+    @property
+    def refused(self) -> list[FileOutcome]:
+        return [f for f in self.files if f.status != "loaded"]
 
 
 def typed_expr(column: FeedColumn, raw: str) -> str:
@@ -155,58 +167,87 @@ def _shift_lines_past_skipped(conn: duckdb.DuckDBPyConnection, feed: Feed, skipp
     conn.execute("DROP TABLE wp_shift")
 
 
+def _files_table_sql(feed: Feed) -> str:
+    return (f"{_create(staging_files_table(feed))} (_seq INTEGER, courier VARCHAR, landed VARCHAR, _file VARCHAR, "
+            "first_rowid BIGINT, rows BIGINT, header_rows INTEGER, bad_lines BIGINT)")
+
+
+def _drop_file(conn: duckdb.DuckDBPyConnection, feed: Feed, courier: str, landed: str, seqs: list[int]) -> None:
+    """Take a refused file's rows out of staging and its row rejects out of the load."""
+    if seqs:
+        conn.execute(f"DELETE FROM {staging_table(feed)} WHERE _seq IN (SELECT unnest(?::INTEGER[]))", [seqs])
+        conn.execute(f"DELETE FROM {staging_files_table(feed)} WHERE _seq IN (SELECT unnest(?::INTEGER[]))", [seqs])
+    ensure_pending_rejects(conn)
+    conn.execute(f"DELETE FROM {PENDING_REJECTS} WHERE courier = ? AND (file = ? OR starts_with(file, ? || '!'))",
+                 [courier, landed, landed])
+    for scratch in ("wp_reject_errors", "wp_reject_scans"):  # what a failed read may have left
+        if conn.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [scratch]).fetchone()[0]:
+            conn.execute(f"DELETE FROM {scratch}")
+
+
 def stage_feed(conn: duckdb.DuckDBPyConnection, feed: Feed, couriers: list[Courier], settings: StitchSettings,
                threshold_override: float | None = None) -> FeedResult:
     """Read the couriers' registered files once, typed and standardized, into the staging table.
 
-    Rows that fail typing stay in staging with `_reject` set (so line numbers stay exact) and are copied to
-    audit.rejects. Raises FeedThresholdExceeded (after recording the rejects) when a file is over the error
-    threshold. Run it outside an explicit transaction: line numbers come from the committed rowids."""
-    ensure_rejects_table(conn)
-    created = files_created = False
+    Rows that fail typing stay in staging with `_reject` set (so line numbers stay exact) and are copied to the
+    load's pending rejects (feeds/rejects.py). Each file is decided on its own: `loaded`; `rejected` when its
+    rejected share is over the error threshold; `quarantined` when it cannot be read to the end (an encoding
+    error, an unterminated quote, binary junk) or holds no rows. Refused files leave staging. Run it outside an
+    explicit transaction: line numbers come from the committed rowids."""
+    ensure_pending_rejects(conn)
+    created = False
+    conn.execute(_files_table_sql(feed))
     seq = 0
     skipped: list[tuple[int, int]] = []  # (file seq, line) of malformed lines the reader left out
+    outcomes: list[FileOutcome] = []
     for courier in couriers:
         fmt = courier.file
-        for landed in manifest(conn, courier):
-            with readables(landed, fmt) as members:
-                for readable in members:
-                    seq += 1
-                    mapping = column_map(conn, readable, feed, fmt)
-                    temporal = frozenset()
-                    if fmt.format == "parquet":
-                        temporal = frozenset(n for n, t in describe(conn, readable, fmt).items()
-                                             if t.startswith(("DATE", "TIMESTAMP")))
-                    columns = _select_list(feed, mapping, settings, temporal)
-                    select = f"SELECT {columns}, {literal(readable.label)} AS _file, " \
-                             f"CAST({literal(readable.day) if readable.day else 'NULL'} AS DATE) AS _file_date, " \
-                             f"{seq} AS _seq FROM {reader_sql(readable, fmt, list(mapping.values()))}"
-                    try:
-                        if not created:
-                            conn.execute(f"{_create(staging_table(feed))} AS {select} LIMIT 0")
-                            created = True
-                        first_rowid = conn.execute(f"SELECT count(*) FROM {staging_table(feed)}").fetchone()[0]
-                        rows = conn.execute(f"INSERT INTO {staging_table(feed)} {select}").fetchone()[0]
-                    except duckdb.Error as exc:
-                        raise read_error(readable, fmt, exc) from exc
-                    header = 1 if (fmt.header and fmt.format in DELIMITED) else 0
-                    bad = record_bad_lines(conn, courier, feed, readable, rows, header) if fmt.format in DELIMITED else []
-                    bad_lines = len(bad)
-                    skipped.extend((seq, line) for line in bad)
-                    if not files_created:
-                        conn.execute(f"{_create(staging_files_table(feed))} (_seq INTEGER, courier VARCHAR, "
-                                     "_file VARCHAR, first_rowid BIGINT, rows BIGINT, header_rows INTEGER, bad_lines BIGINT)")
-                        files_created = True
-                    conn.execute(f"INSERT INTO {staging_files_table(feed)} VALUES (?, ?, ?, ?, ?, ?, ?)",
-                                 [seq, courier.name, readable.label, first_rowid, rows, header, bad_lines])
-    if not created:  # no file at all: an empty staging table with the feed's columns
+        header = 1 if (fmt.header and fmt.format in DELIMITED) else 0
+        for landed in registered_files(conn, courier):
+            seqs: list[int] = []
+            file_skipped: list[tuple[int, int]] = []
+            try:
+                with readables(landed, fmt) as members:
+                    for readable in members:
+                        seq += 1
+                        seqs.append(seq)
+                        mapping = column_map(conn, readable, feed, fmt)
+                        temporal = frozenset()
+                        if fmt.format == "parquet":
+                            temporal = frozenset(n for n, t in describe(conn, readable, fmt).items()
+                                                 if t.startswith(("DATE", "TIMESTAMP")))
+                        columns = _select_list(feed, mapping, settings, temporal)
+                        select = f"SELECT {columns}, {literal(readable.label)} AS _file, " \
+                                 f"CAST({literal(readable.day) if readable.day else 'NULL'} AS DATE) AS _file_date, " \
+                                 f"{seq} AS _seq FROM {reader_sql(readable, fmt, list(mapping.values()))}"
+                        try:
+                            if not created:
+                                conn.execute(f"{_create(staging_table(feed))} AS {select} LIMIT 0")
+                                created = True
+                            first_rowid = conn.execute(f"SELECT count(*) FROM {staging_table(feed)}").fetchone()[0]
+                            rows = conn.execute(f"INSERT INTO {staging_table(feed)} {select}").fetchone()[0]
+                        except duckdb.Error as exc:
+                            raise read_error(readable, fmt, exc) from exc
+                        bad = record_bad_lines(conn, courier, feed, readable, rows, header) \
+                            if fmt.format in DELIMITED else []
+                        file_skipped += [(seq, line) for line in bad]
+                        conn.execute(f"INSERT INTO {staging_files_table(feed)} VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                                     [seq, courier.name, landed.relative, readable.label, first_rowid, rows, header,
+                                      len(bad)])
+                total = conn.execute(f"SELECT sum(rows + bad_lines) FROM {staging_files_table(feed)} "
+                                     "WHERE _seq IN (SELECT unnest(?::INTEGER[]))", [seqs]).fetchone()[0]
+                if not total:
+                    raise CourierError(f"{landed.relative}: " + ("has a header and no rows" if header else "has no rows"))
+            except CourierError as exc:
+                _drop_file(conn, feed, courier.name, landed.relative, seqs)
+                outcomes.append(FileOutcome(courier.name, landed.relative, 0, 0, "quarantined", str(exc)))
+                continue
+            skipped += file_skipped
+    if not created:  # no readable file at all: an empty staging table with the feed's columns
         mapping = {c.name: c.name for c in feed.columns}
         empty = ", ".join(f"CAST(NULL AS VARCHAR) AS {ident(c.name)}" for c in feed.columns)
         conn.execute(f"{_create(staging_table(feed))} AS SELECT {_select_list(feed, mapping, settings)}, "
                      f"NULL::VARCHAR AS _file, NULL::DATE AS _file_date, 0 AS _seq FROM (SELECT {empty}) LIMIT 0")
-    if not files_created:
-        conn.execute(f"{_create(staging_files_table(feed))} (_seq INTEGER, courier VARCHAR, _file VARCHAR, "
-                     "first_rowid BIGINT, rows BIGINT, header_rows INTEGER, bad_lines BIGINT)")
 
     # line numbers from the committed rowids, which follow file order (each file was appended in order)
     conn.execute(f"ALTER TABLE {staging_table(feed)} ADD COLUMN _line BIGINT")
@@ -215,32 +256,32 @@ def stage_feed(conn: duckdb.DuckDBPyConnection, feed: Feed, couriers: list[Couri
     if skipped:
         _shift_lines_past_skipped(conn, feed, skipped)
     conn.execute(
-        f"INSERT INTO {REJECTS_TABLE} SELECT f.courier, {literal(feed.name)}, s._file, s._line, "
+        f"INSERT INTO {PENDING_REJECTS} SELECT f.courier, {literal(feed.name)}, s._file, s._line, "
         f"s._reject.column_name, s._reject.value, s._reject.reason, now() "
         f"FROM {staging_table(feed)} s JOIN {staging_files_table(feed)} f USING (_seq) WHERE s._reject IS NOT NULL"
     )
     per_file = conn.execute(
-        f"SELECT f._file, f.rows, coalesce(r.rejected, 0), f.bad_lines FROM {staging_files_table(feed)} f "
+        f"SELECT f.courier, f.landed, list(f._seq), sum(f.rows)::BIGINT, sum(coalesce(r.rejected, 0))::BIGINT, "
+        f"sum(f.bad_lines)::BIGINT FROM {staging_files_table(feed)} f "
         f"LEFT JOIN (SELECT _seq, count(*) AS rejected FROM {staging_table(feed)} WHERE _reject IS NOT NULL "
-        f"GROUP BY _seq) r USING (_seq) ORDER BY f._seq"
+        f"GROUP BY _seq) r USING (_seq) GROUP BY f.courier, f.landed ORDER BY min(f._seq)"
     ).fetchall()
     threshold = feed.error_threshold if threshold_override is None else threshold_override
-    report, over = [], []
-    for file, rows, rejected, bad_lines in per_file:
+    for courier_name, landed, seqs, rows, rejected, bad_lines in per_file:
         total, refused = rows + bad_lines, rejected + bad_lines
         share = 100.0 * refused / total if total else 0.0
-        report.append({"file": file, "rows": total, "rejected": refused, "rejected_pct": round(share, 3)})
+        outcome = FileOutcome(courier_name, landed, total, refused, "loaded")
         if share > threshold:
-            over.append(f"{file}: {refused} of {total} rows rejected ({share:.2f}% > {threshold:g}%)")
-    if over:
-        first = conn.execute(  # where to look first: lines and reasons (values stay in audit.rejects)
-            f"SELECT s._file, s._line, s._reject.column_name, s._reject.reason FROM {staging_table(feed)} s "
-            "WHERE s._reject IS NOT NULL ORDER BY s._seq, s._line LIMIT 3").fetchall()
-        examples = "".join(f"\n    {file}:{line}: {column}: {reason}" for file, line, column, reason in first)
-        raise FeedThresholdExceeded(
-            f"feed {feed.name!r}: error threshold exceeded, nothing loaded (see {REJECTS_TABLE}):\n  "
-            + "\n  ".join(over) + (f"\n  first refused rows:{examples}" if examples else "")
-        )
-    rows_in = sum(r["rows"] for r in report)
-    rejected = sum(r["rejected"] for r in report)
-    return FeedResult(rows_in=rows_in, rows_staged=rows_in - rejected, rows_rejected=rejected, per_file=report)
+            first = conn.execute(  # where to look first: lines and reasons (values stay in audit.rejects)
+                f"SELECT _file, _line, _reject.column_name, _reject.reason FROM {staging_table(feed)} "
+                "WHERE _reject IS NOT NULL AND _seq IN (SELECT unnest(?::INTEGER[])) ORDER BY _seq, _line LIMIT 3",
+                [seqs]).fetchall()
+            examples = "; ".join(f"{file}:{line}: {column}: {reason}" for file, line, column, reason in first)
+            outcome.status = "rejected"
+            outcome.reason = (f"{landed}: {refused} of {total} rows rejected ({share:.2f}% > {threshold:g}% "
+                              f"error threshold of feed {feed.name!r})" + (f"; first: {examples}" if examples else ""))
+            conn.execute(f"DELETE FROM {staging_table(feed)} WHERE _seq IN (SELECT unnest(?::INTEGER[]))", [seqs])
+        outcomes.append(outcome)
+    loaded = [o for o in outcomes if o.status == "loaded"]
+    return FeedResult(rows_in=sum(o.rows for o in loaded), rows_staged=sum(o.rows - o.rejected for o in loaded),
+                      rows_rejected=sum(o.rejected for o in loaded), files=outcomes)
