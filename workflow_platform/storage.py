@@ -1,10 +1,16 @@
 """Local folders, S3 and SFTP behind one fsspec interface, for landing locations and destinations alike.
 
 `sftp://` and `ssh://` URLs use sshfs (asyncssh). Storage options whose values are secrets name an environment
-variable in the catalog (`storage_options_env`) and are read through `dg.EnvVar` when a run needs them.
+variable in the catalog (`storage_options_env`) and are read through `dg.EnvVar` when a run needs them; their
+values never go into errors, logs or metadata (`public_url` shows protocol, host and path only).
+
+A relative local URL lives under the data folder and may not leave it with '..'. Symbolic links are checked
+for local folders only (by the landing search and the destination writer); remote filesystems are out of scope.
 """
 
 from __future__ import annotations
+
+from pathlib import PurePosixPath
 
 import dagster as dg
 import fsspec
@@ -19,6 +25,10 @@ fsspec.register_implementation("ssh", "sshfs.SSHFileSystem", clobber=True)
 
 class MissingSecret(RuntimeError):
     """An environment variable the catalog names for a secret is not set."""
+
+
+class UnsafePath(ValueError):
+    """A path from the catalog that would lead outside the folder it must stay in."""
 
 
 def secret(env: str, what: str) -> str:
@@ -39,6 +49,9 @@ def resolved_options(options: dict[str, OptionValue], options_env: dict[str, str
 def open_url(url: str, options: dict[str, OptionValue], options_env: dict[str, str],
              what: str) -> tuple[fsspec.AbstractFileSystem, str]:
     """The filesystem and root path for a location or destination URL (relative paths: under the data folder)."""
+    if "://" not in url and not PurePosixPath(url).is_absolute() and ".." in url.replace("\\", "/").split("/"):
+        raise UnsafePath(f"{what}: url {url!r} is relative to the data folder and must stay under it (no '..'); "
+                         "use an absolute path for a folder elsewhere")
     fs, root = url_to_fs(resolve_local(url), **resolved_options(options, options_env, what))
     return fs, root.rstrip("/") or "/"
 

@@ -1,8 +1,16 @@
-"""Find a courier's files in its landing location through fsspec (local folder, s3://, sftp://)."""
+"""Find a courier's files in its landing location through fsspec (local folder, s3://, sftp://).
+
+A local location is searched without trusting symbolic links: a matching file that is a link, or sits under a
+linked folder, is read only when it resolves inside the location's folder; otherwise the search fails naming it.
+Symbolic links on remote filesystems are out of scope: S3 has none, and an SFTP server's own root (chroot) and
+permissions bound what its links reach.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import fnmatch
+import os
 import re
 from dataclasses import dataclass
 
@@ -19,6 +27,10 @@ class LandedFile:
     relative: str  # path relative to the location root, as the pattern sees it
     day: dt.date | None  # the date the pattern matched it for (None for undated couriers)
     size: int
+
+
+class LandingEscape(ValueError):
+    """A file the pattern matches resolves outside its location's folder (through a symbolic link)."""
 
 
 @dataclass(frozen=True)
@@ -46,29 +58,76 @@ def file_url(fs: fsspec.AbstractFileSystem, path: str) -> str:
 def find_files(courier: Courier, location: Location, days: list[dt.date] | None) -> FileSearch:
     """Files matching the courier's pattern for each day, ordered by day then name.
 
-    An undated pattern ignores `days` and takes every file that matches."""
+    An undated pattern ignores `days` and takes every file that matches. In a local location, a matching file
+    that resolves outside the location's folder through a symbolic link raises LandingEscape naming it."""
     fs, root = open_location(location)
     if re.search(r"[*?\[\]{}]", root):
         raise ValueError(f"location {location.name!r}: its folder {root!r} contains * ? [ ] {{ }}, which file search "
                          "would read as a pattern; use a folder without them")
     pattern = FilePattern.parse(courier.pattern)
     wanted: list[dt.date | None] = list(days or []) if pattern.dated else [None]
+    local = is_local(fs)
+    real_root = os.path.realpath(root) if local else root
     found: list[LandedFile] = []
     seen: set[str] = set()
     missing: list[dt.date | None] = []
     for day in wanted:
         regex = pattern.regex(day)
-        candidates = fs.glob(f"{root}/{pattern.glob(day)}", detail=True) if fs.exists(root) else {}
-        matched = []
-        for path, info in candidates.items():
-            relative = path[len(root) + 1 :] if path.startswith(root + "/") else path
-            if info.get("type") == "file" and regex.fullmatch(relative) and path not in seen:
+        if local:
+            candidates = _local_candidates(root, pattern.glob(day))
+        else:
+            listed = fs.glob(f"{root}/{pattern.glob(day)}", detail=True) if fs.exists(root) else {}
+            candidates = [(path, path[len(root) + 1 :] if path.startswith(root + "/") else path, info)
+                          for path, info in listed.items()]
+        matched, escaped = [], []
+        for path, relative, info in candidates:
+            if path in seen or not regex.fullmatch(relative):
+                continue
+            if local:
+                real = os.path.realpath(path)
+                if not inside(real, real_root):
+                    escaped.append(relative)
+                    continue
+                info = {"type": "file", "size": os.stat(real).st_size} if os.path.isfile(real) else {}
+            if info.get("type") == "file":
                 seen.add(path)
                 matched.append(LandedFile(file_url(fs, path), relative, day, int(info.get("size") or 0)))
+        if escaped:
+            raise LandingEscape(
+                f"location {location.name!r}: {', '.join(sorted(escaped))} resolve(s) outside the location folder "
+                f"{root} through a symbolic link; refused, not read (copy the file into the location instead)")
         if not matched:
             missing.append(day)
         found.extend(sorted(matched, key=lambda f: f.relative))
     return FileSearch(found, missing)
+
+
+def inside(path: str, folder: str) -> bool:
+    """Whether resolved `path` is `folder` or lies under it (both already resolved with os.path.realpath)."""
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def _local_candidates(root: str, glob: str) -> list[tuple[str, str, dict]]:
+    """(path, relative path, {}) of every entry under `root` whose path matches `glob` level by level.
+
+    Linked folders are listed so their files can be named when refused; `*` never crosses '/', so the depth is
+    the pattern's and a link loop cannot recur."""
+    level = [(root, "")]
+    parts = glob.split("/")
+    for depth, part in enumerate(parts):
+        deeper = []
+        for folder, relative in level:
+            try:
+                entries = list(os.scandir(folder))
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            for entry in entries:
+                if not fnmatch.fnmatchcase(entry.name, part):
+                    continue
+                if depth == len(parts) - 1 or entry.is_dir():  # is_dir follows links
+                    deeper.append((entry.path, f"{relative}/{entry.name}" if relative else entry.name))
+        level = deeper
+    return [(path, relative, {}) for path, relative in level]
 
 
 def date_range(start: dt.date, end: dt.date) -> list[dt.date]:

@@ -6,6 +6,7 @@ inside COPY; zip around the finished file). Splits by row count number the parts
 
 from __future__ import annotations
 
+import re
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from pathlib import Path
 import duckdb
 
 from workflow_platform.catalog.models import Destination
+from workflow_platform.orchestrations.filenames import is_plain_file_name
 from workflow_platform.sql import ident, literal
 
 SEPARATORS = {"csv": ",", "tsv": "\t", "psv": "|"}
@@ -30,6 +32,15 @@ class ExportError(Exception):
     """The query or data template does not fit the rows (e.g. a template column the segment lacks)."""
 
 
+QUOTED_VALUE = re.compile(r"'(?:[^']|'')*'")
+
+
+def error_line(exc: Exception) -> str:
+    """DuckDB's first error line with quoted values hidden: a conversion error quotes the row's value (PII)."""
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return QUOTED_VALUE.sub("'***'", first)
+
+
 def template_select(columns: dict[str, str] | None, relation: str) -> str:
     """`SELECT <template columns> FROM relation`: columns chosen, renamed and ordered, or all of them."""
     if not columns:
@@ -44,7 +55,7 @@ def export_parts(conn: duckdb.DuckDBPyConnection, query: str, destination: Desti
     try:
         columns = [d[0] for d in conn.execute(f"SELECT * FROM ({query}) LIMIT 0").description]
     except duckdb.Error as exc:
-        raise ExportError(str(exc).splitlines()[0]) from exc
+        raise ExportError(error_line(exc)) from exc
     if destination.row_number and destination.row_number in columns:
         raise ExportError(f"row_number column {destination.row_number!r} is already a column of the rows")
     if not destination.split_rows and not destination.row_number:
@@ -69,13 +80,15 @@ def export_parts(conn: duckdb.DuckDBPyConnection, query: str, destination: Desti
 
 def _write(conn: duckdb.DuckDBPyConnection, query: str, destination: Destination, name: str,
            workdir: Path) -> ExportPart:
+    if not is_plain_file_name(name):
+        raise ExportError(f"file name {name!r} is not a plain name (no '/', '\\' or leading '.')")
     zipped = destination.compression == "zip"
     inner_name = name[: -len(".zip")] if zipped and name.lower().endswith(".zip") and len(name) > 4 else name
     target = workdir / (f"{inner_name}.inner" if zipped else name)
     try:
         rows = conn.execute(f"COPY ({query}) TO {literal(str(target))} ({copy_options(destination)})").fetchone()[0]
     except duckdb.Error as exc:
-        raise ExportError(str(exc).splitlines()[0]) from exc
+        raise ExportError(error_line(exc)) from exc
     if not zipped:
         return ExportPart(target, name, rows)
     archive = workdir / name

@@ -58,7 +58,7 @@ class FilenameTemplateError(ValueError):
 
 def render_filename(template: str, now: dt.datetime, *, name: str = "", campaign: str | None = None,
                     sub_audience: str | None = None, file_number: int = 1) -> str:
-    """The file name for one send (one part when split); never a path: no '/', '\\' or leading '.'.
+    """The file name for one send (one part when split): never a path (see `is_plain_file_name`).
     `campaign` and `sub_audience` exist only for campaign sends (elsewhere they are unknown variables)."""
     old_style = OLD_PLACEHOLDER.search(template)
     if old_style:
@@ -75,10 +75,16 @@ def render_filename(template: str, now: dt.datetime, *, name: str = "", campaign
     except ValueError as exc:
         raise FilenameTemplateError(f"file name template {template!r}: {exc}") from exc
     rendered = rendered.strip()
-    if not rendered or "/" in rendered or "\\" in rendered or rendered.startswith(".") or "\n" in rendered:
+    if not is_plain_file_name(rendered):
         raise FilenameTemplateError(f"file name template {template!r} renders to {rendered!r}: a file name must be "
-                                    "non-empty, without '/', '\\' or a leading '.'")
+                                    "non-empty, without '/', '\\', control characters or a leading '.'")
     return rendered
+
+
+def is_plain_file_name(name: str) -> bool:
+    """A name that stays in the folder it is written to: not a path, not hidden, not '.' or '..'."""
+    return (bool(name) and "/" not in name and "\\" not in name and not name.startswith(".")
+            and not any(ord(char) < 32 or ord(char) == 127 for char in name))
 
 
 def check_filename_template(template: str, for_campaign: bool = False) -> None:

@@ -9,6 +9,7 @@ import json
 import logging
 import math
 import random
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -24,6 +25,8 @@ from workflow_platform.orchestrations.errors import PermanentSendError, Transien
 log = logging.getLogger(__name__)
 
 RETRYABLE_STATUSES = frozenset({408, 429})  # plus every 5xx
+EMAIL_LIKE = re.compile(r"[^\s\"'<>(),;:]+@[^\s\"'<>(),;:]+")
+PHONE_LIKE = re.compile(r"\+?\d[\d ().-]{5,}\d")
 _HINTS = {401: "check the credentials", 403: "check the credentials", 404: "check the URL",
           413: "the batch is too large; use a smaller batch size"}
 
@@ -49,12 +52,15 @@ def post_batches(batches: Iterable[list[dict]], url: str, headers: dict[str, str
     timeouts are retried with exponential backoff and jitter, or after `Retry-After` when the server sends it; after
     `max_attempts` for one batch a `TransientSendError` is raised. Any other non-2xx raises `PermanentSendError` at
     once. Batches before the failing one have been delivered; errors say how many rows. Header values (secrets)
-    never appear in logs or errors, nor does the URL's user info or query string.
+    never appear in logs or errors, nor does the URL's user info or query string; a rejection's response body is
+    quoted with the URL, the batch's values and anything like an email or phone number masked (no PII in logs).
     """
     if max_attempts < 1:
         raise ValueError("max_attempts must be at least 1")
     where = display_url or redact_url(url)  # what logs and errors may show
-    secrets = [value for value in headers.values() if value]
+    parts = urlsplit(url)
+    secrets = [value for value in (*headers.values(), url, parts.query, parts.path if len(parts.path) > 1 else "")
+               if value]
     rows = sent_batches = sent_bytes = attempts = 0
     with requests.Session() as session:
         session.headers.update({"Content-Type": "application/json", "Accept": "application/json"})
@@ -69,7 +75,7 @@ def post_batches(batches: Iterable[list[dict]], url: str, headers: dict[str, str
             for attempt in range(1, max_attempts + 1):
                 attempts += 1
                 problem, retry_after = _post(session, url, body, request_headers, timeout_seconds, where, number,
-                                             rows, secrets)
+                                             rows, secrets, batch)
                 if problem is None:
                     break
                 if attempt == max_attempts:
@@ -110,7 +116,7 @@ def redact_url(url: str) -> str:
 
 
 def _post(session: requests.Session, url: str, body: bytes, headers: dict[str, str], timeout: float, where: str,
-          number: int, rows_sent: int, secrets: list[str]) -> tuple[str | None, str | None]:
+          number: int, rows_sent: int, secrets: list[str], batch: list[dict]) -> tuple[str | None, str | None]:
     """Send once; return (None, None) on 2xx, or (what went wrong, Retry-After) if retrying may help."""
     try:
         response = session.post(url, data=body, headers=headers, timeout=timeout, allow_redirects=False)
@@ -131,7 +137,7 @@ def _post(session: requests.Session, url: str, body: bytes, headers: dict[str, s
         if status in RETRYABLE_STATUSES or 500 <= status < 600:
             return problem, response.headers.get("Retry-After")
         hint = _HINTS.get(status) or ("redirected; use the final URL" if 300 <= status < 400 else "")
-        detail = _snippet(response.text, secrets)
+        detail = _snippet(response.text, secrets, batch)
         raise PermanentSendError(
             f"{where} rejected batch {number} with {problem}{'; ' + hint if hint else ''};"
             f" {rows_sent} rows were delivered before it{': ' + detail if detail else ''}") from None
@@ -180,10 +186,14 @@ def _connection_problem(exc: Exception) -> str:
     return type(exc).__name__
 
 
-def _snippet(text: str, secrets: list[str], limit: int = 200) -> str:
-    text = " ".join(text.split())
-    for secret in secrets:
-        text = text.replace(secret, "***")
+def _snippet(text: str, secrets: list[str], batch: list[dict] = (), limit: int = 200) -> str:
+    """The start of a response body for an error message: secrets, the batch's values, emails and phone numbers
+    masked (a receiver may echo the rejected rows)."""
+    text = " ".join(text.split())[: limit * 2]
+    values = {str(v) for row in batch for v in row.values() if v is not None and len(str(v)) >= 3}
+    for value in sorted({*secrets, *values}, key=len, reverse=True):
+        text = text.replace(value, "***")
+    text = PHONE_LIKE.sub("***", EMAIL_LIKE.sub("***", text))
     return text[:limit] + ("..." if len(text) > limit else "")
 
 
