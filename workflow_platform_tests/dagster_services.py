@@ -63,9 +63,10 @@ class Services:
     """dagster-webserver + dagster-daemon on the demo tenant, started from the repo root as `make run` does."""
 
     root: Path
-    summary: DemoSummary
+    summary: DemoSummary | None  # None: a tenant of the test's own (see `env`)
     port: int = 0
     processes: list[subprocess.Popen] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)  # set for both services last, e.g. WORKFLOW_PLATFORM_CATALOG
 
     @property
     def url(self) -> str:
@@ -92,6 +93,7 @@ class Services:
             pass
         env = {**os.environ, "DAGSTER_HOME": str(home), "WORKFLOW_PLATFORM_DATA": str(data)}
         env.pop("WORKFLOW_PLATFORM_CATALOG", None)
+        env.update(self.env)
         self.port = free_port()
         commands = {"webserver": [str(BIN / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(self.port)],
                     "daemon": [str(BIN / "dagster-daemon"), "run"]}
@@ -165,6 +167,18 @@ class Services:
 def start_services(root: Path, days: int = 2, customers: int = 200, seed: int = 3) -> Services:
     summary = generate_demo_data(root / "data" / "landing", days=days, customers=customers, seed=seed)
     services = Services(root, summary)
+    try:
+        services.start()
+    except BaseException:
+        services.stop()
+        print(services.logs())
+        raise
+    return services
+
+
+def start_services_for(root: Path, catalog: Path, env: dict[str, str] | None = None) -> Services:
+    """The services on the tenant of `catalog`, whose data folder is `<root>/data` (landing files already there)."""
+    services = Services(root, None, env={"WORKFLOW_PLATFORM_CATALOG": str(catalog), **(env or {})})
     try:
         services.start()
     except BaseException:

@@ -15,6 +15,8 @@ from workflow_platform.resources import WAREHOUSE_POOL, WarehouseResource
 
 
 def _retry_policy(catalog: Catalog, campaign: Campaign) -> dg.RetryPolicy | None:
+    """The most patient of the destinations' policies: a retry builds the split again and resends every
+    sub-audience (files are replaced whole, webhook batches keep their Idempotency-Keys)."""
     policies = [send_retry_policy(catalog.destination(d)) for s in campaign.sub_audiences for d in s.destinations]
     policies = [p for p in policies if p]
     return max(policies, key=lambda p: p.max_retries) if policies else None
@@ -52,7 +54,8 @@ def build_campaign_asset(catalog: Catalog, campaign: Campaign) -> dg.AssetsDefin
                     summary = send_or_fail(lambda sub=sub, destination=destination: send_rows(
                         conn, sub_audience_query(campaign, sub.name), destination, campaign.filename,
                         SendNames(campaign.name, campaign=campaign.name, sub_audience=sub.name), now,
-                        idempotency_prefix=f"{context.run_id}:{campaign.name}:{sub.name}:"))
+                        idempotency_prefix=f"{context.run.run_id}:{campaign.name}:{sub.name}:"),
+                        f"destination {name!r} (sub-audience {sub.name})")
                     context.log.info(f"{campaign.name}/{sub.name}: sent {summary.rows} rows to {name}")
                     sends.append({"sub_audience": sub.name, "destination": name, "rows": summary.rows,
                                   "files": summary.files, "bytes": summary.bytes, "urls": summary.urls})

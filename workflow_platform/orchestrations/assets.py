@@ -2,41 +2,50 @@
 
 
 import datetime as dt
+from collections.abc import Callable
 
 import dagster as dg
 
 from workflow_platform.catalog.models import Catalog, Destination, Orchestration
 from workflow_platform.layout import asset_group, orchestration_key, owners_of, segment_key
 from workflow_platform.metadata import Stopwatch
-from workflow_platform.orchestrations.errors import PermanentSendError, SendError
+from workflow_platform.orchestrations.errors import SendError
 from workflow_platform.orchestrations.export import template_select
 from workflow_platform.orchestrations.send import SendNames, SendSummary, send_rows
 from workflow_platform.resources import WAREHOUSE_POOL, WarehouseResource
+from workflow_platform.retries import TRANSIENT_RETRY, fail_fast, is_permanent, transient_retry
 from workflow_platform.sql import ident
 
 
 def send_retry_policy(destination: Destination) -> dg.RetryPolicy | None:
-    """Transient send failures retry the step with exponential backoff and jitter (about 2 s, 6 s, 14 s, ...)."""
-    if destination.max_attempts <= 1 or destination.type == "webhook":  # webhooks retry each batch themselves
-        return None
-    return dg.RetryPolicy(max_retries=destination.max_attempts - 1, delay=2, backoff=dg.Backoff.EXPONENTIAL,
-                          jitter=dg.Jitter.PLUS_MINUS)
+    """How the step retries a transient send failure, with exponential backoff and jitter (retries.py).
+
+    Folder destinations try each file `max_attempts` times in all, one try per step attempt (about 2 s, 6 s, 14 s,
+    ... apart). A webhook already tries each batch `max_attempts` times inside the step (honouring Retry-After,
+    keeping the batches delivered); when a batch still fails, TRANSIENT_RETRY retries the step, which sends the
+    batches again under the same Idempotency-Keys, so the receiver can drop what it already took."""
+    if destination.type == "webhook":
+        return TRANSIENT_RETRY
+    return transient_retry(destination.max_attempts - 1) if destination.max_attempts > 1 else None
 
 
-def send_or_fail(send) -> SendSummary:
-    """Run a send; a permanent error fails the step at once (no retry), a transient one lets the policy retry."""
+def send_or_fail(send: Callable[[], SendSummary], what: str) -> SendSummary:
+    """Run a send of `what` ("destination 'crm'"); a permanent error fails the step at once (no retry), a
+    transient one fails this attempt and the step's retry policy tries again."""
     try:
         return send()
-    except PermanentSendError as exc:
-        raise dg.Failure(description=str(exc), allow_retries=False) from exc
-    except SendError as exc:
-        raise dg.Failure(description=f"{exc} (transient: retried while the destination's max_attempts allow)"
-                         ) from exc
+    except Exception as exc:
+        if is_permanent(exc):
+            raise fail_fast(exc, what) from exc
+        if not isinstance(exc, SendError):
+            raise  # transient or unknown: the retry policy decides, the traceback stays as it is
+        raise dg.Failure(description=f"{exc} (transient: retried while the destination's max_attempts allow)",
+                         metadata={"error_type": type(exc).__name__, "permanent": False}) from exc
 
 
 def send_time(context: dg.AssetExecutionContext) -> dt.datetime:
     """The time file names use: when the run was created, so a retried step writes the same names again."""
-    record = context.instance.get_run_record_by_id(context.run_id)
+    record = context.instance.get_run_record_by_id(context.run.run_id)
     created = record.create_timestamp if record else None
     return created.astimezone(dt.UTC) if created else dt.datetime.now(dt.UTC)
 
@@ -80,7 +89,8 @@ def build_orchestration_asset(catalog: Catalog, orchestration: Orchestration) ->
         with warehouse.get_connection() as conn:
             summary = send_or_fail(lambda: send_rows(
                 conn, query, destination, orchestration.filename, SendNames(orchestration.name),
-                send_time(context), idempotency_prefix=f"{context.run_id}:{orchestration.name}:"))
+                send_time(context), idempotency_prefix=f"{context.run.run_id}:{orchestration.name}:"),
+                f"destination {destination.name!r}")
         context.log.info(f"sent {summary.rows} rows in {summary.files} file(s) to {destination.name}")
         return dg.MaterializeResult(metadata=send_metadata(summary, destination, clock))
 
