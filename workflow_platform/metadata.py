@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 import dagster as dg
@@ -28,24 +29,46 @@ def table_schema(conn: duckdb.DuckDBPyConnection, schema: str, table: str, tempo
                                    for name, kind in rows])
 
 
-def preview_markdown(conn: duckdb.DuckDBPyConnection, qualified: str, rows: int = PREVIEW_ROWS) -> str:
+CONTACT_LIKE = re.compile(r"[^\s@]+@[^\s@]+|\d[\d\s().+-]{6,}\d")  # an email, or a run of 8+ digits and separators
+
+
+def pii_columns(catalog) -> frozenset[str]:
+    """Column names that hold personal data in this tenant: PII-tagged feed columns and the tag-named columns
+    of Stitch and database tables (lower case)."""
+    from workflow_platform.catalog.models import PII_TAGS
+
+    tagged = {c.name for f in catalog.feeds for c in f.columns if set(c.tag) & set(PII_TAGS)}
+    return frozenset(n.lower() for n in tagged | {t.replace("-", "_") for t in PII_TAGS})
+
+
+def preview_markdown(conn: duckdb.DuckDBPyConnection, qualified: str, rows: int = PREVIEW_ROWS,
+                     pii: frozenset[str] = frozenset()) -> str:
+    """The first rows as a Markdown table. Values of `pii` columns, and any value that looks like an email or a
+    phone number, show as ••• (metadata lives in the event log, where customer values must not)."""
     result = conn.execute(f"SELECT * FROM {qualified} LIMIT {int(rows)}")
     names = [d[0] for d in result.description]
     lines = ["| " + " | ".join(names) + " |", "|" + "---|" * len(names)]
     for row in result.fetchall():
-        cells = ["" if v is None else str(v).replace("|", "\\|").replace("\n", " ")[:60] for v in row]
+        cells = []
+        for name, value in zip(names, row, strict=True):
+            text = "" if value is None else str(value)
+            if text and (name.lower() in pii or CONTACT_LIKE.search(text)):
+                text = "•••"
+            cells.append(text.replace("|", "\\|").replace("\n", " ")[:60])
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def table_metadata(conn: duckdb.DuckDBPyConnection, schema: str, table: str, temporary: bool = False) -> dict:
-    """Row count, column schema and a preview of a warehouse table (or of a temporary table of `conn`)."""
+def table_metadata(conn: duckdb.DuckDBPyConnection, schema: str, table: str, temporary: bool = False,
+                   pii: frozenset[str] = frozenset()) -> dict:
+    """Row count, column schema and a preview (personal data masked) of a warehouse table (or of a temporary
+    table of `conn`)."""
     qualified = f"{'temp.' if temporary else ''}{ident(schema)}.{ident(table)}"
     count = conn.execute(f"SELECT count(*) FROM {qualified}").fetchone()[0]
     metadata = {
         "dagster/row_count": dg.MetadataValue.int(count),
         "dagster/column_schema": table_schema(conn, schema, table, temporary),
-        "preview": dg.MetadataValue.md(preview_markdown(conn, qualified)),
+        "preview": dg.MetadataValue.md(preview_markdown(conn, qualified, pii=pii)),
     }
     if not temporary:
         metadata["dagster/table_name"] = f"{schema}.{table}"

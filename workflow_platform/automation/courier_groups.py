@@ -50,12 +50,16 @@ class Decision:
 
 def _missing(catalog: Catalog, group: CourierGroup, tick: dt.datetime, since: dt.datetime | None
              ) -> dict[str, list[str]]:
-    """courier -> the files it misses for the tick's window (pattern resolved per day)."""
+    """courier -> the files it misses for the tick's window (pattern resolved per day). A location that cannot
+    be searched counts as not missing: the launched run fails on it with the reason, and alerts."""
     out = {}
     for item in group.couriers:
         courier = catalog.courier(item.courier)
         days = date_range(*scheduled_window(tick, item.look_back_seconds, since))
-        search = find_files(courier, catalog.location(courier.location), days)
+        try:
+            search = find_files(courier, catalog.location(courier.location), days)
+        except (ValueError, OSError):  # unreachable or unsafe landing: the run's courier step fails and says why
+            continue
         if search.missing_days:
             pattern = FilePattern.parse(courier.pattern)
             out[courier.name] = [pattern.describe(d) + (f" for {d}" if d else "") for d in search.missing_days]

@@ -14,7 +14,7 @@ from workflow_platform.automation.runtime import freshness_for
 from workflow_platform.automation.window import ERROR_THRESHOLD_TAG, SKIP_COURIERS_TAG, SKIP_MISSING_TAG, run_days
 from workflow_platform.catalog.models import Catalog, Courier, GroupCourier, Location
 from workflow_platform.couriers.ingest import CourierError, check_file, register_files
-from workflow_platform.couriers.landing import LandedFile, find_files, open_location, remote_filesystems
+from workflow_platform.couriers.landing import LandedFile, attach_location, find_files
 from workflow_platform.couriers.manifest import (
     FileEntry,
     earlier,
@@ -28,6 +28,7 @@ from workflow_platform.couriers.quarantine import quarantine_file
 from workflow_platform.layout import asset_group, courier_key, owners_and_tags
 from workflow_platform.metadata import Stopwatch, markdown_table
 from workflow_platform.resources import WAREHOUSE_POOL, WarehouseResource
+from workflow_platform.retries import TRANSIENT_RETRY, fail_fast, is_permanent
 from workflow_platform.sql import transaction
 
 
@@ -108,11 +109,11 @@ def collect_files(context: dg.AssetExecutionContext, conn: duckdb.DuckDBPyConnec
     days = run_days(tags, group_settings(catalog, courier).look_back_seconds)
     try:
         search = find_files(courier, location, days)
-        fs, _ = open_location(location)
-        for fs_ in remote_filesystems(location):
-            conn.register_filesystem(fs_)
-    except (ValueError, OSError) as exc:
-        raise dg.Failure(description=f"courier {courier.name!r}: {exc}") from exc
+        fs = attach_location(conn, location)
+    except (ValueError, OSError) as exc:  # unsafe or unreachable landing: transient I/O errors are retried
+        if isinstance(exc, ValueError) or is_permanent(exc):
+            raise fail_fast(exc, f"courier {courier.name!r}") from exc
+        raise dg.Failure(description=f"courier {courier.name!r}: {exc} (transient, retried)") from exc
     window = f"{days[0]} .. {days[-1]}" if pattern.dated else "any date (undated pattern)"
     missing = [pattern.describe(d) + (f" for {d}" if d else "") for d in search.missing_days]
     if missing:
@@ -121,11 +122,15 @@ def collect_files(context: dg.AssetExecutionContext, conn: duckdb.DuckDBPyConnec
             context.log.warning(message + " (optional: continuing)")
         else:
             raise dg.Failure(description=message + f" (required file; window {window})",
-                             metadata={"missing": dg.MetadataValue.json(missing)})
+                             metadata={"missing": dg.MetadataValue.json(missing)}, allow_retries=False)
     ensure_manifest(conn)
     retry_rejected = ERROR_THRESHOLD_TAG in tags
     previous = last_loaded_columns(conn, courier.name)
     seen: dict[str, str] = {}  # sha256 -> file, within this run
+    for folder in search.directories:
+        entry = FileEntry(courier.name, feed.name, folder.relative, 0, "", "quarantined")
+        found.quarantined.append(quarantine(context, conn, location, folder, entry,
+                                            f"{folder.relative}: is a directory, not a file"))
     for landed in search.files:
         entry = FileEntry(courier.name, feed.name, landed.relative, landed.size, "", "loaded")
         try:
@@ -147,10 +152,14 @@ def collect_files(context: dg.AssetExecutionContext, conn: duckdb.DuckDBPyConnec
                 found.skipped.append(entry)
                 continue
             check = check_file(conn, landed, feed, courier.file, feed.strict, previous)
-        except (CourierError, OSError) as exc:
-            reason = str(exc) if isinstance(exc, CourierError) else f"{landed.relative}: cannot be read ({exc})"
-            found.quarantined.append(quarantine(context, conn, location, landed, entry, reason))
+        except CourierError as exc:
+            found.quarantined.append(quarantine(context, conn, location, landed, entry, str(exc)))
             continue
+        except OSError as exc:  # reading the landing location failed: not the file's fault, nothing is moved
+            if is_permanent(exc):
+                raise fail_fast(exc, f"courier {courier.name!r}: {landed.relative}") from exc
+            raise dg.Failure(description=f"courier {courier.name!r}: {landed.relative}: {exc} (transient, "
+                                         "retried)") from exc
         entry.columns = check.columns
         if check.new_columns:
             found.new_columns[landed.relative] = check.new_columns
@@ -187,12 +196,21 @@ def quarantine(context: dg.AssetExecutionContext, conn: duckdb.DuckDBPyConnectio
                landed: LandedFile, entry: FileEntry, reason: str) -> FileEntry:
     """Move a refused file to quarantine and record it in audit.files at once (it has left the landing area)."""
     entry.status, entry.reason = "quarantined", reason
-    moved = quarantine_file(location, landed, reason, {"courier": entry.courier, "feed": entry.feed,
-                                                       "sha256": entry.sha256, "run_id": context.run.run_id})
+    try:
+        moved = quarantine_file(location, landed, reason, {"courier": entry.courier, "feed": entry.feed,
+                                                           "sha256": entry.sha256, "run_id": context.run.run_id})
+    except (OSError, ValueError) as exc:
+        raise dg.Failure(description=f"courier {entry.courier!r}: {reason}; and it could not be moved to the "
+                                     f"quarantine folder ({exc}): it stays where it is") from exc
     entry.same_as = moved
     record(conn, [entry], context.run.run_id)
     context.log.error(f"courier {entry.courier}: {reason}; moved to {moved} (quarantine)")
     return entry
+
+
+def is_remote(catalog: Catalog, couriers: list[Courier]) -> bool:
+    """Whether any of the couriers lands from S3 or SFTP (its step then retries transient I/O errors)."""
+    return any(_protocol(catalog, c) != "local" for c in couriers)
 
 
 def group_settings(catalog: Catalog, courier: Courier) -> GroupCourier:
@@ -206,7 +224,8 @@ def build_land_only_asset(catalog: Catalog, courier: Courier) -> dg.AssetsDefini
     """A `land_only` courier: its files are found and checked, not loaded."""
 
     @dg.multi_asset(specs=[courier_spec(catalog, courier)], check_specs=[files_check_spec(courier)],
-                    name=f"courier__{courier.name}", pool=WAREHOUSE_POOL)
+                    name=f"courier__{courier.name}", pool=WAREHOUSE_POOL,
+                    retry_policy=TRANSIENT_RETRY if is_remote(catalog, [courier]) else None)
     def _land(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
         with warehouse.get_connection() as conn:
             yield collect_files(context, conn, catalog, courier).result

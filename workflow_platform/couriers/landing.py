@@ -12,7 +12,7 @@ import datetime as dt
 import fnmatch
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import fsspec
 
@@ -37,6 +37,7 @@ class LandingEscape(ValueError):
 class FileSearch:
     files: list[LandedFile]
     missing_days: list[dt.date]  # days with no file (dated couriers); [None] for an undated courier with none
+    directories: list[LandedFile] = field(default_factory=list)  # folders where the pattern expects a file
 
 
 def open_location(location: Location) -> tuple[fsspec.AbstractFileSystem, str]:
@@ -45,10 +46,14 @@ def open_location(location: Location) -> tuple[fsspec.AbstractFileSystem, str]:
                     f"location {location.name!r}")
 
 
-def remote_filesystems(location: Location) -> list[fsspec.AbstractFileSystem]:
-    """The filesystem DuckDB must be given to read this location's URLs ([] for a local folder)."""
+def attach_location(conn, location: Location) -> fsspec.AbstractFileSystem:
+    """The location's filesystem; a remote one is registered with the DuckDB connection (once) so DuckDB's
+    readers can read its URLs."""
     fs, _ = open_location(location)
-    return [] if is_local(fs) else [fs]
+    names = {fs.protocol} if isinstance(fs.protocol, str) else set(fs.protocol)
+    if not is_local(fs) and not names & set(conn.list_filesystems()):
+        conn.register_filesystem(fs)
+    return fs
 
 
 def file_url(fs: fsspec.AbstractFileSystem, path: str) -> str:
@@ -58,7 +63,8 @@ def file_url(fs: fsspec.AbstractFileSystem, path: str) -> str:
 def find_files(courier: Courier, location: Location, days: list[dt.date] | None) -> FileSearch:
     """Files matching the courier's pattern for each day, ordered by day then name.
 
-    An undated pattern ignores `days` and takes every file that matches. In a local location, a matching file
+    An undated pattern ignores `days` and takes every file that matches; matching folders are listed apart (the
+    courier refuses them). In a local location, a matching file
     that resolves outside the location's folder through a symbolic link raises LandingEscape naming it."""
     fs, root = open_location(location)
     if re.search(r"[*?\[\]{}]", root):
@@ -69,6 +75,7 @@ def find_files(courier: Courier, location: Location, days: list[dt.date] | None)
     local = is_local(fs)
     real_root = os.path.realpath(root) if local else root
     found: list[LandedFile] = []
+    directories: list[LandedFile] = []
     seen: set[str] = set()
     missing: list[dt.date | None] = []
     for day in wanted:
@@ -88,10 +95,14 @@ def find_files(courier: Courier, location: Location, days: list[dt.date] | None)
                 if not inside(real, real_root):
                     escaped.append(relative)
                     continue
-                info = {"type": "file", "size": os.stat(real).st_size} if os.path.isfile(real) else {}
+                info = {"type": "file", "size": os.stat(real).st_size} if os.path.isfile(real) else (
+                    {"type": "directory"} if os.path.isdir(real) else {})
             if info.get("type") == "file":
                 seen.add(path)
                 matched.append(LandedFile(file_url(fs, path), relative, day, int(info.get("size") or 0)))
+            elif info.get("type") == "directory":
+                seen.add(path)
+                directories.append(LandedFile(file_url(fs, path), relative, day, 0))
         if escaped:
             raise LandingEscape(
                 f"location {location.name!r}: {', '.join(sorted(escaped))} resolve(s) outside the location folder "
@@ -99,7 +110,7 @@ def find_files(courier: Courier, location: Location, days: list[dt.date] | None)
         if not matched:
             missing.append(day)
         found.extend(sorted(matched, key=lambda f: f.relative))
-    return FileSearch(found, missing)
+    return FileSearch(found, missing, directories)
 
 
 def inside(path: str, folder: str) -> bool:

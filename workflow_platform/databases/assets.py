@@ -9,7 +9,7 @@ from workflow_platform.catalog.models import Catalog, Database, DatabaseTable
 from workflow_platform.catalog.validate import sql_tables
 from workflow_platform.databases import build
 from workflow_platform.layout import STITCH_KEY, database_key, domain_key, owners_of, table_key
-from workflow_platform.metadata import Stopwatch, table_metadata
+from workflow_platform.metadata import Stopwatch, pii_columns, table_metadata
 from workflow_platform.resources import WAREHOUSE_POOL, WarehouseResource
 
 DESCRIPTIONS = {
@@ -39,7 +39,7 @@ def _table_asset(catalog: Catalog, db: Database, table: str, deps: list[dg.Asset
         clock = Stopwatch()
         with warehouse.get_connection() as conn:
             run(conn)
-            metadata = table_metadata(conn, db.name, table)
+            metadata = table_metadata(conn, db.name, table, pii=pii_columns(catalog))
         return dg.MaterializeResult(metadata={**metadata, "elapsed_seconds": dg.MetadataValue.float(clock.seconds)})
 
     return _build

@@ -6,7 +6,7 @@ import duckdb
 
 from workflow_platform.catalog.models import Catalog, Database, DatabaseTable
 from workflow_platform.domain.load import domain_table
-from workflow_platform.segments.build import sandbox
+from workflow_platform.segments.build import sandbox, user_select
 from workflow_platform.sql import ident, table_exists
 from workflow_platform.stitch.records import RECORDS_TABLE, fk_namespaces, tag_column
 from workflow_platform.stitch.resolver import CLUSTERS_TABLE
@@ -124,5 +124,5 @@ def build_custom_table(conn: duckdb.DuckDBPyConnection, db: Database, table: Dat
     conn.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(db.name)}")
     sandbox(conn)
     target = f"{ident(db.name)}.{ident(table.name)}"
-    conn.execute(f"CREATE OR REPLACE TABLE {target} AS {table.sql.strip().rstrip(';')}")
+    conn.execute(f"CREATE OR REPLACE TABLE {target} AS {user_select(table.sql)}")
     return conn.execute(f"SELECT count(*) FROM {target}").fetchone()[0]

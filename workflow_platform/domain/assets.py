@@ -25,6 +25,7 @@ from workflow_platform.couriers.assets import (
     courier_spec,
     files_check_spec,
     group_settings,
+    is_remote,
     quarantine,
 )
 from workflow_platform.couriers.manifest import FileEntry, record
@@ -32,8 +33,9 @@ from workflow_platform.domain.load import DomainResult, DomainSchemaChanged, ens
 from workflow_platform.feeds.assets import feed_spec, stage
 from workflow_platform.feeds.rejects import commit_rejects
 from workflow_platform.layout import asset_group, courier_key, domain_key, feed_key, owners_and_tags
-from workflow_platform.metadata import Stopwatch, catalog_schema, same_name_lineage, table_metadata
+from workflow_platform.metadata import Stopwatch, catalog_schema, pii_columns, same_name_lineage, table_metadata
 from workflow_platform.resources import WAREHOUSE_POOL, WarehouseResource
+from workflow_platform.retries import TRANSIENT_RETRY
 from workflow_platform.sql import transaction
 
 
@@ -71,7 +73,7 @@ def merge(context: dg.AssetExecutionContext, conn: duckdb.DuckDBPyConnection, ca
             return None
         result = merge_staged(conn, feed, operation, dt.datetime.now(dt.UTC).replace(tzinfo=None))
     except DomainSchemaChanged as exc:
-        raise dg.Failure(description=str(exc)) from exc
+        raise dg.Failure(description=str(exc), allow_retries=False) from exc
     context.log.info(f"domain.{feed.name} {operation}: {result.inserted} inserted, {result.updated} updated, "
                      f"{result.rows_after} rows now")
     return result
@@ -81,7 +83,7 @@ def domain_materialization(conn: duckdb.DuckDBPyConnection, catalog: Catalog, fe
                            clock: Stopwatch) -> dg.MaterializeResult:
     result = result or DomainResult(load_operation(catalog, feed), 0, 0, 0, 0, None)
     return dg.MaterializeResult(asset_key=domain_key(feed.name), metadata={
-        **table_metadata(conn, "domain", feed.name),
+        **table_metadata(conn, "domain", feed.name, pii=pii_columns(catalog)),
         "rows_staged": dg.MetadataValue.int(result.staged),
         "rows_inserted": dg.MetadataValue.int(result.inserted),
         "rows_updated": dg.MetadataValue.int(result.updated),
@@ -127,7 +129,8 @@ def load_feed(context: dg.AssetExecutionContext, conn: duckdb.DuckDBPyConnection
             record(conn, rejected_now, context.run.run_id)
         _alert_refused(context, channels, catalog, refused, stopped=True)
         raise dg.Failure(description=f"feed {feed.name!r}: nothing loaded: courier(s) {', '.join(stopping)} stop when "
-                                     "a file is refused (stop_when_missing):\n  " + "\n  ".join(e.reason for e in refused))
+                                     "a file is refused (stop_when_missing):\n  " + "\n  ".join(e.reason for e in refused),
+                         allow_retries=False)
     loaded = [e for f in found for e in f.entries.values() if e.status == "loaded"]
     with transaction(conn):
         domain = merge(context, conn, catalog, feed, len(loaded))
@@ -179,7 +182,8 @@ def build_load_asset(catalog: Catalog, feed: Feed) -> dg.AssetsDefinition:
                                                             domain_spec(catalog, feed)]
     checks = [files_check_spec(c) for c in couriers] + [accepted_check_spec(c) for c in couriers]
 
-    @dg.multi_asset(specs=specs, check_specs=checks, name=f"load__{feed.name}", pool=WAREHOUSE_POOL, can_subset=False)
+    @dg.multi_asset(specs=specs, check_specs=checks, name=f"load__{feed.name}", pool=WAREHOUSE_POOL, can_subset=False,
+                    retry_policy=TRANSIENT_RETRY if is_remote(catalog, couriers) else None)
     def _load(context: dg.AssetExecutionContext, warehouse: WarehouseResource, alert_channels: AlertChannelsResource):
         with warehouse.get_connection() as conn:
             yield from load_feed(context, conn, catalog, feed, couriers, alert_channels)

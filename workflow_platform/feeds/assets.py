@@ -8,11 +8,11 @@ from workflow_platform.automation.runtime import freshness_for
 from workflow_platform.automation.window import ERROR_THRESHOLD_TAG
 from workflow_platform.catalog.models import Catalog, Courier, Feed
 from workflow_platform.couriers.ingest import CourierError
-from workflow_platform.couriers.landing import remote_filesystems
+from workflow_platform.couriers.landing import attach_location
 from workflow_platform.feeds.rejects import REJECTS_TABLE
 from workflow_platform.feeds.typing import FeedResult, stage_feed, staging_name
 from workflow_platform.layout import asset_group, courier_key, feed_key, owners_and_tags
-from workflow_platform.metadata import Stopwatch, catalog_schema, markdown_table, table_metadata
+from workflow_platform.metadata import Stopwatch, catalog_schema, markdown_table, pii_columns, table_metadata
 
 
 def feed_spec(catalog: Catalog, feed: Feed, couriers: list[Courier]) -> dg.AssetSpec:
@@ -37,16 +37,15 @@ def stage(context: dg.AssetExecutionContext, conn: duckdb.DuckDBPyConnection, ca
     clock = Stopwatch()
     override = context.run.tags.get(ERROR_THRESHOLD_TAG)
     for courier in couriers:
-        for fs in remote_filesystems(catalog.location(courier.location)):
-            conn.register_filesystem(fs)
+        attach_location(conn, catalog.location(courier.location))
     try:
         result = stage_feed(conn, feed, couriers, catalog.stitch, float(override) if override else None)
     except CourierError as exc:
-        raise dg.Failure(description=f"feed {feed.name!r}: {exc}") from exc
+        raise dg.Failure(description=f"feed {feed.name!r}: {exc}", allow_retries=False) from exc
     context.log.info(f"feed {feed.name}: {result.rows_in} rows in, {result.rows_staged} staged, "
                      f"{result.rows_rejected} rejected")
     return dg.MaterializeResult(asset_key=feed_key(feed.name), metadata={
-        **table_metadata(conn, "main", staging_name(feed), temporary=True),
+        **table_metadata(conn, "main", staging_name(feed), temporary=True, pii=pii_columns(catalog)),
         "rows_in": dg.MetadataValue.int(result.rows_in),
         "rows_staged": dg.MetadataValue.int(result.rows_staged),
         "rows_rejected": dg.MetadataValue.int(result.rows_rejected),

@@ -10,7 +10,7 @@ from workflow_platform.alerts.sensors import audience_of
 from workflow_platform.catalog.models import Catalog, Segment
 from workflow_platform.catalog.validate import sql_tables
 from workflow_platform.layout import asset_group, owners_of, segment_key, table_key
-from workflow_platform.metadata import Stopwatch, table_metadata
+from workflow_platform.metadata import Stopwatch, pii_columns, table_metadata
 from workflow_platform.resources import WAREHOUSE_POOL, WarehouseResource
 from workflow_platform.segments.build import SegmentSqlError, build_segment, threshold_breaches
 
@@ -45,7 +45,7 @@ def build_segment_asset(catalog: Catalog, segment: Segment) -> dg.AssetsDefiniti
                 rows = build_segment(conn, segment)
             except SegmentSqlError as exc:
                 raise dg.Failure(description=str(exc)) from exc
-            metadata = table_metadata(conn, "segment", segment.name)
+            metadata = table_metadata(conn, "segment", segment.name, pii=pii_columns(catalog))
         yield dg.MaterializeResult(metadata={**metadata, "elapsed_seconds": dg.MetadataValue.float(clock.seconds)})
         for name, bounds, severity in (("fail_threshold", segment.fail_when, dg.AssetCheckSeverity.ERROR),
                                        ("warn_threshold", segment.warn_when, dg.AssetCheckSeverity.WARN)):

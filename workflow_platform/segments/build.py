@@ -17,10 +17,16 @@ def build_segment(conn: duckdb.DuckDBPyConnection, segment: Segment) -> int:
     sandbox(conn)
     target = f"segment.{ident(segment.name)}"
     try:
-        conn.execute(f"CREATE OR REPLACE TABLE {target} AS {segment.sql.strip().rstrip(';')}")
+        conn.execute(f"CREATE OR REPLACE TABLE {target} AS {user_select(segment.sql)}")
     except duckdb.Error as exc:
         raise SegmentSqlError(f"segment {segment.name!r}: {str(exc).splitlines()[0]}") from exc
     return conn.execute(f"SELECT count(*) FROM {target}").fetchone()[0]
+
+
+def user_select(sql: str) -> str:
+    """A catalog SELECT wrapped as a subquery, so DuckDB refuses a data-modifying WITH clause inside it
+    (`WITH d AS (DELETE ... RETURNING *) SELECT ...` would otherwise run)."""
+    return f"SELECT * FROM (\n{sql.strip().rstrip(';')}\n)"
 
 
 def sandbox(conn: duckdb.DuckDBPyConnection) -> None:

@@ -207,6 +207,7 @@ class SplinkResolver:
         if incremental:
             mem.execute("CREATE OR REPLACE TABLE wp_input AS SELECT i.*, p.record_key IS NULL AS is_new "
                         "FROM wp_input i LEFT JOIN wp_prev p USING (record_key)")
+        mem.execute("SET enable_external_access = false")  # catalog blocking rules and comparisons are user SQL
         phases.mark("prepare")
         linker, how = self.linker(mem, catalog, present, stored, only_new=incremental)
         phases.mark("train")
