@@ -52,30 +52,88 @@ class Located:
 
 
 COMPOSER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: several times faster
+MAX_DEPTH = 64  # nested mappings and lists; the catalog needs about 6
+ALIAS_GROWTH = 10  # aliases may expand a document to this many times its own nodes (plus a margin), no more
+PLAIN_TAGS = {yaml.MappingNode: "tag:yaml.org,2002:map", yaml.SequenceNode: "tag:yaml.org,2002:seq"}
 
 
-def _to_python(node: yaml.Node, path: tuple, lines: dict[tuple, int], scalars: yaml.SafeLoader) -> Any:
+def _fail(problem: str, node: yaml.Node) -> yaml.MarkedYAMLError:
+    return yaml.MarkedYAMLError(problem=problem, problem_mark=node.start_mark)
+
+
+def _node_count(root: yaml.Node) -> int:
+    """Distinct nodes of a composed document (an alias is the node it names, counted once)."""
+    seen, todo = set(), [root]
+    while todo:
+        node = todo.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            todo.extend(n for pair in node.value for n in pair)
+        elif isinstance(node, yaml.SequenceNode):
+            todo.extend(node.value)
+    return len(seen)
+
+
+def _to_python(node: yaml.Node, path: tuple, lines: dict[tuple, int], scalars: yaml.SafeLoader,
+               budget: list[int]) -> Any:
+    """Plain Python values from a node, refusing what a catalog never needs: tags on mappings and lists
+    (`!!python/object`...), non-scalar keys, nesting deeper than MAX_DEPTH and alias bombs."""
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise _fail("aliases expand to far more data than the file holds (an alias bomb?)", node)
+    if len(path) > MAX_DEPTH:
+        raise _fail(f"nests deeper than {MAX_DEPTH} levels (a recursive alias?)", node)
     lines.setdefault(path, node.start_mark.line + 1)
+    if type(node) in PLAIN_TAGS and node.tag != PLAIN_TAGS[type(node)]:
+        raise _fail(f"tag {node.tag!r} is not supported in a catalog", node)
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = _to_python(key_node, path + ("<key>",), {}, scalars)
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise _fail("a key must be a plain value, not a mapping or a list", key_node)
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                raise _fail("merge keys (<<) are not supported: write the keys out", key_node)
+            key = _to_python(key_node, path + ("<key>",), {}, scalars, budget)
             if key in out:
-                raise yaml.MarkedYAMLError(problem=f"duplicate key {key!r}", problem_mark=key_node.start_mark)
+                raise _fail(f"duplicate key {key!r}", key_node)
             lines[path + (key,)] = key_node.start_mark.line + 1
-            out[key] = _to_python(value_node, path + (key,), lines, scalars)
+            out[key] = _to_python(value_node, path + (key,), lines, scalars, budget)
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [_to_python(item, path + (i,), lines, scalars) for i, item in enumerate(node.value)]
-    return scalars.construct_object(node)  # scalars: typed like yaml.safe_load
+        return [_to_python(item, path + (i,), lines, scalars, budget) for i, item in enumerate(node.value)]
+    try:
+        return scalars.construct_object(node)  # scalars: typed like yaml.safe_load
+    except (ValueError, TypeError, AttributeError) as exc:  # e.g. 2026-13-45, !!int abc, 5000 digits
+        detail = f": {exc}" if isinstance(exc, ValueError) else ""
+        raise _fail(f"invalid {node.tag.rsplit(':', 1)[-1]} {node.value[:80]!r}{detail}", node) from exc
+
+
+def _mark(display: str, text: str, position: int) -> yaml.Mark:
+    line = text.count("\n", 0, position)
+    return yaml.Mark(display, position, line, position - text.rfind("\n", 0, position) - 1, None, None)
 
 
 def read_yaml(path: Path, display: str) -> Located:
-    text = path.read_text(encoding="utf-8")
+    """A file's YAML as plain values with their lines; raises yaml.MarkedYAMLError with the line of the problem."""
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise yaml.MarkedYAMLError(problem=f"not UTF-8 text (byte {data[exc.start]:#04x})",
+                                   problem_mark=_mark(display, data.decode("latin-1"), exc.start)) from exc
     lines: dict[tuple, int] = {}
-    node = yaml.compose(text, Loader=COMPOSER)
-    value = _to_python(node, (), lines, yaml.SafeLoader("")) if node is not None else {}
-    return Located(value, display, lines)
+    try:
+        node = yaml.compose(text, Loader=COMPOSER)
+    except yaml.reader.ReaderError as exc:  # carries a position, not a line
+        char = exc.character if isinstance(exc.character, str) else chr(exc.character)
+        raise yaml.MarkedYAMLError(problem=f"character {char!r} is not allowed ({exc.reason})",
+                                   problem_mark=_mark(display, text, exc.position)) from exc
+    if node is None:
+        return Located({}, display, lines)
+    budget = [ALIAS_GROWTH * _node_count(node) + 10_000]
+    return Located(_to_python(node, (), lines, yaml.SafeLoader(""), budget), display, lines)
 
 
 def _suggest(word: str, choices) -> str:
@@ -158,7 +216,7 @@ def load_catalog(folder: str | Path) -> Catalog:
             mark = exc.problem_mark
             errors.append(CatalogError(display, mark.line + 1 if mark else 0, "", f"invalid YAML: {exc.problem}"))
             continue
-        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        except (yaml.YAMLError, OSError) as exc:
             errors.append(CatalogError(display, 0, "", f"cannot read YAML: {exc}"))
             continue
         except RecursionError:
@@ -171,7 +229,11 @@ def load_catalog(folder: str | Path) -> Catalog:
             continue
         for section, body in doc.value.items():
             if section == "tenant":
-                tenant = str(body)
+                if isinstance(body, str) and body.strip():
+                    tenant = body
+                else:
+                    errors.append(CatalogError(display, doc.line((section,)), section,
+                                               f"expected the tenant's name, got {body!r:.80}"))
             elif section == "owners":
                 try:
                     if not isinstance(body, list) or not all(isinstance(o, str) for o in body):

@@ -319,6 +319,14 @@ class Database(Model):
     description: str = ""
     tables: list[DatabaseTable] = Field(default_factory=list)
 
+    @model_validator(mode="after")
+    def _unique_tables(self) -> Database:
+        names = [t.name for t in self.tables]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"duplicate table names: {', '.join(dupes)}")
+        return self
+
 
 class RowThresholds(Model):
     min_rows: int | None = Field(None, ge=0)
@@ -427,7 +435,12 @@ class Orchestration(Model):
 def _filename_template(value: str, for_campaign: bool = False) -> str:
     from workflow_platform.orchestrations.filenames import check_filename_template
 
-    check_filename_template(value, for_campaign)
+    try:
+        check_filename_template(value, for_campaign)
+    except ValueError:
+        raise
+    except Exception as exc:  # the template is Jinja: {{ 1/0 }}, {{ name + 1 }}, a range too big, ...
+        raise ValueError(f"file name template {value!r} does not render: {type(exc).__name__}: {exc}") from exc
     return value
 
 

@@ -113,6 +113,8 @@ def check_references(
             if item.courier in member_of and member_of[item.courier] != group.name:
                 err("courier_groups", group.name, "couriers",
                     f"courier {item.courier!r} is already in courier group {member_of[item.courier]!r}")
+            elif item.courier in member_of:
+                err("courier_groups", group.name, "couriers", f"courier {item.courier!r} is listed twice")
             member_of[item.courier] = group.name
 
     for feed in catalog.feeds:  # a feed loads in one step, so its couriers run in one group (or none)
