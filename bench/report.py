@@ -118,6 +118,12 @@ def stitch_accuracy_rows(d: dict) -> list[tuple[str, str, str]]:
     return rows
 
 
+def fault_rows(d: dict) -> list[tuple[str, str, str]]:
+    return [(f"{d['killed']} SIGKILLs in {d['trials']} trials, {d['source_rows']:,} source rows",
+             f"{d['lost']} lost, {d['duplicated']} duplicated, {d['torn_tables']} torn tables",
+             _verdict(d["pass"]))]
+
+
 BENCHES = [
     Bench("ingest", "ingest.py", {"ci": ["--rows", "300000", "--repeat", "3", "--no-reload"],
                                   "full": ["--rows", "2000000", "--repeat", "5"]},
@@ -135,6 +141,9 @@ BENCHES = [
           "the target (90 s, 8 GB at 1,000,000 records)", stitch_speed_rows),
     Bench("stitch_accuracy", "stitch_accuracy.py", {"ci": ["--records", "20000"], "full": ["--records", "100000"]},
           "the exact rules (deterministic resolver) on the same set", stitch_accuracy_rows),
+    Bench("fault_injection", "fault_injection.py", {"ci": ["--kills", "20", "--rows", "200"],
+                                                    "full": ["--kills", "100", "--rows", "2000"]},
+          "0 lost / 0 duplicated rows", fault_rows),
 ]
 
 

@@ -29,7 +29,8 @@ def table_schema(conn: duckdb.DuckDBPyConnection, schema: str, table: str, tempo
                                    for name, kind in rows])
 
 
-CONTACT_LIKE = re.compile(r"[^\s@]+@[^\s@]+|\d[\d\s().+-]{6,}\d")  # an email, or a run of 8+ digits and separators
+EMAIL_LIKE = re.compile(r"[^\s@]+@[^\s@]+\.[^\s@]+")
+PHONE_LIKE = re.compile(r"\+?[\d\s().-]{10,}")  # 10+ characters of digits and phone punctuation only
 
 
 def pii_columns(catalog) -> frozenset[str]:
@@ -52,11 +53,15 @@ def preview_markdown(conn: duckdb.DuckDBPyConnection, qualified: str, rows: int 
         cells = []
         for name, value in zip(names, row, strict=True):
             text = "" if value is None else str(value)
-            if text and (name.lower() in pii or CONTACT_LIKE.search(text)):
+            if text and (name.lower() in pii or (isinstance(value, str) and _looks_like_contact(text))):
                 text = "•••"
             cells.append(text.replace("|", "\\|").replace("\n", " ")[:60])
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _looks_like_contact(text: str) -> bool:
+    return bool(EMAIL_LIKE.search(text) or (PHONE_LIKE.fullmatch(text.strip()) and sum(c.isdigit() for c in text) >= 10))
 
 
 def table_metadata(conn: duckdb.DuckDBPyConnection, schema: str, table: str, temporary: bool = False,

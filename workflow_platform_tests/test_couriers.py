@@ -82,8 +82,10 @@ def test_corrupt_zip_is_quarantined_with_the_file_named(tenant):
     tenant.write_catalog(courier_catalog("'in/customers_'yyyyMMdd'.zip'"))
     tenant.land("in/customers_20260105.zip", b"PK\x03\x04 this is not a zip")
     outcome = tenant.run("2026-01-05", ingest_only=True)
-    assert outcome.success, outcome.failures  # a refused file fails its check, not the run
-    assert "in/customers_20260105.zip: not a readable zip archive" in "\n".join(outcome.refused)
+    assert not outcome.success  # the required courier's only file: as if it were missing
+    [failure] = outcome.failures
+    assert "required courier 'shop' has no loadable file left" in failure
+    assert "in/customers_20260105.zip: not a readable zip archive" in failure
     assert "not a readable zip archive" in tenant.quarantined()["in/customers_20260105.zip"]
 
 
@@ -183,7 +185,7 @@ def test_missing_column_is_a_clear_error_and_domain_table_is_kept(tenant):
     assert tenant.run("2026-01-05", ingest_only=True).success
     tenant.land("in/customers_20260106.csv", "id,first_name,email\n3,Cy,cy@example.org\n")
     outcome = tenant.run("2026-01-06", ingest_only=True)
-    text = "\n".join(outcome.refused)
+    text = "\n".join(outcome.failures)
     assert "in/customers_20260106.csv: missing column(s) last_name, phone, birth_date, updated_at" in text
     assert "missing column(s)" in tenant.quarantined()["in/customers_20260106.csv"]
     assert tenant.scalar("SELECT count(*) FROM domain.customers") == 2
@@ -272,7 +274,7 @@ def test_an_unterminated_quote_refuses_the_file_instead_of_losing_its_rest(tenan
     tenant.land("in/customers_20260106.csv", "\n".join(lines) + "\n")
     outcome = tenant.run("2026-01-06", ingest_only=True)
     assert ("in/customers_20260106.csv: line 29001 has a value with an unterminated quote"
-            in "\n".join(outcome.refused))
+            in "\n".join(outcome.failures))
     assert tenant.scalar("SELECT count(*) FROM domain.customers") == 2  # the previous state, nothing half-loaded
     assert tenant.scalar("SELECT count(*) FROM audit.rejects") == 0  # the refused file leaves no partial rejects
     assert "unterminated quote" in tenant.quarantined()["in/customers_20260106.csv"]
@@ -282,9 +284,10 @@ def test_a_file_that_does_not_parse_gets_one_clear_line(tenant):
     tenant.write_catalog(courier_catalog("'in/customers_'yyyyMMdd'.csv'"))
     tenant.land("in/customers_20260105.csv", HEADER + '\n1,"Ann,Lee\n2,Bo,Chu\n')
     outcome = tenant.run("2026-01-05", ingest_only=True)
-    [refused] = outcome.refused
+    [failure] = outcome.failures
+    refused = failure.splitlines()[-1]
     assert "in/customers_20260105.csv: cannot be read as csv: it does not parse as csv with delimiter ','" in refused
-    assert "strict_mode" not in refused and "\n" not in refused.strip()
+    assert "strict_mode" not in refused
 
 
 def test_file_column_names_can_differ_from_feed_names(tenant):
@@ -299,7 +302,7 @@ def test_an_empty_file_is_named_as_empty(tenant):
     tenant.write_catalog(courier_catalog("'in/customers_'yyyyMMdd'.csv'"))
     tenant.land("in/customers_20260105.csv", b"")
     outcome = tenant.run("2026-01-05", ingest_only=True)
-    assert "in/customers_20260105.csv: file is empty (0 bytes)" in "\n".join(outcome.refused)
+    assert "in/customers_20260105.csv: file is empty (0 bytes)" in "\n".join(outcome.failures)
 
 
 def test_a_closed_quote_followed_by_text_rejects_only_its_line(tenant):

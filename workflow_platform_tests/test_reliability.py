@@ -181,7 +181,7 @@ def test_a_refused_file_stops_the_load_when_the_group_says_stop(tenant, alerting
     outcome = tenant.run(DAY, group="daily")
     assert not outcome.success
     [failure] = [f for f in outcome.failures if f.startswith("load__customers")]
-    assert "nothing loaded: courier(s) shop stop when a file is refused" in failure
+    assert "nothing loaded: courier 'shop' stops when a file is refused (stop_when_missing)" in failure
     assert "in/c_20260105_b.csv: missing column(s)" in failure
     assert tenant.scalar("SELECT count(*) FROM domain.contacts") == 2  # the other courier continues
     assert tenant.scalar("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'customers'") == 0
@@ -329,3 +329,18 @@ def test_remote_couriers_load_exactly_once_and_quarantine_on_the_server(tenant, 
         ("crm", "crm/k_20260105.csv", "loaded"), ("shop", "in/c_20260105_a.csv", "loaded"),
         ("shop", "in/c_20260105_b.csv", "quarantined")]
     assert tenant.scalar("SELECT count(*) FROM domain.customers") == 5
+
+
+def test_a_required_courier_whose_only_file_is_refused_fails_as_if_it_were_missing(tenant, alerting):
+    tenant.write_catalog(group_catalog())
+    tenant.land("in/c_20260105_a.csv", "id,first_name\n9,Al\n")
+    tenant.land("crm/k_20260105.csv", "id,email\nk1,k1@example.org\n")
+    outcome = tenant.run(DAY, group="daily")
+    assert not outcome.success
+    [failure] = [f for f in outcome.failures if f.startswith("load__customers")]
+    assert "required courier 'shop' has no loadable file left" in failure and "missing column(s)" in failure
+    assert tenant.scalar("SELECT count(*) FROM domain.contacts") == 1  # the other courier of the group loaded
+    assert [m["text"] for m in alerting.messages if "file refused" in m["text"]]
+    # with the run skipping missing files, the load goes on without it
+    tenant.land("in/c_20260105_b.csv", "id,first_name\n9,Al\n")
+    assert tenant.run(DAY, group="daily", skip_missing=True).success

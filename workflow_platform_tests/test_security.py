@@ -250,7 +250,8 @@ def test_a_copy_hidden_in_a_cte_cannot_write_a_file(tenant, tmp_path):
     except CatalogInvalid:
         return  # refused at load: the fix in catalog/validate.py
     success, failures, customers = run_and_count(tenant)
-    assert not success and "file system operations are disabled" in failures  # the sandbox stops it at run time
+    assert not success and ("file system operations are disabled" in failures  # the sandbox, or DuckDB itself
+                            or "WITH clause containing a COPY statement must be at the top level" in failures)
     assert not leak.exists() and customers == 3
 
 

@@ -30,6 +30,7 @@ from workflow_platform.metadata import Stopwatch, markdown_table
 from workflow_platform.resources import WAREHOUSE_POOL, WarehouseResource
 from workflow_platform.retries import TRANSIENT_RETRY, fail_fast, is_permanent
 from workflow_platform.sql import transaction
+from workflow_platform.storage import MissingSecret
 
 
 def _protocol(catalog: Catalog, courier: Courier) -> str:
@@ -110,8 +111,10 @@ def collect_files(context: dg.AssetExecutionContext, conn: duckdb.DuckDBPyConnec
     try:
         search = find_files(courier, location, days)
         fs = attach_location(conn, location)
-    except (ValueError, OSError) as exc:  # unsafe or unreachable landing: transient I/O errors are retried
-        if isinstance(exc, ValueError) or is_permanent(exc):
+    except (ValueError, OSError, MissingSecret) as exc:  # unsafe or unreachable landing: only transient retried
+        if isinstance(exc, ValueError):  # a pattern or a link that is not safe to read: the message says which
+            raise dg.Failure(description=f"courier {courier.name!r}: {exc}", allow_retries=False) from exc
+        if is_permanent(exc):
             raise fail_fast(exc, f"courier {courier.name!r}") from exc
         raise dg.Failure(description=f"courier {courier.name!r}: {exc} (transient, retried)") from exc
     window = f"{days[0]} .. {days[-1]}" if pattern.dated else "any date (undated pattern)"

@@ -16,6 +16,7 @@ from workflow_platform.alerts.dispatch import deliver
 from workflow_platform.alerts.model import Alert
 from workflow_platform.alerts.sensors import audience_of
 from workflow_platform.automation.runtime import freshness_for
+from workflow_platform.automation.window import SKIP_MISSING_TAG
 from workflow_platform.catalog.models import Catalog, Courier, Feed
 from workflow_platform.couriers.assets import (
     ACCEPTED_CHECK,
@@ -98,8 +99,9 @@ def load_feed(context: dg.AssetExecutionContext, conn: duckdb.DuckDBPyConnection
     load's rejects and its audit.files rows as ONE transaction (a crash leaves all old or all new).
 
     Refused files (quarantined, or rejected over the error threshold) do not stop the other files; they raise an
-    alert and fail the courier's `files_accepted` check. A courier whose group setting is `stop_when_missing`
-    fails the step instead, before anything of the load commits."""
+    alert and fail the courier's `files_accepted` check. The step fails instead, before anything of the load
+    commits, when the courier's group setting is `stop_when_missing` or a required courier is left with no file
+    (see `_stopping`)."""
     clock = Stopwatch()
     operation = load_operation(catalog, feed)
     found = [collect_files(context, conn, catalog, c, skip_duplicates=operation == "upsert") for c in couriers]
@@ -122,15 +124,14 @@ def load_feed(context: dg.AssetExecutionContext, conn: duckdb.DuckDBPyConnection
             context.log.error(f"courier {outcome.courier}: {outcome.reason}")
             rejected_now.append(entry)
     refused += rejected_now
-    stopping = sorted({e.courier for e in refused if group_settings(catalog, catalog.courier(e.courier)).stop_when_missing})
+    stopping = _stopping(context, catalog, found, refused)
     if stopping:
         with transaction(conn):  # the refusals are recorded; nothing of the data loads
             commit_rejects(conn, context.run.run_id)
             record(conn, rejected_now, context.run.run_id)
         _alert_refused(context, channels, catalog, refused, stopped=True)
-        raise dg.Failure(description=f"feed {feed.name!r}: nothing loaded: courier(s) {', '.join(stopping)} stop when "
-                                     "a file is refused (stop_when_missing):\n  " + "\n  ".join(e.reason for e in refused),
-                         allow_retries=False)
+        raise dg.Failure(description=f"feed {feed.name!r}: nothing loaded: " + "; ".join(stopping) + ":\n  "
+                         + "\n  ".join(e.reason for e in refused), allow_retries=False)
     loaded = [e for f in found for e in f.entries.values() if e.status == "loaded"]
     with transaction(conn):
         domain = merge(context, conn, catalog, feed, len(loaded))
@@ -143,6 +144,25 @@ def load_feed(context: dg.AssetExecutionContext, conn: duckdb.DuckDBPyConnection
         yield _with_acceptance(files)
     yield staged
     yield domain_materialization(conn, catalog, feed, domain, clock)
+
+
+def _stopping(context: dg.AssetExecutionContext, catalog: Catalog, found: list[CourierFiles],
+              refused: list[FileEntry]) -> list[str]:
+    """Why a refused file stops the load: its courier's group says `stop_when_missing`, or a required courier
+    (not `optional`, the run not skipping missing files) has nothing left to load, as if its file were missing."""
+    skip_missing = context.run.tags.get(SKIP_MISSING_TAG) == "true"
+    reasons = []
+    for files in found:
+        name = files.courier.name
+        if not any(e.courier == name for e in refused):
+            continue
+        if group_settings(catalog, files.courier).stop_when_missing:
+            reasons.append(f"courier {name!r} stops when a file is refused (stop_when_missing)")
+        elif not (files.courier.optional or skip_missing or files.already_loaded or files.skipped
+                  or any(e.status == "loaded" for e in files.entries.values())):
+            reasons.append(f"required courier {name!r} has no loadable file left (optional: true, or a run that "
+                           "skips missing files, loads without it)")
+    return reasons
 
 
 def _with_acceptance(files: CourierFiles) -> dg.MaterializeResult:
