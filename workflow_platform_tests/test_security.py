@@ -207,6 +207,12 @@ def test_a_file_name_that_becomes_a_path_only_at_send_time_is_refused(conn, tena
     assert not list(tenant.root.rglob("escaped.csv"))
 
 
+@pytest.mark.parametrize("template", ['{{ "a" * 10**10 }}.csv', "{{ [1] * 10**9 }}.csv", "{{ 2 ** 100000000 }}.csv"])
+def test_a_file_name_template_cannot_build_a_huge_value(template):
+    with pytest.raises(ValueError, match="too long|too large"):  # refused at once, not after gigabytes
+        Orchestration.model_validate({"name": "o", "segment": "s", "destination": "d", "filename": template})
+
+
 # ------------------------------------------------------------------------------------- catalog SQL is read-only
 
 

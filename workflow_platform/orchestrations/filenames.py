@@ -48,7 +48,23 @@ def _next_day(value: dt.datetime) -> Moment:
     return _moment(value + dt.timedelta(days=1))
 
 
-ENVIRONMENT = SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
+class _FileNameSandbox(SandboxedEnvironment):
+    """Jinja's sandbox, with `*` and `**` bounded: a file name template cannot build a huge string or number."""
+
+    intercepted_binops = frozenset({"*", "**"})
+    LIMIT = 1000
+
+    def call_binop(self, context, operator, left, right):
+        if operator == "**" and isinstance(right, int | float) and abs(right) > 64:
+            raise jinja2.exceptions.SecurityError(f"exponent {right} is too large in a file name template")
+        if operator == "*" and any(isinstance(a, str | list | tuple) for a in (left, right)):
+            count = right if isinstance(left, str | list | tuple) else left
+            if isinstance(count, int) and count * len(left if isinstance(left, str | list | tuple) else right) > self.LIMIT:
+                raise jinja2.exceptions.SecurityError("a repeated text in a file name template is too long")
+        return super().call_binop(context, operator, left, right)
+
+
+ENVIRONMENT = _FileNameSandbox(undefined=jinja2.StrictUndefined, autoescape=False)
 ENVIRONMENT.filters.update({"local": _local, "next_day": _next_day, "format": format_datetime})
 
 
