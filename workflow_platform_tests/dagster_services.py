@@ -164,9 +164,7 @@ class Services:
         return values
 
 
-def start_services(root: Path, days: int = 2, customers: int = 200, seed: int = 3) -> Services:
-    summary = generate_demo_data(root / "data" / "landing", days=days, customers=customers, seed=seed)
-    services = Services(root, summary)
+def _started(services: Services) -> Services:
     try:
         services.start()
     except BaseException:
@@ -174,15 +172,13 @@ def start_services(root: Path, days: int = 2, customers: int = 200, seed: int = 
         print(services.logs())
         raise
     return services
+
+
+def start_services(root: Path, days: int = 2, customers: int = 200, seed: int = 3) -> Services:
+    summary = generate_demo_data(root / "data" / "landing", days=days, customers=customers, seed=seed)
+    return _started(Services(root, summary))
 
 
 def start_services_for(root: Path, catalog: Path, env: dict[str, str] | None = None) -> Services:
     """The services on the tenant of `catalog`, whose data folder is `<root>/data` (landing files already there)."""
-    services = Services(root, None, env={"WORKFLOW_PLATFORM_CATALOG": str(catalog), **(env or {})})
-    try:
-        services.start()
-    except BaseException:
-        services.stop()
-        print(services.logs())
-        raise
-    return services
+    return _started(Services(root, None, env={"WORKFLOW_PLATFORM_CATALOG": str(catalog), **(env or {})}))
