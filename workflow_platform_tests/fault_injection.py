@@ -79,6 +79,7 @@ ZYGOTE = textwrap.dedent("""
         job = json.loads(line)
         pid = os.fork()
         if pid == 0:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), 1)  # stdout carries the protocol: only the zygote writes it
             code = 2
             try:
                 day = dt.date.fromisoformat(job["day"])
