@@ -49,6 +49,10 @@ def sql_tables(sql: str) -> set[str]:
             if node.get("type") == "TABLE_FUNCTION":
                 name = (node.get("function") or {}).get("function_name", "?")
                 raise SqlParseError(f"table function {name}() is not allowed: catalog SQL reads warehouse tables only")
+            kind = str(node.get("type", ""))
+            if kind.endswith("_QUERY_NODE"):  # DELETE/UPDATE/INSERT inside a WITH clause
+                raise SqlParseError(f"must be a single SELECT statement: it holds a {kind.removesuffix('_QUERY_NODE')} "
+                                    "in a WITH clause")
             if node.get("type") == "BASE_TABLE":
                 name = node.get("table_name", "").lower()
                 schema = node.get("schema_name", "").lower()
