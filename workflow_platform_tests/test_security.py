@@ -398,3 +398,11 @@ alerts:
         for value in emails + phones:
             assert value not in text, f"customer value {value} appears in the {where}"
     assert "\\u2022\\u2022\\u2022" in previews  # the previews are there (JSON-escaped •••), personal data masked
+
+
+@pytest.mark.parametrize("rule", ["(SELECT count(*) FROM read_text('/etc/passwd')) > 0",
+                                  "l.email IN (SELECT email FROM domain.customers)"])
+def test_a_stitch_blocking_rule_cannot_read_beyond_the_two_records(tenant, rule):
+    tenant.write_catalog(CUSTOMER_SOURCE + yaml.safe_dump({"stitch": {"blocking_rules": [rule]}}))
+    with pytest.raises(CatalogInvalid, match=r"stitch.blocking_rules\[0\]: must compare columns of l. and r. only"):
+        tenant.catalog()

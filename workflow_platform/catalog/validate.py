@@ -72,6 +72,16 @@ def sql_tables(sql: str) -> set[str]:
 _PARSER = duckdb.connect()  # an in-memory connection used only to parse SQL
 
 
+def _node_types(node) -> set[str]:
+    """Every `type` in a json_serialize_sql tree."""
+    if isinstance(node, dict):
+        found = {str(node["type"])} if "type" in node else set()
+        return found.union(*(_node_types(v) for v in node.values()))
+    if isinstance(node, list):
+        return set().union(*(_node_types(v) for v in node))
+    return set()
+
+
 def check_references(
     catalog: Catalog, origins: dict[tuple[str, str], tuple[str, int]], broken: set[tuple[str, str]] = frozenset()
 ) -> list[CatalogError]:
@@ -105,6 +115,9 @@ def check_references(
         if tree.get("error"):
             errors.append(CatalogError(stitch_file, stitch_line, f"stitch.blocking_rules[{i}]",
                                        f"does not parse as a condition over l. and r.: {tree.get('error_message', '')}"))
+        elif {"SUBQUERY", "TABLE_FUNCTION"} & _node_types(tree):  # it would read beyond the two records
+            errors.append(CatalogError(stitch_file, stitch_line, f"stitch.blocking_rules[{i}]",
+                                       "must compare columns of l. and r. only: no subqueries or table functions"))
 
     for courier in catalog.couriers:
         ref("couriers", courier.name, "feed", "feeds", courier.feed)
