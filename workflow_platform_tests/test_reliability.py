@@ -344,3 +344,26 @@ def test_a_required_courier_whose_only_file_is_refused_fails_as_if_it_were_missi
     # with the run skipping missing files, the load goes on without it
     tenant.land("in/c_20260105_b.csv", "id,first_name\n9,Al\n")
     assert tenant.run(DAY, group="daily", skip_missing=True).success
+
+
+def test_a_land_only_courier_quarantines_and_alerts_too(tenant, alerting):
+    tenant.write_catalog(group_catalog().replace("feed: contacts\n", "feed: contacts\n    load: land_only\n", 1))
+    land_good(tenant)
+    tenant.land("crm/k_20260105.csv", b"\x00\x01binary" * 500)
+    outcome = tenant.run(DAY, group="daily")
+    assert outcome.success, outcome.failures
+    assert [r.split(" (")[0] for r in outcome.refused] == ["crm/k_20260105.csv"]
+    assert "crm/k_20260105.csv" in tenant.quarantined()
+    [alert] = [m["text"] for m in alerting.messages if "file refused" in m["text"]]
+    assert "crm/k_20260105.csv" in alert
+
+
+def test_the_cli_run_prints_refused_files(tenant):
+    tenant.write_catalog(group_catalog())
+    land_good(tenant)
+    tenant.land("in/c_20260105_b.csv", b"")
+    done = subprocess.run([sys.executable, "-m", "workflow_platform.cli", "run", "--catalog", str(tenant.catalog_dir),
+                           "--group", "daily", "--date", DAY], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "refused in/c_20260105_b.csv (quarantined): in/c_20260105_b.csv: file is empty (0 bytes)" in done.stderr
+    assert "Traceback" not in done.stderr

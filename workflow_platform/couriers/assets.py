@@ -10,6 +10,10 @@ from dataclasses import dataclass, field
 import dagster as dg
 import duckdb
 
+from workflow_platform.alerts.channels import AlertChannelsResource
+from workflow_platform.alerts.dispatch import deliver
+from workflow_platform.alerts.model import Alert
+from workflow_platform.alerts.sensors import audience_of
 from workflow_platform.automation.runtime import freshness_for
 from workflow_platform.automation.window import ERROR_THRESHOLD_TAG, SKIP_COURIERS_TAG, SKIP_MISSING_TAG, run_days
 from workflow_platform.catalog.models import Catalog, Courier, GroupCourier, Location
@@ -223,14 +227,49 @@ def group_settings(catalog: Catalog, courier: Courier) -> GroupCourier:
     return settings or GroupCourier(courier=courier.name)
 
 
+def with_acceptance(files: CourierFiles) -> dg.MaterializeResult:
+    """The courier's materialization plus its `files_accepted` check (fails when a file was refused)."""
+    refused = files.quarantined + [e for e in files.entries.values() if e.status == "rejected"]
+    check = dg.AssetCheckResult(
+        asset_key=courier_key(files.courier.name), check_name=ACCEPTED_CHECK, passed=not refused,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={"refused_files": dg.MetadataValue.json([
+            {"file": e.file, "status": e.status, "reason": e.reason,
+             "moved_to": e.same_as if e.status == "quarantined" else ""} for e in refused])})
+    result = files.result
+    return dg.MaterializeResult(asset_key=result.asset_key, metadata=result.metadata,
+                                check_results=[*(result.check_results or []), check])
+
+
+def alert_refused(context: dg.AssetExecutionContext, channels: AlertChannelsResource, catalog: Catalog,
+                   refused: list[FileEntry], stopped: bool) -> None:
+    """One alert for the files this load refused: file names and reasons (never row values)."""
+    audience, group = audience_of(context.run)
+    lines = "; ".join(f"{e.file} ({e.status}{' to ' + e.same_as if e.status == 'quarantined' else ''}): "
+                      f"{e.reason.removeprefix(e.file + ': ')[:300]}" for e in refused)
+    alert = Alert(
+        kind="file_refused", severity="error" if stopped or any(e.status == "quarantined" for e in refused)
+        else "warning", audience=audience, group=group, run_id=context.run.run_id,
+        cause=f"{len(refused)} file(s) refused" + (", the load stopped" if stopped else ", the other files loaded")
+        + f": {lines}",
+        action="fix the file at its source and deliver it again (quarantined files sit beside a .reason.txt; "
+               "rejected rows are in audit.rejects; a run with a higher error threshold loads a rejected file)",
+    )
+    deliver(alert, catalog.alerts, channels.slack(), channels.email(), context.log)
+
+
 def build_land_only_asset(catalog: Catalog, courier: Courier) -> dg.AssetsDefinition:
     """A `land_only` courier: its files are found and checked, not loaded."""
 
-    @dg.multi_asset(specs=[courier_spec(catalog, courier)], check_specs=[files_check_spec(courier)],
+    @dg.multi_asset(specs=[courier_spec(catalog, courier)],
+                    check_specs=[files_check_spec(courier), accepted_check_spec(courier)],
                     name=f"courier__{courier.name}", pool=WAREHOUSE_POOL,
                     retry_policy=TRANSIENT_RETRY if is_remote(catalog, [courier]) else None)
-    def _land(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+    def _land(context: dg.AssetExecutionContext, warehouse: WarehouseResource, alert_channels: AlertChannelsResource):
         with warehouse.get_connection() as conn:
-            yield collect_files(context, conn, catalog, courier).result
+            found = collect_files(context, conn, catalog, courier)
+        if found.quarantined:
+            alert_refused(context, alert_channels, catalog, found.quarantined, stopped=False)
+        yield with_acceptance(found)
 
     return _land

@@ -12,28 +12,26 @@ import dagster as dg
 import duckdb
 
 from workflow_platform.alerts.channels import AlertChannelsResource
-from workflow_platform.alerts.dispatch import deliver
-from workflow_platform.alerts.model import Alert
-from workflow_platform.alerts.sensors import audience_of
 from workflow_platform.automation.runtime import freshness_for
 from workflow_platform.automation.window import SKIP_MISSING_TAG
 from workflow_platform.catalog.models import Catalog, Courier, Feed
 from workflow_platform.couriers.assets import (
-    ACCEPTED_CHECK,
     CourierFiles,
     accepted_check_spec,
+    alert_refused,
     collect_files,
     courier_spec,
     files_check_spec,
     group_settings,
     is_remote,
     quarantine,
+    with_acceptance,
 )
 from workflow_platform.couriers.manifest import FileEntry, record
 from workflow_platform.domain.load import DomainResult, DomainSchemaChanged, ensure_domain_table, merge_staged
 from workflow_platform.feeds.assets import feed_spec, stage
 from workflow_platform.feeds.rejects import commit_rejects
-from workflow_platform.layout import asset_group, courier_key, domain_key, feed_key, owners_and_tags
+from workflow_platform.layout import asset_group, domain_key, feed_key, owners_and_tags
 from workflow_platform.metadata import Stopwatch, catalog_schema, pii_columns, same_name_lineage, table_metadata
 from workflow_platform.resources import WAREHOUSE_POOL, WarehouseResource
 from workflow_platform.retries import TRANSIENT_RETRY
@@ -129,7 +127,7 @@ def load_feed(context: dg.AssetExecutionContext, conn: duckdb.DuckDBPyConnection
         with transaction(conn):  # the refusals are recorded; nothing of the data loads
             commit_rejects(conn, context.run.run_id)
             record(conn, rejected_now, context.run.run_id)
-        _alert_refused(context, channels, catalog, refused, stopped=True)
+        alert_refused(context, channels, catalog, refused, stopped=True)
         raise dg.Failure(description=f"feed {feed.name!r}: nothing loaded: " + "; ".join(stopping) + ":\n  "
                          + "\n  ".join(e.reason for e in refused), allow_retries=False)
     loaded = [e for f in found for e in f.entries.values() if e.status == "loaded"]
@@ -139,9 +137,9 @@ def load_feed(context: dg.AssetExecutionContext, conn: duckdb.DuckDBPyConnection
         record(conn, loaded + rejected_now, context.run.run_id)
         record(conn, [e for f in found for e in f.skipped], context.run.run_id, once=True)
     if refused:
-        _alert_refused(context, channels, catalog, refused, stopped=False)
+        alert_refused(context, channels, catalog, refused, stopped=False)
     for files in found:
-        yield _with_acceptance(files)
+        yield with_acceptance(files)
     yield staged
     yield domain_materialization(conn, catalog, feed, domain, clock)
 
@@ -163,37 +161,6 @@ def _stopping(context: dg.AssetExecutionContext, catalog: Catalog, found: list[C
             reasons.append(f"required courier {name!r} has no loadable file left (optional: true, or a run that "
                            "skips missing files, loads without it)")
     return reasons
-
-
-def _with_acceptance(files: CourierFiles) -> dg.MaterializeResult:
-    """The courier's materialization plus its `files_accepted` check (fails when a file was refused)."""
-    refused = files.quarantined + [e for e in files.entries.values() if e.status == "rejected"]
-    check = dg.AssetCheckResult(
-        asset_key=courier_key(files.courier.name), check_name=ACCEPTED_CHECK, passed=not refused,
-        severity=dg.AssetCheckSeverity.ERROR,
-        metadata={"refused_files": dg.MetadataValue.json([
-            {"file": e.file, "status": e.status, "reason": e.reason,
-             "moved_to": e.same_as if e.status == "quarantined" else ""} for e in refused])})
-    result = files.result
-    return dg.MaterializeResult(asset_key=result.asset_key, metadata=result.metadata,
-                                check_results=[*(result.check_results or []), check])
-
-
-def _alert_refused(context: dg.AssetExecutionContext, channels: AlertChannelsResource, catalog: Catalog,
-                   refused: list[FileEntry], stopped: bool) -> None:
-    """One alert for the files this load refused: file names and reasons (never row values)."""
-    audience, group = audience_of(context.run)
-    lines = "; ".join(f"{e.file} ({e.status}{' to ' + e.same_as if e.status == 'quarantined' else ''}): "
-                      f"{e.reason.removeprefix(e.file + ': ')[:300]}" for e in refused)
-    alert = Alert(
-        kind="file_refused", severity="error" if stopped or any(e.status == "quarantined" for e in refused)
-        else "warning", audience=audience, group=group, run_id=context.run.run_id,
-        cause=f"{len(refused)} file(s) refused" + (", the load stopped" if stopped else ", the other files loaded")
-        + f": {lines}",
-        action="fix the file at its source and deliver it again (quarantined files sit beside a .reason.txt; "
-               "rejected rows are in audit.rejects; a run with a higher error threshold loads a rejected file)",
-    )
-    deliver(alert, catalog.alerts, channels.slack(), channels.email(), context.log)
 
 
 def build_load_asset(catalog: Catalog, feed: Feed) -> dg.AssetsDefinition:
