@@ -20,7 +20,6 @@ import fsspec
 from workflow_platform.couriers.landing import LandedFile
 
 MANIFEST_TABLE = "audit.files"
-STATUSES = ("loaded", "duplicate", "rejected", "quarantined", "dropped")
 
 
 @dataclass
