@@ -258,7 +258,7 @@ def run_ours(catalog: Catalog, workdir: Path, upsert_reload: bool = True) -> Our
         entries = []
         for landed in search.files:
             digest = sha256_of(fs, landed)
-            if earlier(conn, courier.name, digest):
+            if earlier(conn, courier.name, [digest]):
                 raise RuntimeError("the fresh warehouse already holds the file")
             entries.append(FileEntry(courier.name, feed.name, landed.relative, landed.size, digest, "loaded"))
         phases["courier (sha256 + manifest lookup)"] = time.perf_counter() - mark

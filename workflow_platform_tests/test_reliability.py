@@ -367,3 +367,25 @@ def test_the_cli_run_prints_refused_files(tenant):
     assert done.returncode == 0, done.stderr
     assert "refused in/c_20260105_b.csv (quarantined): in/c_20260105_b.csv: file is empty (0 bytes)" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("problem", ["wrong secret", "secret not set"])
+def test_a_remote_landing_auth_problem_fails_fast_without_retries(tenant, s3_server, sftp_server, monkeypatch,
+                                                                  problem):
+    monkeypatch.setenv("TEST_S3_KEY", s3_server.key)
+    if problem == "wrong secret":
+        monkeypatch.setenv("TEST_S3_SECRET", "not-the-secret")
+    else:
+        monkeypatch.delenv("TEST_S3_SECRET", raising=False)
+    monkeypatch.setenv("TEST_SFTP_PASSWORD", sftp_server.password)
+    tenant.write_catalog(remote_catalog(s3_server, sftp_server))
+    s3_server.client().put_object(Bucket=s3_server.bucket, Key="landing/in/c_20260105_a.csv",
+                                  Body=(CUSTOMER_HEADER + "\n" + rows(1, 5)).encode())
+    with dg.instance_for_test() as instance:
+        outcome = run_workflow(tenant.catalog(), window=(dt.date(2026, 1, 5), dt.date(2026, 1, 5)), group="daily",
+                               warehouse=str(tenant.warehouse), instance=instance)
+        retries = [r for r in instance.all_logs(outcome.run_id) if r.dagster_event
+                   and r.dagster_event.event_type_value == "STEP_UP_FOR_RETRY"]
+    [failure] = [f for f in outcome.failures if f.startswith("load__customers")]
+    assert "permanent error, not retried: check the credentials and permissions" in failure
+    assert "not-the-secret" not in failure and retries == []

@@ -138,12 +138,17 @@ def collect_files(context: dg.AssetExecutionContext, conn: duckdb.DuckDBPyConnec
         entry = FileEntry(courier.name, feed.name, folder.relative, 0, "", "quarantined")
         found.quarantined.append(quarantine(context, conn, location, folder, entry,
                                             f"{folder.relative}: is a directory, not a file"))
+    digests = {}
     for landed in search.files:
-        entry = FileEntry(courier.name, feed.name, landed.relative, landed.size, "", "loaded")
         try:
-            entry.sha256 = sha256_of(fs, landed)
-            before = earlier(conn, courier.name, entry.sha256) or (
-                ("loaded", seen[entry.sha256]) if entry.sha256 in seen else None)
+            digests[landed.relative] = sha256_of(fs, landed)
+        except OSError as exc:
+            raise landing_failure(courier, landed, exc) from exc
+    known = earlier(conn, courier.name, list(digests.values()))
+    for landed in search.files:
+        entry = FileEntry(courier.name, feed.name, landed.relative, landed.size, digests[landed.relative], "loaded")
+        try:
+            before = known.get(entry.sha256) or (("loaded", seen[entry.sha256]) if entry.sha256 in seen else None)
             if before == ("loaded", landed.relative) and skip_duplicates:  # still in the landing folder
                 found.already_loaded.append(landed.relative)
                 continue
@@ -162,11 +167,8 @@ def collect_files(context: dg.AssetExecutionContext, conn: duckdb.DuckDBPyConnec
         except CourierError as exc:
             found.quarantined.append(quarantine(context, conn, location, landed, entry, str(exc)))
             continue
-        except OSError as exc:  # reading the landing location failed: not the file's fault, nothing is moved
-            if is_permanent(exc):
-                raise fail_fast(exc, f"courier {courier.name!r}: {landed.relative}") from exc
-            raise dg.Failure(description=f"courier {courier.name!r}: {landed.relative}: {exc} (transient, "
-                                         "retried)") from exc
+        except OSError as exc:
+            raise landing_failure(courier, landed, exc) from exc
         entry.columns = check.columns
         if check.new_columns:
             found.new_columns[landed.relative] = check.new_columns
@@ -197,6 +199,14 @@ def collect_files(context: dg.AssetExecutionContext, conn: duckdb.DuckDBPyConnec
         "elapsed_seconds": dg.MetadataValue.float(clock.seconds),
     })
     return found
+
+
+def landing_failure(courier: Courier, landed: LandedFile, exc: OSError) -> dg.Failure:
+    """Reading the landing location failed: not the file's fault, so nothing is moved. Transient errors are
+    retried (remote couriers' retry policy); permanent ones fail fast saying what to check."""
+    if is_permanent(exc):
+        return fail_fast(exc, f"courier {courier.name!r}: {landed.relative}")
+    return dg.Failure(description=f"courier {courier.name!r}: {landed.relative}: {exc} (transient, retried)")
 
 
 def quarantine(context: dg.AssetExecutionContext, conn: duckdb.DuckDBPyConnection, location: Location,

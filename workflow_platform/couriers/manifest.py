@@ -63,12 +63,14 @@ def sha256_of(fs: fsspec.AbstractFileSystem, landed: LandedFile) -> str:
     return digest.hexdigest()
 
 
-def earlier(conn: duckdb.DuckDBPyConnection, courier: str, sha256: str) -> tuple[str, str] | None:
-    """("loaded", file) when this courier loaded this content before, else ("rejected", file) when it was
-    rejected before, else None."""
-    return conn.execute(
-        f"SELECT status, file FROM {MANIFEST_TABLE} WHERE courier = ? AND sha256 = ? AND status IN ('loaded', "
-        "'rejected') ORDER BY status = 'loaded' DESC, recorded_at DESC LIMIT 1", [courier, sha256]).fetchone()
+def earlier(conn: duckdb.DuckDBPyConnection, courier: str, digests: list[str]) -> dict[str, tuple[str, str]]:
+    """sha256 -> ("loaded", file) for content this courier loaded before, else ("rejected", file) for content it
+    rejected before (latest first); one query for the whole run."""
+    rows = conn.execute(
+        f"SELECT sha256, status, file FROM {MANIFEST_TABLE} WHERE courier = ? AND status IN ('loaded', 'rejected') "
+        "AND sha256 IN (SELECT unnest(?::VARCHAR[])) ORDER BY status = 'loaded', recorded_at",
+        [courier, digests]).fetchall()
+    return {digest: (status, file) for digest, status, file in rows}  # later rows win: loaded, then the latest
 
 
 def last_loaded_columns(conn: duckdb.DuckDBPyConnection, courier: str) -> tuple[str, dict[str, str]] | None:
@@ -83,10 +85,11 @@ def record(conn: duckdb.DuckDBPyConnection, entries: list[FileEntry], load_id: s
     """Write manifest rows (in the caller's transaction, if any). `once`: skip an entry whose courier, file,
     content and status are recorded already (a duplicate still sitting in the landing folder is noted once)."""
     ensure_manifest(conn)
-    if once:
-        entries = [e for e in entries if not conn.execute(
-            f"SELECT count(*) FROM {MANIFEST_TABLE} WHERE courier = ? AND file = ? AND sha256 = ? AND status = ?",
-            [e.courier, e.file, e.sha256, e.status]).fetchone()[0]]
+    if once and entries:
+        recorded = set(conn.execute(
+            f"SELECT courier, file, sha256, status FROM {MANIFEST_TABLE} WHERE sha256 IN (SELECT unnest(?::VARCHAR[]))",
+            [[e.sha256 for e in entries]]).fetchall())
+        entries = [e for e in entries if (e.courier, e.file, e.sha256, e.status) not in recorded]
     if not entries:
         return
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
