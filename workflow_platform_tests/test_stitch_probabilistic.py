@@ -15,6 +15,7 @@ import pytest
 from workflow_platform.demo.identities import generate_identities
 from workflow_platform.stitch.evaluation import evaluate
 from workflow_platform.stitch.qa import last_qa, run_stitch
+from workflow_platform.stitch.records import mailbox
 from workflow_platform_tests.conftest import Tenant
 
 DAY = "2026-01-05"
@@ -225,9 +226,9 @@ def test_catalog_blocking_rules_replace_the_derived_ones(tenant):
     catalog.write_text(catalog.read_text() + '\nstitch:\n  blocking_rules: ["l.email = r.email"]\n  mode: force_refresh\n')
     assert tenant.run(DAY).success
     only_email = last_qa_of(tenant).candidate_pairs
-    same_email = tenant.scalar(
+    same_email = tenant.scalar(  # Stitch compares mailboxes: jane+shop@x.com is jane@x.com
         "SELECT coalesce(sum(n * (n - 1) / 2), 0) FROM (SELECT count(*) AS n FROM stitch.records "
-        "WHERE email IS NOT NULL GROUP BY email)")
+        f"WHERE email IS NOT NULL GROUP BY {mailbox('email')})")
     assert only_email <= same_email < derived
 
 
@@ -283,6 +284,29 @@ def test_a_chain_of_links_never_joins_two_separation_key_values(tenant):
     assert customer["web:w1"] == customer["club:m1"]  # the exact email link is the stronger one
     assert customer["web:w2"] != customer["web:w1"]  # the phone link would join north and south: skipped
     assert customer["web:w3"] == customer["club:m2"]  # a cluster without a conflict is left alone
+
+
+def test_a_missing_part_is_no_evidence_and_a_sub_address_reaches_the_same_mailbox(tenant):
+    load_set(tenant, 2_000)  # enough records to train on
+    append = {
+        "ecommerce": [["E9000001", "Ann", "Lee", "ann.lee+shop@example.net", "555-201-3344", "", "", "", "", ""],
+                      ["E9000002", "Carl", "Ruiz", "carl.r@example.net", "555-404-9090", "", "", "", "", ""]],
+        "email_list": [["M9000001", "Ann.Lee@example.net", "Ann", "Lee", ""]],  # the mailbox of E9000001
+        "pos": [["P9000001", "", "Carl", "", "5554049090", "", ""],  # no surname to compare
+                ["P9000002", "", "Ann", "Park", "555-201-3344", "", ""]],  # a different surname is evidence against
+    }
+    for source, rows in append.items():
+        with (tenant.landing / f"{source}_20260105.csv").open("a", newline="") as handle:
+            csv.writer(handle).writerows(rows)
+    assert tenant.run(DAY).success
+    customer = ids(tenant)
+    assert customer["ecommerce:E9000001"] == customer["email_list:M9000001"]
+    assert tenant.scalar("SELECT match_level FROM c360.unified_coalesced "
+                         "WHERE record_key = 'email_list:M9000001'") == "exact"
+    assert tenant.scalar("SELECT email FROM domain.ecommerce WHERE account_id = 'E9000001'") \
+        == "ann.lee+shop@example.net"  # matching uses the mailbox; the data keeps the address as given
+    assert customer["pos:P9000001"] == customer["ecommerce:E9000002"]  # same phone, same given name
+    assert customer["pos:P9000002"] != customer["ecommerce:E9000001"]  # same phone, same given name, other surname
 
 
 def test_one_run_can_force_a_refresh_from_the_launchpad_config(tenant):

@@ -82,11 +82,11 @@ def evaluate(conn: duckdb.DuckDBPyConnection, truth_csv: Path) -> Accuracy:
 
 def evidence_ceiling(conn: duckdb.DuckDBPyConnection, truth_csv: Path) -> float:
     """The recall no resolver can beat on this set, roughly: the share of true pairs connected, through records
-    of the same person, by exact shared evidence (email, phone, an fk value, or the full name plus a postal code,
+    of the same person, by exact shared evidence (mailbox, phone, an fk value, or the full name plus a postal code,
     address, city or birthdate, or a surname or given name plus the birthdate). A property of the data set,
     computed with the truth; it says how hard the set is, and is no input to any resolver."""
     from workflow_platform.stitch.components import connected_components
-    from workflow_platform.stitch.records import RECORDS_TABLE
+    from workflow_platform.stitch.records import RECORDS_TABLE, mailbox
 
     fks = [r[0] for r in conn.execute(
         "SELECT column_name FROM duckdb_columns() WHERE schema_name = 'stitch' AND table_name = 'records' "
@@ -103,7 +103,7 @@ def evidence_ceiling(conn: duckdb.DuckDBPyConnection, truth_csv: Path) -> float:
         f"""
         CREATE OR REPLACE TEMP TABLE wp_ceiling_e AS
         SELECT a.id AS a, b.id AS b FROM wp_ceiling_r a JOIN wp_ceiling_r b ON a.person_id = b.person_id AND a.id < b.id
-        WHERE a.email = b.email OR a.phone = b.phone {shared_fk}
+        WHERE {mailbox('a.email')} = {mailbox('b.email')} OR a.phone = b.phone {shared_fk}
            OR (a.given_name = b.given_name AND a.surname = b.surname
                AND (a.postal = b.postal OR a.address = b.address OR a.birthdate = b.birthdate OR a.city = b.city))
            OR ((a.surname = b.surname OR a.given_name = b.given_name) AND a.birthdate = b.birthdate)

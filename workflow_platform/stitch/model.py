@@ -22,9 +22,11 @@ from workflow_platform.catalog.models import StitchSettings
 # to train on (fewer than MIN_RECORDS_TO_TRAIN records) uses, and where EM starts from on larger ones.
 MIN_RECORDS_TO_TRAIN = 2_000
 PRIORS: dict[str, dict[str, list[float]]] = {
-    # exact, reversed, JW .92 both, nickname + surname, a typo or nickname each, surname only, given only, else
-    "name": {"m_probabilities": [0.70, 0.01, 0.08, 0.05, 0.03, 0.06, 0.03, 0.04],
-             "u_probabilities": [0.0005, 0.00001, 0.0002, 0.0005, 0.001, 0.01, 0.02, 0.968]},
+    # exact, reversed, JW .92 both, nickname + surname, a typo or nickname each, initial + surname, given name
+    # with no surname to compare, surname with no given name to compare, surname only, given only, else
+    "name": {"m_probabilities": [0.70, 0.01, 0.08, 0.05, 0.03, 0.01, 0.03, 0.01, 0.02, 0.02, 0.04],
+             "u_probabilities": [0.0005, 0.00001, 0.0002, 0.0005, 0.001, 0.0002, 0.0003, 0.0001, 0.01, 0.02,
+                                 0.9677]},
     # exact, JW .92, JW .88, JW .7, else
     "single_name": {"m_probabilities": [0.85, 0.05, 0.03, 0.03, 0.04],
                     "u_probabilities": [0.01, 0.005, 0.01, 0.05, 0.925]},
@@ -35,11 +37,17 @@ PRIORS: dict[str, dict[str, list[float]]] = {
     "email": {"m_probabilities": [0.78, 0.22], "u_probabilities": [0.00001, 0.99999]},
     # exact, one edit, else
     "phone": {"m_probabilities": [0.80, 0.03, 0.17], "u_probabilities": [0.00001, 0.0001, 0.99989]},
-    # same address, address JW .9 with the same postal code, same postal code only, else
-    "address": {"m_probabilities": [0.75, 0.08, 0.07, 0.10], "u_probabilities": [0.0001, 0.0003, 0.01, 0.9896]},
+    # same address, address JW .9 with the same postal code, same postal code with no address to compare,
+    # same postal code and a different address, else
+    "address": {"m_probabilities": [0.75, 0.08, 0.05, 0.02, 0.10],
+                "u_probabilities": [0.0001, 0.0003, 0.005, 0.005, 0.9896]},
     "address_only": {"m_probabilities": [0.75, 0.08, 0.17], "u_probabilities": [0.0001, 0.0003, 0.9996]},
     "exact": {"m_probabilities": [0.85, 0.15], "u_probabilities": [0.01, 0.99]},
 }
+
+
+INITIAL_SQL = ("(length(given_name_l) = 1 AND starts_with(given_name_r, given_name_l)) OR "
+               "(length(given_name_r) = 1 AND starts_with(given_name_l, given_name_r))")
 
 
 def blocking_rules(present: set[str], settings: StitchSettings) -> list[Any]:
@@ -86,8 +94,18 @@ def comparisons(present: set[str], settings: StitchSettings) -> list[Any]:
                 cll.And(cll.Or(cll.JaroWinklerLevel(given, 0.88), same_forms),
                         cll.Or(cll.JaroWinklerLevel(surname, 0.88), cll.DamerauLevenshteinLevel(surname, 1))).configure(
                     label_for_charts="Given name and surname each a typo or nickname apart"),
-                cll.ExactMatchLevel(surname).configure(tf_adjustment_column=surname),
-                cll.Or(cll.ExactMatchLevel(given), same_forms).configure(label_for_charts="Same given name only"),
+                cll.And(cll.CustomLevel(INITIAL_SQL), cll.ExactMatchLevel(surname)).configure(
+                    label_for_charts="Initial of the given name, same surname"),
+                # a missing part is no evidence; a different one is: "same given name" with the surname missing
+                # on one side says much more than with two different surnames
+                cll.And(same_forms, cll.NullLevel(surname)).configure(
+                    label_for_charts="Same given name (or nickname), no surname to compare"),
+                cll.And(cll.ExactMatchLevel(surname), cll.NullLevel(given)).configure(
+                    tf_adjustment_column=surname, label_for_charts="Same surname, no given name to compare"),
+                cll.ExactMatchLevel(surname).configure(tf_adjustment_column=surname,
+                                                       label_for_charts="Same surname, different given name"),
+                cll.Or(cll.ExactMatchLevel(given), same_forms).configure(
+                    label_for_charts="Same given name, different surname"),
                 cll.ElseLevel(),
             ],
         ).configure(**PRIORS["name"]))
@@ -129,7 +147,9 @@ def comparisons(present: set[str], settings: StitchSettings) -> list[Any]:
                 label_for_charts="Address Jaro-Winkler > 0.9, same postal code"),
         ]
         if has_postal:
-            levels.append(cll.ExactMatchLevel("postal").configure(label_for_charts="Same postal code only"))
+            levels.append(cll.And(cll.ExactMatchLevel("postal"), cll.NullLevel("address")).configure(
+                label_for_charts="Same postal code, no address to compare"))
+            levels.append(cll.ExactMatchLevel("postal").configure(label_for_charts="Same postal code, other address"))
         levels.append(cll.ElseLevel())
         out.append(cl.CustomComparison(output_column_name="address", comparison_levels=levels).configure(
             **PRIORS["address" if has_postal else "address_only"]))

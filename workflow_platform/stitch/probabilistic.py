@@ -2,13 +2,14 @@
 
 1. Prepare: stitch.records copied into an in-memory DuckDB (Splink's scratch tables never touch the warehouse
    file), junk identifier values set to NULL (the catalog's blocklists, and any email or phone held by more than
-   `stitch.max_records_per_value` records or `stitch.max_names_per_value` differently named people), each given
-   name given its nickname forms (BILL -> [BILL, WILLIAM]) from a curated dictionary.
+   `stitch.max_records_per_value` records or `stitch.max_names_per_value` differently named people), emails
+   reduced to their mailbox (jane+shop@x.com -> jane@x.com), each given name given its nickname forms
+   (BILL -> [BILL, WILLIAM]) from a curated dictionary.
 2. Train (or reuse the stored model): u by random sampling, m by EM over several blocking passes, the prior
    from exact email matches.
 3. Predict the candidate pairs of the blocking rules; keep those above the threshold level.
    Incremental runs score only the pairs that hold a new record.
-4. Exact links: a shared fk-<namespace> value or an identical normalized email link outright.
+4. Exact links: a shared fk-<namespace> value or the same mailbox (normalized email) link outright.
 5. Drop every link between records with different values of one separation key (sk-<namespace>), and
    probabilistic links between records whose given names are different names and whose birthdates are not
    equal: household members share an address, a phone and often a surname, and are still different people.
@@ -30,7 +31,7 @@ import duckdb
 from workflow_platform.catalog.models import Catalog, StitchSettings
 from workflow_platform.sql import ident, literal, table_exists
 from workflow_platform.stitch.components import connected_components
-from workflow_platform.stitch.records import RECORDS_TABLE, fk_namespaces, tag_column
+from workflow_platform.stitch.records import RECORDS_TABLE, fk_namespaces, mailbox, tag_column
 from workflow_platform.stitch.resolver import CLUSTERS_TABLE, ResolveResult
 
 # Amperity's pair levels, as Splink match probabilities (documented in docs/catalog.md). Exact = a rule link.
@@ -117,7 +118,7 @@ class SplinkResolver:
               SELECT record_key, source,
                      CASE WHEN given_name IN ({names}) THEN NULL ELSE given_name END AS given_name,
                      CASE WHEN surname IN ({names}) THEN NULL ELSE surname END AS surname,
-                     birthdate, email, phone, address, postal, city
+                     birthdate, {mailbox('email')} AS email, phone, address, postal, city
                      {''.join(', ' + ident(k) for k in keys)}
               FROM source
             )

@@ -16,6 +16,12 @@ def tag_column(tag: str) -> str:
     return tag.replace("-", "_")
 
 
+def mailbox(email: str) -> str:
+    """SQL: the mailbox an email address reaches, its sub-address dropped (RFC 5233: jane+shop@x.com -> jane@x.com).
+    Stitch matches on it; the domain table keeps the address as given."""
+    return f"regexp_replace({email}, '\\+[^@]*@', '@')"
+
+
 def fk_namespaces(catalog: Catalog) -> list[str]:
     return sorted({t for f in catalog.feeds for c in f.columns for t in c.tag if t.startswith(("fk-", "sk-"))})
 
