@@ -10,6 +10,7 @@ deterministic baseline.
 
     /work/venv/bin/python bench/stitch_accuracy.py                   # 100,000 records
     /work/venv/bin/python bench/stitch_accuracy.py --records 20000 --json out.json
+    /work/venv/bin/python bench/stitch_accuracy.py --records 20000 --rate PRESENCE.pos.email=1   # an ablation
 """
 
 from __future__ import annotations
@@ -29,6 +30,35 @@ if str(REPO) not in sys.path:
 
 TARGETS = {"precision": 0.995, "recall": 0.98, "f1": 0.99}
 DAY, NEXT_DAY = "20260105", "20260106"
+
+
+def override_rates(overrides: list[str]) -> dict[str, float]:
+    """Set rates of the labelled set's generator for this process, for ablations: `OTHER_EMAIL_USE=0`,
+    `PRESENCE.pos.email=1` (a module constant of workflow_platform/demo/identities.py, dotted into its dicts)."""
+    from workflow_platform.demo import identities
+
+    applied = {}
+    for item in overrides:
+        name, _, value = item.partition("=")
+        head, *keys = name.split(".")
+        try:
+            number = float(value)
+            if not hasattr(identities, head) or not head.isupper():
+                raise KeyError(head)
+            if keys:
+                holder = getattr(identities, head)
+                for key in keys[:-1]:
+                    holder = holder[key]
+                if keys[-1] not in holder:
+                    raise KeyError(keys[-1])
+                holder[keys[-1]] = number
+            else:
+                setattr(identities, head, number)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise SystemExit(f"--rate {item}: not a rate of workflow_platform/demo/identities.py ({exc!r}); "
+                             "give NAME=NUMBER, e.g. OTHER_EMAIL_USE=0 or PRESENCE.pos.email=1") from None
+        applied[name] = number
+    return applied
 
 
 def ingest(root: Path, day: str) -> None:
@@ -115,13 +145,17 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json", type=Path, help="also write the figures as JSON to this path")
+    parser.add_argument("--rate", action="append", default=[], metavar="NAME=VALUE",
+                        help="override a rate of the set's generator (ablations), e.g. PRESENCE.pos.email=1")
     args = parser.parse_args()
+    rates = override_rates(args.rate)
     result = measure(args.records, args.seed)
+    result["rates"] = rates
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=2, default=str))
     print(f"Stitch accuracy: {result['records']:,} records of {result['people']:,} people (seed {result['seed']}), "
-          f"loaded in {result['load_seconds']} s")
+          f"loaded in {result['load_seconds']} s" + (f"; generator rates changed: {rates}" if rates else ""))
     print(f"evidence ceiling (share of true pairs that shared evidence connects at all): "
           f"{result['evidence_ceiling']:.4f}")
     header = f"{'resolver':<15}{'precision':>10}{'recall':>9}{'F1':>9}{'B3 prec':>9}{'B3 rec':>9}{'B3 F1':>9}" \
