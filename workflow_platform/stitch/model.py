@@ -17,6 +17,7 @@ import splink.comparison_library as cl
 from splink import SettingsCreator, block_on
 
 from workflow_platform.catalog.models import StitchSettings
+from workflow_platform.stitch.records import initial_sql
 
 # Starting m and u probabilities per comparison (non-null levels, most to least similar): what a tenant too small
 # to train on (fewer than MIN_RECORDS_TO_TRAIN records) uses, and where EM starts from on larger ones.
@@ -44,10 +45,6 @@ PRIORS: dict[str, dict[str, list[float]]] = {
     "address_only": {"m_probabilities": [0.75, 0.08, 0.17], "u_probabilities": [0.0001, 0.0003, 0.9996]},
     "exact": {"m_probabilities": [0.85, 0.15], "u_probabilities": [0.01, 0.99]},
 }
-
-
-INITIAL_SQL = ("(length(given_name_l) = 1 AND starts_with(given_name_r, given_name_l)) OR "
-               "(length(given_name_r) = 1 AND starts_with(given_name_l, given_name_r))")
 
 
 def blocking_rules(present: set[str], settings: StitchSettings) -> list[Any]:
@@ -94,7 +91,7 @@ def comparisons(present: set[str], settings: StitchSettings) -> list[Any]:
                 cll.And(cll.Or(cll.JaroWinklerLevel(given, 0.88), same_forms),
                         cll.Or(cll.JaroWinklerLevel(surname, 0.88), cll.DamerauLevenshteinLevel(surname, 1))).configure(
                     label_for_charts="Given name and surname each a typo or nickname apart"),
-                cll.And(cll.CustomLevel(INITIAL_SQL), cll.ExactMatchLevel(surname)).configure(
+                cll.And(cll.CustomLevel(initial_sql("given_name_l", "given_name_r")), cll.ExactMatchLevel(surname)).configure(
                     label_for_charts="Initial of the given name, same surname"),
                 # a missing part is no evidence; a different one is: "same given name" with the surname missing
                 # on one side says much more than with two different surnames

@@ -31,7 +31,7 @@ import duckdb
 from workflow_platform.catalog.models import Catalog, StitchSettings
 from workflow_platform.sql import ident, literal, table_exists
 from workflow_platform.stitch.components import connected_components
-from workflow_platform.stitch.records import RECORDS_TABLE, fk_namespaces, mailbox, tag_column
+from workflow_platform.stitch.records import RECORDS_TABLE, fk_namespaces, initial_sql, mailbox, tag_column
 from workflow_platform.stitch.resolver import CLUSTERS_TABLE, ResolveResult
 
 # Amperity's pair levels, as Splink match probabilities (documented in docs/catalog.md). Exact = a rule link.
@@ -335,8 +335,7 @@ class SplinkResolver:
         different_given = ("l.given_name IS NOT NULL AND r.given_name IS NOT NULL "
                            "AND jaro_winkler_similarity(l.given_name, r.given_name) < 0.8 "
                            "AND NOT list_has_any(l.given_name_forms, r.given_name_forms) "
-                           "AND NOT (length(l.given_name) = 1 AND starts_with(r.given_name, l.given_name)) "
-                           "AND NOT (length(r.given_name) = 1 AND starts_with(l.given_name, r.given_name)) "
+                           f"AND NOT {initial_sql('l.given_name', 'r.given_name')} "
                            f"AND NOT {swapped}")
         same_birthdate = "coalesce(l.birthdate = r.birthdate, false)" if "birthdate" in present else "false"
         return f"{different_given} AND NOT {same_birthdate}"

@@ -22,6 +22,13 @@ def mailbox(email: str) -> str:
     return f"regexp_replace({email}, '\\+[^@]*@', '@')"
 
 
+def initial_sql(left: str, right: str) -> str:
+    """SQL: one given name is the initial of the other (J ~ JAMES). The name comparison (stitch/model.py) and the
+    household guard (stitch/probabilistic.py) share it."""
+    return (f"((length({left}) = 1 AND starts_with({right}, {left})) OR "
+            f"(length({right}) = 1 AND starts_with({left}, {right})))")
+
+
 def fk_namespaces(catalog: Catalog) -> list[str]:
     return sorted({t for f in catalog.feeds for c in f.columns for t in c.tag if t.startswith(("fk-", "sk-"))})
 
