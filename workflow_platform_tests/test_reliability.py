@@ -125,14 +125,14 @@ BAD_INPUTS = {
     "missing columns": ("in/c_20260105_b.csv", "id,first_name\n9,Al\n", "missing column(s) last_name, email"),
     "empty": ("in/c_20260105_b.csv", b"", "file is empty (0 bytes)"),
     "header only": ("in/c_20260105_b.csv", CUSTOMER_HEADER + "\n", "has a header and no rows"),
-    "corrupt gzip": ("in/c_20260105_b.csv.gz", corrupt_gzip(), "cannot be read as csv"),
+    "corrupt gzip": ("in/c_20260105_b.csv.gz", corrupt_gzip(), "the gzip data ends before its end marker"),
     "corrupt zip": ("in/c_20260105_b.csv.zip", bad_zip(), "not a readable zip archive"),
     "wrong encoding": ("in/c_20260105_b.csv", (CUSTOMER_HEADER + "\n" + rows(10, 3) + "13,Jos\xe9,L\xf6w,j@x.org,"
                                                "5550000013,1990-01-01,2026-01-01 00:00:00\n").encode("latin-1"),
                        "line 5 is not valid utf-8; the file is in another encoding"),
     "unterminated quote": ("in/c_20260105_b.csv", LONG.replace("\n25000,", '\n25000,"', 1),
                            "has a value with an unterminated quote"),
-    "binary junk": ("in/c_20260105_b.csv", bytes(range(256)) * 64, "cannot be read as csv"),
+    "binary junk": ("in/c_20260105_b.csv", bytes(range(256)) * 64, "not a csv text file: it looks like binary data"),
     "glob characters in the name": ("in/c_20260105_[b].csv", CUSTOMER_HEADER + "\n" + rows(10, 2),
                                     "file names with any of * ? [ ] { } cannot be read safely"),
 }
@@ -205,7 +205,7 @@ def test_an_unterminated_quote_on_the_last_line_is_counted_as_a_reject(tenant):
     loaded = tenant.scalar("SELECT count(*) FROM domain.customers WHERE _file = 'in/c_20260105_b.csv'")
     rejected = tenant.query("SELECT line, reason FROM audit.rejects WHERE file = 'in/c_20260105_b.csv'")
     assert loaded == 30_000 and len(rejected) == 1 and loaded + len(rejected) == source_rows
-    assert rejected[0][0] == 30_002 and "UNQUOTED VALUE" in rejected[0][1]
+    assert rejected[0][0] == 30_002 and "ends inside a quoted value" in rejected[0][1]
     assert ("in/c_20260105_b.csv", "loaded", 30_000) in tenant.manifest("shop")
 
 
@@ -267,24 +267,28 @@ def test_a_parquet_column_that_changes_type_is_a_clear_error(tenant):
 
 
 def test_rejects_of_a_load_are_recorded_once_whatever_the_retries(tenant):
-    """A load that fails after staging (here: the domain table's schema changed) records no rejects; the
-    successful re-run records them once."""
+    """A load that fails after staging (here: the domain table's schema changed) records no rejects and no value
+    problems; the successful re-run records them once."""
     tenant.write_catalog(group_catalog())
     land_good(tenant)
-    bad = rows(10, 99) + "109,Ann,Lee,a@x.org,5550000109,not-a-date,2026-01-01 00:00:00\n"
+    bad = (rows(10, 99) + "109,Ann,Lee,a@x.org,5550000109,not-a-date,2026-01-01 00:00:00\n"
+           + ",Bo,Chu,b@x.org,5550000110,1990-01-01,2026-01-01 00:00:00\n")  # an empty key rejects its row
     tenant.land("in/c_20260105_b.csv", CUSTOMER_HEADER + "\n" + bad)
     with duckdb.connect(str(tenant.warehouse)) as conn:  # an old table of another schema
         conn.execute("CREATE SCHEMA domain; CREATE TABLE domain.customers (id VARCHAR)")
     outcome = tenant.run(DAY, group="daily")
     assert not outcome.success and "no longer matches feed 'customers'" in "\n".join(outcome.failures)
     assert tenant.scalar("SELECT count(*) FROM audit.rejects") == 0
+    assert tenant.scalar("SELECT count(*) FROM audit.value_problems") == 0
     assert tenant.scalar("SELECT count(*) FROM audit.files WHERE status = 'loaded' AND courier = 'shop'") == 0
     with duckdb.connect(str(tenant.warehouse)) as conn:
         conn.execute("DROP TABLE domain.customers")
     assert tenant.run(DAY, group="daily").success
     assert tenant.run(DAY, group="daily").success
-    assert tenant.query("SELECT file, line FROM audit.rejects") == [("in/c_20260105_b.csv", 101)]
-    assert tenant.scalar("SELECT count(*) FROM domain.customers") == 5 + 99
+    assert tenant.query("SELECT file, line FROM audit.rejects") == [("in/c_20260105_b.csv", 102)]
+    assert tenant.query("SELECT file, line, column_name FROM audit.value_problems") == [
+        ("in/c_20260105_b.csv", 101, "birth_date")]
+    assert tenant.scalar("SELECT count(*) FROM domain.customers") == 5 + 100
 
 
 def remote_catalog(s3_server, sftp_server) -> str:

@@ -80,7 +80,7 @@ def run_workflow(catalog: Catalog, window: tuple[dt.date, dt.date] | None = None
         metadata = {k: v.value for k, v in materialization.metadata.items()}
         rows = next((int(metadata[k]) for k in ROW_KEYS if k in metadata), None)
         detail = ", ".join(f"{k}={metadata[k]}" for k in ("files_loaded", "files", "bytes", "rows_rejected",
-                                                           "rows_inserted", "rows_updated", "id_churn_pct",
+                                                           "values_nulled", "rows_inserted", "rows_updated", "id_churn_pct",
                                                            "destination_url") if metadata.get(k) not in (None, ""))
         if metadata.get("missing"):
             detail += f", missing: {'; '.join(metadata['missing'])}"

@@ -85,14 +85,29 @@ class Location(Model):
         return value.strip("/")
 
 
+class FileLimits(Model):
+    """How much one landed file may ask of the machine (docs/catalog.md, "Limits"). Past a line or value limit,
+    that row or value is refused; past a decompression limit, the whole file is quarantined."""
+
+    max_line_bytes: int = Field(2_000_000, ge=1_024, le=1_000_000_000,
+                                description="delimited files: a longer line (one row) is rejected with its line number")
+    max_value_chars: int = Field(65_536, ge=1, description="a longer value does not fit its column (value policy)")
+    max_decompressed_bytes: int = Field(50_000_000_000, ge=1,
+                                        description="a compressed file or archive member expanding past this is "
+                                                    "quarantined")
+    max_expansion_ratio: float = Field(250.0, ge=1, description="decompressed / compressed size allowed once past "
+                                                                "100 MB (a decompression bomb is quarantined)")
+
+
 class FileFormat(Model):
     format: Literal["csv", "tsv", "psv", "delimited", "json", "ndjson", "parquet"] = "csv"
     delimiter: str | None = None
     header: bool = True
     quote: str = '"'
     escape: str | None = None
-    encoding: Literal["utf-8", "latin-1"] = "utf-8"
+    encoding: Literal["utf-8", "latin-1", "utf-16"] = "utf-8"
     compression: Literal["auto", "none", "gzip", "zip"] = "auto"
+    limits: FileLimits = Field(default_factory=FileLimits)
 
     @model_validator(mode="after")
     def _delimiter(self) -> FileFormat:
@@ -141,6 +156,10 @@ class FeedColumn(Model):
     format: str | None = Field(None, description="date/datetime format in Joda tokens, e.g. yyyy-MM-dd")
     tag: list[str] = Field(default_factory=list)
     description: str = ""
+    on_invalid: Literal["null", "reject_row"] = Field(
+        "null", description="a value that does not fit the column: loaded as NULL and recorded in "
+                            "audit.value_problems, or the whole row rejected; key and last_updated columns always "
+                            "reject the row")
 
     @property
     def source_name(self) -> str:

@@ -18,6 +18,7 @@ import fsspec
 
 from workflow_platform.catalog.models import Courier, Location
 from workflow_platform.couriers.patterns import FilePattern
+from workflow_platform.couriers.textfiles import remember_filesystem
 from workflow_platform.storage import is_local, open_url
 
 
@@ -50,6 +51,7 @@ def attach_location(conn, location: Location) -> fsspec.AbstractFileSystem:
     """The location's filesystem; a remote one is registered with the DuckDB connection (once) so DuckDB's
     readers can read its URLs."""
     fs, _ = open_location(location)
+    remember_filesystem(fs)
     names = {fs.protocol} if isinstance(fs.protocol, str) else set(fs.protocol)
     if not is_local(fs) and not names & set(conn.list_filesystems()):
         conn.register_filesystem(fs)

@@ -38,10 +38,12 @@ class FileEntry:
     rows_rejected: int = 0
     columns: dict[str, str] = field(default_factory=dict)  # the file's columns and reader types
     same_as: str = ""  # a duplicate: the file it repeats
+    values_nulled: int = 0  # values loaded as NULL (audit.value_problems)
 
     def row(self, load_id: str, now: dt.datetime) -> list:
         return [self.courier, self.feed, self.file, self.bytes, self.sha256, self.status, self.reason, load_id,
-                self.rows_read, self.rows_loaded, self.rows_rejected, json.dumps(self.columns), self.same_as, now]
+                self.rows_read, self.rows_loaded, self.rows_rejected, json.dumps(self.columns), self.same_as, now,
+                self.values_nulled]
 
 
 def ensure_manifest(conn: duckdb.DuckDBPyConnection) -> None:
@@ -52,6 +54,7 @@ def ensure_manifest(conn: duckdb.DuckDBPyConnection) -> None:
         "rows_read BIGINT, rows_loaded BIGINT, rows_rejected BIGINT, columns JSON, same_as VARCHAR, "
         "recorded_at TIMESTAMP)"
     )
+    conn.execute(f"ALTER TABLE {MANIFEST_TABLE} ADD COLUMN IF NOT EXISTS values_nulled BIGINT DEFAULT 0")
 
 
 def sha256_of(fs: fsspec.AbstractFileSystem, landed: LandedFile) -> str:
@@ -93,7 +96,7 @@ def record(conn: duckdb.DuckDBPyConnection, entries: list[FileEntry], load_id: s
     if not entries:
         return
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    conn.executemany(f"INSERT INTO {MANIFEST_TABLE} VALUES ({', '.join(['?'] * 14)})",
+    conn.executemany(f"INSERT INTO {MANIFEST_TABLE} VALUES ({', '.join(['?'] * 15)})",
                      [e.row(load_id, now) for e in entries])
 
 

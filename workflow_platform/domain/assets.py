@@ -112,6 +112,7 @@ def load_feed(context: dg.AssetExecutionContext, conn: duckdb.DuckDBPyConnection
         entry = files.entries[outcome.file]
         entry.rows_read, entry.rows_rejected = outcome.rows, outcome.rejected
         entry.rows_loaded = outcome.rows - outcome.rejected if outcome.status == "loaded" else 0
+        entry.values_nulled = outcome.nulled
         if outcome.status == "quarantined":
             landed = next(f for f in files.to_load if f.relative == outcome.file)
             files.quarantined.append(quarantine(context, conn, catalog.location(files.courier.location), landed,
@@ -125,7 +126,7 @@ def load_feed(context: dg.AssetExecutionContext, conn: duckdb.DuckDBPyConnection
     stopping = _stopping(context, catalog, found, refused)
     if stopping:
         with transaction(conn):  # the refusals are recorded; nothing of the data loads
-            commit_rejects(conn, context.run.run_id)
+            commit_rejects(conn, context.run.run_id, with_values=False)
             record(conn, rejected_now, context.run.run_id)
         alert_refused(context, channels, catalog, refused, stopped=True)
         raise dg.Failure(description=f"feed {feed.name!r}: nothing loaded: " + "; ".join(stopping) + ":\n  "

@@ -9,7 +9,7 @@ from workflow_platform.automation.window import ERROR_THRESHOLD_TAG
 from workflow_platform.catalog.models import Catalog, Courier, Feed
 from workflow_platform.couriers.ingest import CourierError
 from workflow_platform.couriers.landing import attach_location
-from workflow_platform.feeds.rejects import REJECTS_TABLE
+from workflow_platform.feeds.rejects import REJECTS_TABLE, VALUE_PROBLEMS_TABLE
 from workflow_platform.feeds.typing import FeedResult, stage_feed, staging_name
 from workflow_platform.layout import asset_group, courier_key, feed_key, owners_and_tags
 from workflow_platform.metadata import Stopwatch, catalog_schema, markdown_table, pii_columns, table_metadata
@@ -43,15 +43,18 @@ def stage(context: dg.AssetExecutionContext, conn: duckdb.DuckDBPyConnection, ca
     except CourierError as exc:
         raise dg.Failure(description=f"feed {feed.name!r}: {exc}", allow_retries=False) from exc
     context.log.info(f"feed {feed.name}: {result.rows_in} rows in, {result.rows_staged} staged, "
-                     f"{result.rows_rejected} rejected")
+                     f"{result.rows_rejected} rejected, {result.values_nulled} values loaded as NULL "
+                     f"({VALUE_PROBLEMS_TABLE})")
     return dg.MaterializeResult(asset_key=feed_key(feed.name), metadata={
         **table_metadata(conn, "main", staging_name(feed), temporary=True, pii=pii_columns(catalog)),
         "rows_in": dg.MetadataValue.int(result.rows_in),
         "rows_staged": dg.MetadataValue.int(result.rows_staged),
         "rows_rejected": dg.MetadataValue.int(result.rows_rejected),
         "rejects_table": REJECTS_TABLE,
+        "values_nulled": dg.MetadataValue.int(result.values_nulled),
+        "value_problems_table": VALUE_PROBLEMS_TABLE,
         "files_refused": dg.MetadataValue.int(len(result.refused)),
-        "files": markdown_table([{"file": f.file, "rows": f.rows, "rejected": f.rejected, "status": f.status}
-                                 for f in result.files]),
+        "files": markdown_table([{"file": f.file, "rows": f.rows, "rejected": f.rejected, "values_nulled": f.nulled,
+                                  "status": f.status} for f in result.files]),
         "elapsed_seconds": dg.MetadataValue.float(clock.seconds),
     }), result
