@@ -118,6 +118,18 @@ def stitch_accuracy_rows(d: dict) -> list[tuple[str, str, str]]:
     return rows
 
 
+def stitch_public_rows(d: dict) -> list[tuple[str, str, str]]:
+    rows = []
+    for name, s in d["sets"].items():
+        p, plain = s["project"], s["plain_splink"]
+        rows.append((f"{name.upper()} ({s['task']}, {p['records']:,} records): pairwise P / R / F1, "
+                     f"{p['lost']:,} lost" + ("" if p["success"] else ", run FAILED"),
+                     f"{_num(p['precision'], 4)} / {_num(p['recall'], 4)} / {_num(p['f1'], 4)} (plain Splink "
+                     f"{_num(plain['precision'], 4)} / {_num(plain['recall'], 4)} / {_num(plain['f1'], 4)})",
+                     _verdict(all(s["pass"].values()))))
+    return rows
+
+
 def fault_rows(d: dict) -> list[tuple[str, str, str]]:
     return [(f"{d['killed']} SIGKILLs in {d['trials']} trials, {d['source_rows']:,} source rows",
              f"{d['lost']} lost, {d['duplicated']} duplicated, {d['torn_tables']} torn tables",
@@ -141,6 +153,8 @@ BENCHES = [
           "the target (90 s, 8 GB at 1,000,000 records)", stitch_speed_rows),
     Bench("stitch_accuracy", "stitch_accuracy.py", {"ci": ["--records", "20000"], "full": ["--records", "100000"]},
           "the exact rules (deterministic resolver) on the same set", stitch_accuracy_rows),
+    Bench("stitch_public", "stitch_public.py", {"ci": [], "full": []},
+          "a plain hand-written Splink model on the same FEBRL files", stitch_public_rows),
     Bench("fault_injection", "fault_injection.py", {"ci": ["--kills", "20", "--rows", "200"],
                                                     "full": ["--kills", "100", "--rows", "2000"]},
           "0 lost / 0 duplicated rows", fault_rows),

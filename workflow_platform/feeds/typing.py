@@ -171,7 +171,9 @@ def _select_list(feed: Feed, mapping: dict[str, str], settings: StitchSettings, 
             raw = f"trim({raw}, {literal(' ' + chr(9))})"  # ' 1683994' is the key 1683994
         typed = typed_expr(column, raw)
         if column.type == "string":  # any text fits a string column, up to the longest value allowed
-            too_long = f"length({raw}) > {int(limits.max_value_chars)}"
+            # strlen (bytes, stored with the string) first: length (characters) only for the long ones
+            cap = int(limits.max_value_chars)
+            too_long = f"(strlen({raw}) > {cap} AND length({raw}) > {cap})"
             problems = [(too_long, f"longer than {limits.max_value_chars:,} characters (file.limits.max_value_chars)")]
             typed = f"CASE WHEN NOT ({too_long}) THEN {typed} END"
         else:
