@@ -27,6 +27,7 @@ from workflow_platform.couriers.textfiles import (
     FileRefused,
     Header,
     binary_kind,
+    check_expansion,
     compression_of,
     copy_limited,
     describe_columns,
@@ -187,7 +188,8 @@ def readables(landed: LandedFile, fmt: FileFormat) -> Iterator[list[Readable]]:
                 for index, info in enumerate(infos):
                     label = f"{landed.relative}!{info.filename}"
                     target = Path(scratch) / f"{index}-{Path(info.filename).name}"
-                    with archive.open(info) as src, open(target, "wb") as dst:
+                    check_expansion(label, info.file_size, max(info.compress_size, 1), fmt.limits)  # as declared
+                    with archive.open(info) as src, open(target, "wb") as dst:  # zipfile stops at the declared size
                         copy_limited(src, dst, label, info.compress_size, fmt.limits)
                     members.append(Readable(str(target), label, landed.day, "none"))
         except zipfile.BadZipFile as exc:

@@ -186,7 +186,7 @@ def unpacked_size_check(url: str, label: str, limits: FileLimits) -> int:
                 out = decompressor.decompress(data, CHUNK)
                 consumed += len(data) - len(decompressor.unconsumed_tail) - len(decompressor.unused_data)
                 total += len(out)
-                _check_expansion(label, total, consumed or 1, limits)
+                check_expansion(label, total, consumed or 1, limits)
                 if decompressor.unused_data:  # another gzip member follows
                     data = decompressor.unused_data
                     decompressor = zlib.decompressobj(wbits=47)
@@ -197,7 +197,8 @@ def unpacked_size_check(url: str, label: str, limits: FileLimits) -> int:
     return total
 
 
-def _check_expansion(label: str, total: int, consumed: int, limits: FileLimits) -> None:
+def check_expansion(label: str, total: int, consumed: int, limits: FileLimits) -> None:
+    """Refuse a file that unpacks past the limits: `total` bytes out of `consumed` compressed bytes."""
     if total > limits.max_decompressed_bytes:
         raise FileRefused(f"{label}: unpacks to more than {limits.max_decompressed_bytes:,} bytes "
                           "(file.limits.max_decompressed_bytes); not loaded")
@@ -211,7 +212,7 @@ def copy_limited(source, target, label: str, compressed_size: int, limits: FileL
     total = 0
     while chunk := source.read(CHUNK):
         total += len(chunk)
-        _check_expansion(label, total, max(compressed_size, 1), limits)
+        check_expansion(label, total, max(compressed_size, 1), limits)
         target.write(chunk)
     return total
 

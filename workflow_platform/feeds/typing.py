@@ -170,15 +170,15 @@ def _select_list(feed: Feed, mapping: dict[str, str], settings: StitchSettings, 
         if is_key(column):
             raw = f"trim({raw}, {literal(' ' + chr(9))})"  # ' 1683994' is the key 1683994
         typed = typed_expr(column, raw)
+        stored[column.name] = standardize(typed, column.tag, settings)
         if column.type == "string":  # any text fits a string column, up to the longest value allowed
             # strlen (bytes, stored with the string) first: length (characters) only for the long ones
             cap = int(limits.max_value_chars)
             too_long = f"(strlen({raw}) > {cap} AND length({raw}) > {cap})"
             problems = [(too_long, f"longer than {limits.max_value_chars:,} characters (file.limits.max_value_chars)")]
-            typed = f"CASE WHEN NOT ({too_long}) THEN {typed} END"
+            stored[column.name] = f"CASE WHEN NOT {too_long} THEN {stored[column.name]} END"
         else:
             problems = [(f"nullif(trim({raw}), '') IS NOT NULL AND ({typed}) IS NULL", invalid_reason(column))]
-        stored[column.name] = standardize(typed, column.tag, settings)
         selects.append(f"{stored[column.name]} AS {ident(column.name)}")
         rejects_row = ("pk" in column.tag or column.name == feed.last_updated or column.on_invalid == "reject_row")
         (rejecting if rejects_row else nulling).extend((column.name, raw, cond, why) for cond, why in problems)
