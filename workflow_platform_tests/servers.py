@@ -10,6 +10,7 @@ import asyncio
 import email.utils
 import json
 import os
+import socket
 import threading
 import time
 import urllib.parse
@@ -353,11 +354,14 @@ def http_date(seconds_from_now: float) -> str:
 
 
 class SlackServer:
-    """chat.postMessage on loopback; `fail_first` requests answer 500."""
+    """chat.postMessage on loopback; `fail_first` requests answer 500; with `error` set, every request answers
+    Slack's `{"ok": false, "error": error}` (counted in `refused`)."""
 
-    def __init__(self, fail_first: int = 0):
+    def __init__(self, fail_first: int = 0, error: str | None = None):
         self.messages: list[dict] = []
         self.fail_first = fail_first
+        self.error = error
+        self.refused = 0
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -368,9 +372,14 @@ class SlackServer:
                     self.send_response(500)
                     self.end_headers()
                     return
-                form = dict(urllib.parse.parse_qsl(body)) or json.loads(body or "{}")
-                server.messages.append({"path": self.path, "auth": self.headers.get("Authorization"), **form})
-                payload = json.dumps({"ok": True, "channel": form.get("channel"), "ts": "1"}).encode()
+                is_json = "json" in self.headers.get("Content-Type", "")
+                form = json.loads(body or "{}") if is_json else dict(urllib.parse.parse_qsl(body))
+                if server.error:
+                    server.refused += 1
+                    payload = json.dumps({"ok": False, "error": server.error}).encode()
+                else:
+                    server.messages.append({"path": self.path, "auth": self.headers.get("Authorization"), **form})
+                    payload = json.dumps({"ok": True, "channel": form.get("channel"), "ts": "1"}).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
@@ -393,3 +402,33 @@ def slack():
     server = SlackServer()
     yield server
     server.close()
+
+
+# --------------------------------------------------------------------------- a server that never answers
+
+
+class BlackHole:
+    """Accepts TCP connections on loopback and never sends a byte (a hung Slack or SMTP server)."""
+
+    def __init__(self):
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}/api/"
+        self.connections: list[socket.socket] = []
+        self._stop = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        self.sock.settimeout(0.2)
+        while not self._stop.is_set():
+            try:
+                connection, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.connections.append(connection)  # held open, never answered
+
+    def close(self):
+        self._stop.set()
+        for connection in self.connections:
+            connection.close()
+        self.sock.close()

@@ -84,7 +84,9 @@ def test_wait_expired_notify_and_continue(tenant):
     assert request.tags[SKIP_MISSING_TAG] == "true"
     [alert] = decision.alerts
     assert (alert.kind, alert.severity) == ("missing_files", "error")
-    assert "courier web: no file matching web_20260105.csv for 2026-01-05 (waited 2 hours)" in alert.cause
+    assert ("courier web: no file matching web_20260105.csv for 2026-01-05 (waited 2 hours after the 2026-01-06 "
+            "06:00 UTC tick)") in alert.cause
+    assert alert.run_key == "daily:2026-01-06T06:00:00+00:00"  # the alert links to the run that went on
     failed = {c.asset_key.to_user_string(): c.passed for c in decision.checks}
     assert failed == {"courier/web": False, "courier/club": True}
 
@@ -193,3 +195,66 @@ def test_a_catch_up_run_leaves_out_the_couriers_that_already_loaded(tenant):
     land(tenant, "web")
     [catch_up] = decide(catalog, daily, TICK + dt.timedelta(hours=4), missed.cursor).run_requests
     assert catch_up.tags[SKIP_COURIERS_TAG] == "club"
+
+
+def test_the_same_file_missing_at_a_later_tick_is_alerted_again(tenant):
+    catalog, twice = group(tenant, schedule="0 6,18 * * *")  # both ticks of a day load yesterday's files
+    land(tenant, "club")
+    morning = decide(catalog, twice, TICK + dt.timedelta(hours=3), {})
+    evening = decide(catalog, twice, TICK + dt.timedelta(hours=12, minutes=1), morning.cursor)
+    evening = decide(catalog, twice, TICK + dt.timedelta(hours=14, minutes=1), evening.cursor)  # after the wait
+    [first], [second] = morning.alerts, [a for a in evening.alerts if a.kind == "missing_files"]
+    assert first.key != second.key  # de-duplicated per tick, not per file and day
+    assert "06:00 UTC tick" in first.cause and "18:00 UTC tick" in second.cause
+
+
+def test_after_a_stop_the_catch_up_run_loads_every_courier_of_the_tick(tenant):
+    from workflow_platform.automation.window import SKIP_COURIERS_TAG
+    from workflow_platform.definitions import build_definitions
+
+    tenant.write_catalog(CATALOG.format(stop="true", club_optional="false", schedule="0 6 * * *", active="true")
+                         .replace("alerts:", "databases: []\nalerts:"))
+    catalog = tenant.catalog()
+    daily = catalog.courier_groups[0]
+    land(tenant, "club")
+    stopped = decide(catalog, daily, TICK + dt.timedelta(hours=3), {})
+    assert stopped.run_requests == [] and "launch job courier_group__daily from the UI" in stopped.alerts[0].action
+    land(tenant, "web")
+    later = decide(catalog, daily, TICK + dt.timedelta(hours=4), stopped.cursor)
+    [catch_up] = later.run_requests
+    assert SKIP_COURIERS_TAG not in catch_up.tags  # club's file of that tick never loaded: it loads now
+    assert "with the other couriers' files of that run, which was stopped" in later.alerts[0].action
+    defs = build_definitions(catalog, str(tenant.warehouse))
+    with dg.instance_for_test() as instance:
+        result = defs.resolve_job_def("courier_group__daily").execute_in_process(
+            instance=instance, tags=catch_up.tags, raise_on_error=False)
+    assert result.success
+    assert tenant.query("SELECT courier, file, status FROM audit.files ORDER BY courier") == [
+        ("club", "club_20260105.csv", "loaded"), ("web", "web_20260105.csv", "loaded")]
+
+
+def test_a_file_gone_after_its_run_was_scheduled_follows_the_groups_policy(tenant):
+    from workflow_platform.definitions import build_definitions
+
+    for stop in (False, True):
+        tenant.write_catalog(CATALOG.format(stop=str(stop).lower(), club_optional="false", schedule="0 6 * * *",
+                                            active="true"))
+        catalog = tenant.catalog()
+        land(tenant, "club", day="2026010" + ("6" if stop else "5"))
+        tags = {SCHEDULED_AT_TAG: (TICK + dt.timedelta(days=int(stop))).isoformat()}  # as the sensor launched it
+        defs = build_definitions(catalog, str(tenant.warehouse))
+        with dg.instance_for_test() as instance:
+            result = defs.resolve_job_def("courier_group__daily").execute_in_process(
+                instance=instance, tags=tags, raise_on_error=False)
+            logged = "\n".join(e.user_message for e in instance.all_logs(result.run_id))
+        if stop:  # the group stops when files are missing: the load fails, saying which file
+            failures = [e.step_failure_data.user_failure_data.description for e in result.all_events
+                        if e.is_step_failure]
+            assert not result.success and failures == [
+                "courier 'web': no file matching web_20260106.csv for 2026-01-06 (required file; window 2026-01-06 "
+                ".. 2026-01-06)"]
+        else:  # notify and continue: the run goes on without web, alerts and says why
+            assert result.success
+            assert ("the file was there when the run was scheduled; the group goes on without it: continuing"
+                    in logged)
+            assert "files missing" in logged and "(optional: continuing)" not in logged

@@ -6,9 +6,11 @@ import hashlib
 import os
 from dataclasses import dataclass
 from typing import Literal
+from urllib.parse import quote
 
 AlertKind = Literal["missing_files", "failure", "success", "runtime_exceeded", "freshness", "canceled", "late_file",
-                    "id_churn", "giant_cluster", "upstream_failed", "query_threshold", "file_refused"]
+                    "id_churn", "giant_cluster", "upstream_failed", "query_threshold", "file_refused",
+                    "delivery_failed"]
 Audience = Literal["courier_groups", "orchestration_groups", "campaigns"]
 
 KIND_TITLES = {
@@ -17,7 +19,7 @@ KIND_TITLES = {
     "late_file": "file arrived late", "id_churn": "customer id churn",
     "giant_cluster": "giant Stitch cluster",
     "upstream_failed": "did not run: upstream failed", "query_threshold": "query row count outside its threshold",
-    "file_refused": "file refused",
+    "file_refused": "file refused", "delivery_failed": "alert not delivered",
 }
 AUDIENCE_TITLES = {"courier_groups": "courier group", "orchestration_groups": "orchestration group",
                    "campaigns": "campaign"}
@@ -37,10 +39,13 @@ class Alert:
     cause: str  # counts, file and table names only: never customer values
     action: str  # what to do about it
     run_id: str | None = None
+    run_key: str | None = None  # a run the sensor requested (its id is not known yet): linked by its run key
 
     @property
     def run_url(self) -> str | None:
-        return f"{ui_url()}/runs/{self.run_id}" if self.run_id else None
+        if self.run_id:
+            return f"{ui_url()}/runs/{self.run_id}"
+        return f"{ui_url()}/runs?q[]=tag:dagster/run_key={quote(self.run_key, safe='')}" if self.run_key else None
 
     @property
     def title(self) -> str:
@@ -50,7 +55,7 @@ class Alert:
     def text(self) -> str:
         lines = [self.title, f"Cause: {self.cause}", f"What to do: {self.action}"]
         if self.run_url:
-            lines.append(f"Run: {self.run_url}")
+            lines.append(f"Run: {self.run_url}" if self.run_id else f"Runs: {self.run_url}")
         return "\n".join(lines)
 
     @property

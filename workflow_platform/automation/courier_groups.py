@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import dagster as dg
 
 from workflow_platform.alerts.channels import AlertChannelsResource
-from workflow_platform.alerts.dispatch import deliver
+from workflow_platform.alerts.dispatch import deliver_all
 from workflow_platform.alerts.model import Alert
 from workflow_platform.automation.cron import previous_tick
 from workflow_platform.automation.jobs import courier_group_job_name
@@ -78,18 +78,24 @@ def decide(catalog: Catalog, group: CourierGroup, now: dt.datetime, cursor: dict
         tick, since = dt.datetime.fromisoformat(entry["tick"]), entry.get("since")
         since = dt.datetime.fromisoformat(since) if since else None
         arrived = [c for c in entry["couriers"] if c not in _missing(catalog, group, tick, since)]
+        stopping = [c for c in entry["couriers"] if entry.get("stopped") and settings[c].stop_when_missing]
+        if entry.get("stopped") and any(c not in arrived for c in stopping):
+            arrived = []  # a stopped tick runs once every file it stopped for is there
         if arrived:
-            others = sorted(set(settings) - set(arrived))  # they loaded at their tick: leave them out
+            # couriers that loaded at the tick are left out; after a stop, none did: the catch-up loads them all
+            others = [] if entry.get("stopped") else sorted(set(settings) - set(arrived))
             tags = {SCHEDULED_AT_TAG: tick.isoformat(), SKIP_MISSING_TAG: "true",
                     **({SINCE_TAG: since.isoformat()} if since else {}),
                     **({SKIP_COURIERS_TAG: ",".join(others)} if others else {})}
-            requests.append(dg.RunRequest(run_key=f"{group.name}:{tick.isoformat()}:late:{','.join(arrived)}",
-                                          tags=tags))
+            key = f"{group.name}:{tick.isoformat()}:late:{','.join(arrived)}"
+            requests.append(dg.RunRequest(run_key=key, tags=tags))
             if any(settings[c].notify_when_missing for c in arrived):
-                alerts.append(Alert("late_file", "warning", "courier_groups", group.name,
+                alerts.append(Alert("late_file", "warning", "courier_groups", group.name, run_key=key,
                                     cause=f"files of {', '.join(arrived)} for the {tick:%Y-%m-%d %H:%M %Z} run arrived "
                                           "after their window closed",
-                                    action="nothing: a catch-up run loads them now"))
+                                    action="nothing: a catch-up run loads them now"
+                                    + (" with the other couriers' files of that run, which was stopped"
+                                       if entry.get("stopped") else "")))
         left = [c for c in entry["couriers"] if c not in arrived]
         if left:
             still_late.append({**entry, "couriers": left})
@@ -121,16 +127,20 @@ def decide(catalog: Catalog, group: CourierGroup, now: dt.datetime, cursor: dict
         return Decision(requests, checks, alerts, cursor, "; ".join(notes))
 
     stop = [c for c in missing if settings[c].stop_when_missing]
+    job = courier_group_job_name(group.name)
     for courier_name, files in missing.items():
         optional = catalog.courier(courier_name).optional
         checks.append(_check(courier_name, False, files))
         if settings[courier_name].notify_when_missing:
-            alerts.append(Alert(
+            alerts.append(Alert(  # the tick is part of the cause: the same miss at another tick alerts again
                 "missing_files", "warning" if optional else "error", "courier_groups", group.name,
+                run_key=None if stop else run_key,
                 cause=f"courier {courier_name}: no file matching {'; '.join(files)} (waited "
-                      f"{settings[courier_name].wait})",
-                action=("the group run was stopped: drop the files (they are loaded by a catch-up run) or run the "
-                        "group by hand with --skip-missing" if stop else
+                      f"{settings[courier_name].wait} after the {tick:%Y-%m-%d %H:%M %Z} tick)",
+                action=(f"the group run was stopped: drop the files, and a catch-up run loads the whole tick; or, "
+                        f"to go on without them, launch job {job} from the UI with the tags "
+                        f"{SCHEDULED_AT_TAG}={tick.isoformat()} and {SKIP_MISSING_TAG}=true (it alerts and starts "
+                        "the orchestration groups that run after it, as a scheduled run does)" if stop else
                         "the group ran with the couriers that have data; a late file is loaded by a catch-up run"),
             ))
     checks += [_check(c, True, []) for c in settings if c not in missing]
@@ -140,7 +150,7 @@ def decide(catalog: Catalog, group: CourierGroup, now: dt.datetime, cursor: dict
         requests.append(dg.RunRequest(run_key=run_key, tags={**base_tags, SKIP_MISSING_TAG: "true"}))
         notes.append(f"tick {tick.isoformat()}: run requested without {', '.join(missing)} (missing {window})")
     cursor["late"].append({"tick": tick.isoformat(), "since": handled.isoformat() if handled else None,
-                           "couriers": sorted(missing)})
+                           "couriers": sorted(missing), "stopped": bool(stop)})
     cursor.update(handled=tick.isoformat(), waiting=None)
     return Decision(requests, checks, alerts, cursor, "; ".join(notes))
 
@@ -174,14 +184,17 @@ def _sensor(catalog: Catalog, group: CourierGroup) -> dg.SensorDefinition:
         cursor = json.loads(context.cursor) if context.cursor else {}
         decision = decide(catalog, group, dt.datetime.now(dt.UTC), cursor)
         sent = list(cursor.get("alerted", []))
-        for alert in decision.alerts:
-            if alert.key not in sent:  # once, across ticks and daemon restarts (the cursor is persisted)
-                deliver(alert, catalog.alerts, alert_channels.slack(), alert_channels.email(), context.log)
-                sent.append(alert.key)
-        decision.cursor["alerted"] = sent[-500:]  # the newest keys
+        new = [a for a in decision.alerts if a.key not in sent]  # once, across evaluations and daemon restarts
+        # within a time budget: run requests and the cursor never wait on a dead Slack or SMTP server; what
+        # was not delivered stays in the cursor's outbox for the next evaluations
+        outbox = deliver_all(new, cursor.get("outbox", []), catalog.alerts, alert_channels.slack(),
+                             alert_channels.email(), context.log)
+        decision.cursor["alerted"] = (sent + [a.key for a in new])[-500:]  # the newest keys
+        decision.cursor["outbox"] = outbox
+        waiting = f"; {len(outbox)} alert(s) waiting to be delivered" if outbox else ""
         return dg.SensorResult(run_requests=decision.run_requests, asset_events=decision.checks,
                                cursor=json.dumps(decision.cursor),
-                               skip_reason=None if decision.run_requests else decision.message)
+                               skip_reason=None if decision.run_requests else decision.message + waiting)
 
     return _group_sensor
 

@@ -15,7 +15,13 @@ from workflow_platform.alerts.dispatch import deliver
 from workflow_platform.alerts.model import Alert
 from workflow_platform.alerts.sensors import audience_of
 from workflow_platform.automation.runtime import freshness_for
-from workflow_platform.automation.window import ERROR_THRESHOLD_TAG, SKIP_COURIERS_TAG, SKIP_MISSING_TAG, run_days
+from workflow_platform.automation.window import (
+    ERROR_THRESHOLD_TAG,
+    SCHEDULED_AT_TAG,
+    SKIP_COURIERS_TAG,
+    SKIP_MISSING_TAG,
+    run_days,
+)
 from workflow_platform.catalog.models import Catalog, Courier, GroupCourier, Location
 from workflow_platform.couriers.ingest import CourierError, check_file, register_files
 from workflow_platform.couriers.landing import LandedFile, attach_location, find_files
@@ -88,14 +94,16 @@ class CourierFiles:
 
 
 def collect_files(context: dg.AssetExecutionContext, conn: duckdb.DuckDBPyConnection, catalog: Catalog,
-                  courier: Courier, skip_duplicates: bool = True) -> CourierFiles:
+                  courier: Courier, skip_duplicates: bool = True,
+                  channels: AlertChannelsResource | None = None) -> CourierFiles:
     """Find the files of the run's window, decide each one, and register the ones to load.
 
     Each file is hashed (sha256) and checked: identical content loaded before is a duplicate (0 rows; with
     `skip_duplicates`); content rejected before waits for a run with a higher error threshold; a file with a
     whole-file problem moves to quarantine (recorded in audit.files at once). A missing required file raises
     dg.Failure naming the pattern and the day (unless the run skips missing files); a missing optional file is a
-    warning."""
+    warning, and so is a file gone since its scheduled run was launched, unless the group stops when files are
+    missing (alerted on `channels`)."""
     clock = Stopwatch()
     location = catalog.location(courier.location)
     feed = catalog.feed(courier.feed)
@@ -125,8 +133,22 @@ def collect_files(context: dg.AssetExecutionContext, conn: duckdb.DuckDBPyConnec
     missing = [pattern.describe(d) + (f" for {d}" if d else "") for d in search.missing_days]
     if missing:
         message = f"courier {courier.name!r}: no file matching " + "; ".join(missing)
-        if courier.optional or tags.get(SKIP_MISSING_TAG) == "true":
-            context.log.warning(message + " (optional: continuing)")
+        policy = group_settings(catalog, courier)
+        # a scheduled run was launched when the sensor saw every file: one that has gone since is missing now,
+        # and the group's policy for missing files applies (continue, or stop)
+        vanished = SCHEDULED_AT_TAG in tags and not policy.stop_when_missing
+        if courier.optional or tags.get(SKIP_MISSING_TAG) == "true" or vanished:
+            why = ("optional courier" if courier.optional else "the run skips missing files"
+                   if tags.get(SKIP_MISSING_TAG) == "true" else "the file was there when the run was scheduled; "
+                   "the group goes on without it")
+            context.log.warning(f"{message} ({why}: continuing)")
+            if vanished and not courier.optional and policy.notify_when_missing and channels is not None:
+                audience, group = audience_of(context.run)
+                deliver(Alert("missing_files", "error", audience, group, run_id=context.run.run_id,
+                              cause=f"courier {courier.name}: no file matching {'; '.join(missing)} when the load "
+                                    "ran (it was there when the run was scheduled)",
+                              action="the run went on without it; deliver the file again and run its day"),
+                        catalog.alerts, channels.slack(), channels.email(), context.log)
         else:
             raise dg.Failure(description=message + f" (required file; window {window})",
                              metadata={"missing": dg.MetadataValue.json(missing)}, allow_retries=False)
@@ -277,7 +299,7 @@ def build_land_only_asset(catalog: Catalog, courier: Courier) -> dg.AssetsDefini
                     retry_policy=TRANSIENT_RETRY if is_remote(catalog, [courier]) else None)
     def _land(context: dg.AssetExecutionContext, warehouse: WarehouseResource, alert_channels: AlertChannelsResource):
         with warehouse.get_connection() as conn:
-            found = collect_files(context, conn, catalog, courier)
+            found = collect_files(context, conn, catalog, courier, channels=alert_channels)
         if found.quarantined:
             alert_refused(context, alert_channels, catalog, found.quarantined, stopped=False)
         yield with_acceptance(found)

@@ -102,7 +102,8 @@ def load_feed(context: dg.AssetExecutionContext, conn: duckdb.DuckDBPyConnection
     (see `_stopping`)."""
     clock = Stopwatch()
     operation = load_operation(catalog, feed)
-    found = [collect_files(context, conn, catalog, c, skip_duplicates=operation == "upsert") for c in couriers]
+    found = [collect_files(context, conn, catalog, c, skip_duplicates=operation == "upsert", channels=channels)
+             for c in couriers]
     staged, result = stage(context, conn, catalog, feed, couriers)
     by_courier = {f.courier.name: f for f in found}
     refused: list[FileEntry] = [e for f in found for e in f.quarantined]
