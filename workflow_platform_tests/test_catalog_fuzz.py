@@ -76,7 +76,8 @@ TEMPLATES = ["{{ name }}.csv", "{{ 1/0 }}", "{{ now | format('yyyy') }}.csv", "{
 FIELD_VALUES = {
     "sql": SQL, "blocking_rules": [[r] for r in SQL], "filename": TEMPLATES,
     "pattern": ["'c_'yyyyMMdd'.csv'", "'*", "'../x'", "yyyy", "''", "'a''b'*MM", "/abs"],
-    "schedule": ["0 6 * * *", "61 * * * *", "*/0 * * * *", "0 5-1 * * *", "* * * *", "0 0 * * jan"],
+    "schedule": ["0 6 * * *", "61 * * * *", "*/0 * * * *", "0 5-1 * * *", "* * * *", "0 0 * * jan", "@daily",
+                 "0 6 L * *", "0 0 31 2 *", "0 0 31 4 *", "@reboot"],
     "wait": ["2 hours", "soon", "99999999999999999999 days"], "look_back": ["1 day", "0 s", "-1 day"],
     "runtime_threshold": ["2 hours", "x"], "tag": ["pk", "email", "fk-shop", "sk-x", "bogus", ["pk", "pk"]],
     "type": ["string", "date", "datetime", "decimal(12,2)", "decimal(40,2)", "customer_360", "webhook", "s3"],

@@ -22,7 +22,6 @@ import dagster as dg
 from workflow_platform.alerts.channels import AlertChannelsResource
 from workflow_platform.alerts.dispatch import deliver_all
 from workflow_platform.alerts.model import Alert
-from workflow_platform.automation.cron import previous_tick
 from workflow_platform.automation.jobs import courier_group_job_name
 from workflow_platform.automation.window import (
     SCHEDULED_AT_TAG,
@@ -35,6 +34,7 @@ from workflow_platform.catalog.models import Catalog, CourierGroup
 from workflow_platform.couriers.assets import FILES_CHECK
 from workflow_platform.couriers.landing import date_range, find_files
 from workflow_platform.couriers.patterns import FilePattern
+from workflow_platform.cron import previous_tick
 from workflow_platform.layout import courier_key
 from workflow_platform.settings import sensor_interval_seconds
 

@@ -10,23 +10,25 @@ import json
 import dagster as dg
 
 from workflow_platform.alerts.channels import AlertChannelsResource
-from workflow_platform.alerts.dispatch import deliver
+from workflow_platform.alerts.dispatch import deliver_all
 from workflow_platform.alerts.model import Alert
 from workflow_platform.automation.jobs import courier_group_job_name, ingest_selection
 from workflow_platform.catalog.models import Catalog, CourierGroup, _duration_seconds
+from workflow_platform.cron import CRON_ALIASES, is_valid_cron
 from workflow_platform.settings import sensor_interval_seconds
 
 
 def shifted_cron(schedule: str, minutes: int) -> str | None:
-    """`schedule` moved later by `minutes` when its minute and hour are plain numbers and the shift stays within
-    the day; None otherwise."""
-    minute, hour, *rest = schedule.split()
-    if not (minute.isdigit() and hour.isdigit()):
+    """`schedule` moved later by `minutes` when its minute and hour are plain numbers (an alias such as `@daily`
+    is read as its 5 fields) and the shift stays within the day; None otherwise."""
+    fields = CRON_ALIASES.get(schedule.strip().lower(), schedule).split()
+    if len(fields) != 5 or not (fields[0].isdigit() and fields[1].isdigit()):
         return None
-    total = int(hour) * 60 + int(minute) + minutes
+    total = int(fields[1]) * 60 + int(fields[0]) + minutes
     if total >= 24 * 60:
         return None
-    return " ".join([str(total % 60), str(total // 60), *rest])
+    shifted = " ".join([str(total % 60), str(total // 60), *fields[2:]])
+    return shifted if is_valid_cron(shifted) else None
 
 
 def freshness_policy(group: CourierGroup) -> dg.FreshnessPolicy | None:
@@ -68,10 +70,11 @@ def build_runtime_sensors(catalog: Catalog) -> list[dg.SensorDefinition]:
                     "threshold (the run is not stopped), and when a group's freshness turns WARN or FAIL.",
     )
     def runtime_alerts(context: dg.SensorEvaluationContext, alert_channels: AlertChannelsResource):
-        cursor = {"alerted": [], "freshness": {}, **(json.loads(context.cursor) if context.cursor else {})}
+        cursor = {"alerted": [], "freshness": {}, "outbox": [],
+                  **(json.loads(context.cursor) if context.cursor else {})}
         alerted = list(cursor["alerted"])
         now = dt.datetime.now(dt.UTC).timestamp()
-        notes = []
+        notes, alerts = [], []
         for group in groups:
             threshold = _duration_seconds(group.runtime_threshold)
             runs = context.instance.get_run_records(dg.RunsFilter(job_name=courier_group_job_name(group.name),
@@ -85,11 +88,15 @@ def build_runtime_sensors(catalog: Catalog) -> list[dg.SensorDefinition]:
                                   cause=f"the run has been going for {int((now - started) // 60)} min, over the "
                                         f"{group.runtime_threshold} threshold",
                                   action="open the run to see which step is slow; it keeps running")
-                    deliver(alert, catalog.alerts, alert_channels.slack(), alert_channels.email(), context.log)
+                    alerts.append(alert)
                     alerted.append(key)
                     notes.append(f"{group.name}: runtime warning for {record.dagster_run.run_id}")
-            notes += _freshness_transitions(context, catalog, group, cursor["freshness"], alert_channels)
+            notes += _freshness_transitions(context, catalog, group, cursor["freshness"], alerts)
         cursor["alerted"] = alerted[-500:]  # the newest keys
+        cursor["outbox"] = deliver_all(alerts, cursor["outbox"], catalog.alerts, alert_channels.slack(),
+                                       alert_channels.email(), context.log)  # within a time budget
+        if cursor["outbox"]:
+            notes.append(f"{len(cursor['outbox'])} alert(s) waiting to be delivered")
         context.update_cursor(json.dumps(cursor))
         return dg.SkipReason("; ".join(notes) or "no run over its threshold, no freshness change")
 
@@ -97,8 +104,9 @@ def build_runtime_sensors(catalog: Catalog) -> list[dg.SensorDefinition]:
 
 
 def _freshness_transitions(context, catalog: Catalog, group: CourierGroup, seen: dict,
-                           alert_channels: AlertChannelsResource) -> list[str]:
-    """Alert once per transition of a group asset's freshness state to WARN or FAIL (state kept in `seen`)."""
+                           alerts: list[Alert]) -> list[str]:
+    """Alert once per transition of a group asset's freshness state to WARN or FAIL (state kept in `seen`): the
+    alert is added to `alerts`."""
     keys = list(ingest_selection(catalog, [c.courier for c in group.couriers]).resolve(
         context.repository_def.asset_graph)) if context.repository_def else []
     try:  # get_freshness_state_records is not @public in Dagster 1.13: pinned, and covered by a test
@@ -118,6 +126,5 @@ def _freshness_transitions(context, catalog: Catalog, group: CourierGroup, seen:
                   cause=f"{', '.join(f'{n} {s}' for n, s in sorted(turned.items()))}: not refreshed within the "
                         f"group's {group.runtime_threshold} threshold",
                   action="check the group's last run and its schedule sensor")
-    deliver(alert, catalog.alerts, alert_channels.slack(), alert_channels.email(), context.log)  # one per group
-    notes = [f"{group.name} freshness {worst} ({len(turned)} assets)"]
-    return notes
+    alerts.append(alert)  # one per group
+    return [f"{group.name} freshness {worst} ({len(turned)} assets)"]

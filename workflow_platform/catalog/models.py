@@ -550,29 +550,14 @@ class GroupCourier(Model):
         return _duration_seconds(self.look_back)
 
 
-CRON_FIELDS = [("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12), ("day of week", 0, 7)]
-MONTHS = {"jan": 1, "feb": 2, "mar": 3, "apr": 4, "may": 5, "jun": 6, "jul": 7, "aug": 8, "sep": 9, "oct": 10,
-          "nov": 11, "dec": 12}
-WEEKDAYS = {"sun": 0, "mon": 1, "tue": 2, "wed": 3, "thu": 4, "fri": 5, "sat": 6}
-CRON_PART = re.compile(r"^(\*|[0-9a-z]+(-[0-9a-z]+)?)(/[1-9][0-9]*)?$")
-
-
 def _cron(value: str | None) -> str | None:
-    """A 5-field cron expression (minute hour day-of-month month day-of-week; 0 or 7 = Sunday)."""
+    """A cron Dagster accepts for a schedule (the same check as `dg.ScheduleDefinition`; workflow_platform/cron.py)."""
     if value is None:
         return value
-    fields = str(value).split()
-    if len(fields) != 5:
-        raise ValueError(f"invalid cron schedule {value!r}: has {len(fields)} fields; expected 5 such as '0 6 * * *'")
-    for index, ((name, low, high), field) in enumerate(zip(CRON_FIELDS, fields, strict=True)):
-        names = MONTHS if index == 3 else WEEKDAYS if index == 4 else {}
-        for part in field.lower().split(","):
-            match = CRON_PART.match(part)
-            bounds = [] if not match else [n for n in part.split("/")[0].split("-") if n != "*"]
-            numbers = [int(n) if n.isdigit() else names.get(n, -1) for n in bounds]
-            if not match or any(not low <= n <= high for n in numbers) or numbers != sorted(numbers):
-                raise ValueError(f"invalid cron schedule {value!r}: {name} field {field!r} is not valid "
-                                 f"({low}-{high}{', or names' if names else ''})")
+    from workflow_platform.cron import cron_problem  # imports Dagster: deferred to catalogs with a cron
+
+    if problem := cron_problem(value):
+        raise ValueError(f"invalid cron schedule {value!r}: {problem}")
     return value
 
 
