@@ -60,7 +60,7 @@ class Readable:
 
     def unpacking(self, fmt: FileFormat) -> str | None:
         """'gzip' when this unit is read through gzip, else None."""
-        return compression_of(self.url, self.label, fmt, self.compression)
+        return compression_of(self.label, fmt, self.compression)
 
 
 def files_table(courier: Courier) -> str:

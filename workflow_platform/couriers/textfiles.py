@@ -49,18 +49,14 @@ def remember_filesystem(fs: fsspec.AbstractFileSystem) -> None:
 
 
 def open_binary(url: str, compression: str | None = None):
-    """A landed file (or scratch file) opened for reading bytes, decompressed when `compression` says so."""
+    """A landed file (or scratch file) opened for reading bytes, decompressed when `compression` says so
+    (closing it closes the file too)."""
     protocol = url.split("://", 1)[0] if "://" in url else "file"
     fs = _ATTACHED.get(protocol) or fsspec.filesystem(protocol)
-    handle = fs.open(url, "rb")
-    if compression == "gzip":
-        import gzip
-
-        return gzip.GzipFile(fileobj=handle, mode="rb")
-    return handle
+    return fs.open(url, "rb", compression=compression)
 
 
-def compression_of(url: str, label: str, fmt: FileFormat, forced: str | None) -> str | None:
+def compression_of(label: str, fmt: FileFormat, forced: str | None) -> str | None:
     """'gzip' when the file is read through gzip (the courier says so, or auto and a .gz name), else None."""
     if forced is not None:
         return None if forced == "none" else forced
