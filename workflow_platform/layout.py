@@ -6,6 +6,7 @@ from __future__ import annotations
 import dagster as dg
 
 from workflow_platform.catalog.models import Catalog
+from workflow_platform.tags import COURIER_GROUP_TAG, SEMANTIC_TAG_PREFIX
 
 STITCH_KEY = dg.AssetKey(["stitch", "identity"])
 
@@ -87,9 +88,9 @@ def owners_and_tags(catalog: Catalog, key: dg.AssetKey, courier: str | None = No
     couriers = [courier] if courier else [c.name for c in catalog.couriers_of_feed(feed)]
     for name in couriers:
         if group := catalog.group_of_courier(name):
-            tags["courier_group"] = group.name
+            tags[COURIER_GROUP_TAG] = group.name
     if feed:
         for column in catalog.feed(feed).columns:
             for tag in column.tag:
-                tags[f"semantic/{tag}"] = column.name
+                tags[f"{SEMANTIC_TAG_PREFIX}{tag}"] = column.name
     return {"tags": tags, "owners": owners_of(catalog, key)}

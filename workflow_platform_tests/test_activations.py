@@ -230,7 +230,7 @@ def tick(schedule, instance, local: dt.datetime):
 
 def test_a_recurring_campaign_sends_from_its_start_until_n_times(tenant):
     catalog, defs = campaign_schedule_of(tenant, "recurrence: weekly\n    start: 2026-03-03T09:15:00\n    end_after: 2")
-    schedule = defs.get_schedule_def("campaign__weekly_news__schedule")
+    schedule = defs.resolve_schedule_def("campaign__weekly_news__schedule")
     assert schedule.cron_schedule == campaign_cron(catalog.campaigns[0]) == "15 9 * * 2"  # Tuesdays 09:15
     assert schedule.execution_timezone == "America/New_York"
     zone = ZoneInfo("America/New_York")
@@ -249,13 +249,13 @@ def test_a_recurring_campaign_sends_from_its_start_until_n_times(tenant):
 
 def test_a_campaign_ends_on_its_end_date_and_an_inactive_one_never_sends(tenant):
     _, defs = campaign_schedule_of(tenant, "recurrence: daily\n    start: 2026-03-01T08:00:00\n    end_date: 2026-03-05")
-    schedule = defs.get_schedule_def("campaign__weekly_news__schedule")
+    schedule = defs.resolve_schedule_def("campaign__weekly_news__schedule")
     zone = ZoneInfo("America/New_York")
     with dg.instance_for_test() as instance:
         assert len(tick(schedule, instance, dt.datetime(2026, 3, 5, 8, tzinfo=zone)).run_requests) == 1
         assert "ended" in tick(schedule, instance, dt.datetime(2026, 3, 6, 8, tzinfo=zone)).skip_message
     _, defs = campaign_schedule_of(tenant, "recurrence: daily\n    start: 2026-03-01T08:00:00\n    active: false")
-    schedule = defs.get_schedule_def("campaign__weekly_news__schedule")
+    schedule = defs.resolve_schedule_def("campaign__weekly_news__schedule")
     assert schedule.default_status == dg.DefaultScheduleStatus.STOPPED
     with dg.instance_for_test() as instance:
         assert "inactive" in tick(schedule, instance, dt.datetime(2026, 3, 2, 8, tzinfo=zone)).skip_message
@@ -263,14 +263,14 @@ def test_a_campaign_ends_on_its_end_date_and_an_inactive_one_never_sends(tenant)
 
 def test_one_time_campaigns_send_once_at_their_time_or_as_soon_as_possible(tenant):
     _, defs = campaign_schedule_of(tenant, "start: 2026-12-24T18:00:00")
-    schedule = defs.get_schedule_def("campaign__weekly_news__schedule")
+    schedule = defs.resolve_schedule_def("campaign__weekly_news__schedule")
     assert schedule.cron_schedule == "0 18 24 12 *"
     zone = ZoneInfo("America/New_York")
     with dg.instance_for_test() as instance:
         assert len(tick(schedule, instance, dt.datetime(2026, 12, 24, 18, tzinfo=zone)).run_requests) == 1
         assert tick(schedule, instance, dt.datetime(2027, 12, 24, 18, tzinfo=zone)).run_requests == []
     _, defs = campaign_schedule_of(tenant, "")
-    sensor = defs.get_sensor_def("campaign__weekly_news__asap")
+    sensor = defs.resolve_sensor_def("campaign__weekly_news__asap")
     with dg.instance_for_test() as instance:
         [request] = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, definitions=defs)).run_requests
     assert request.run_key == "weekly_news:once"  # Dagster launches a run key once per sensor

@@ -50,7 +50,7 @@ def land_day(tenant, day: str, rows: int = 3, broken: bool = False) -> None:
 
 
 def evaluate(defs, instance, name: str, cursor: str | None, resources=None):
-    sensor = defs.get_sensor_def(name)
+    sensor = defs.resolve_sensor_def(name)
     context = dg.build_sensor_context(instance=instance, definitions=defs, cursor=cursor, resources=resources)
     return sensor.evaluate_tick(context)
 
@@ -109,7 +109,7 @@ def test_a_failed_courier_group_run_starts_nothing_and_alerts_the_orchestration_
 def test_a_disabled_group_never_runs_automatically(tenant):
     tenant.write_catalog(catalog_text(enabled=False))
     defs = build_definitions(tenant.catalog(), str(tenant.warehouse))
-    sensor = defs.get_sensor_def("orchestration_group__activations__after_daily")
+    sensor = defs.resolve_sensor_def("orchestration_group__activations__after_daily")
     assert sensor.default_status == dg.DefaultSensorStatus.STOPPED
     with dg.instance_for_test() as instance:
         cursor = evaluate(defs, instance, sensor.name, None).cursor
@@ -182,7 +182,7 @@ def ticks_on(schedule: dg.ScheduleDefinition, day: dt.date) -> list[dt.datetime]
 def test_scheduled_groups_run_once_a_day_across_daylight_saving_changes(tenant, cron, zone, day, expected_utc):
     tenant.write_catalog(catalog_text(group_options=f"schedule: '{cron}'\n    timezone: {zone}"))
     defs = build_definitions(tenant.catalog(), str(tenant.warehouse))
-    schedule = defs.get_schedule_def("orchestration_group__activations__schedule")
+    schedule = defs.resolve_schedule_def("orchestration_group__activations__schedule")
     assert (schedule.cron_schedule, schedule.execution_timezone) == (cron, zone)
     ticks = ticks_on(schedule, day)
     assert [t.astimezone(dt.UTC).isoformat() for t in ticks] == expected_utc
@@ -195,7 +195,7 @@ def test_scheduled_groups_run_once_a_day_across_daylight_saving_changes(tenant, 
 def test_a_disabled_schedule_starts_stopped_and_skips(tenant):
     tenant.write_catalog(catalog_text(enabled=False, group_options="schedule: '0 6 * * *'\n    timezone: Europe/Paris"))
     defs = build_definitions(tenant.catalog(), str(tenant.warehouse))
-    schedule = defs.get_schedule_def("orchestration_group__activations__schedule")
+    schedule = defs.resolve_schedule_def("orchestration_group__activations__schedule")
     assert schedule.default_status == dg.DefaultScheduleStatus.STOPPED
     with dg.instance_for_test() as instance:
         tick = dt.datetime(2026, 6, 1, 6, tzinfo=ZoneInfo("Europe/Paris"))

@@ -6,15 +6,16 @@ from workflow_platform.alerts.channels import AlertChannelsResource
 from workflow_platform.alerts.dispatch import deliver
 from workflow_platform.alerts.model import Alert
 from workflow_platform.catalog.models import Catalog
+from workflow_platform.tags import CAMPAIGN_TAG, COURIER_GROUP_TAG, ORCHESTRATION_GROUP_TAG
 
 
 def audience_of(run: dg.DagsterRun) -> tuple[str, str]:
     """(audience, group) of a run, from the tags its job carries; other runs count as the courier groups'."""
-    if group := run.tags.get("orchestration_group"):
+    if group := run.tags.get(ORCHESTRATION_GROUP_TAG):
         return "orchestration_groups", group
-    if campaign := run.tags.get("campaign"):
+    if campaign := run.tags.get(CAMPAIGN_TAG):
         return "campaigns", campaign
-    return "courier_groups", run.tags.get("courier_group") or f"(no group: job {run.job_name})"
+    return "courier_groups", run.tags.get(COURIER_GROUP_TAG) or f"(no group: job {run.job_name})"
 
 
 def alert_run(context, channels: AlertChannelsResource, catalog: Catalog, kind: str, severity: str, cause: str,

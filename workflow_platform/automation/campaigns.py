@@ -10,8 +10,8 @@ import dagster as dg
 
 from workflow_platform.automation.jobs import campaign_job_name
 from workflow_platform.catalog.models import Campaign, Catalog
+from workflow_platform.tags import SCHEDULE_NAME_TAG, SEND_NUMBER_TAG
 
-SEND_NUMBER_TAG = "campaign_send"
 COUNTED = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
            dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.SUCCESS]  # failed or canceled sends do not count
 
@@ -44,7 +44,7 @@ def decide_scheduled_send(campaign: Campaign, context: dg.ScheduleEvaluationCont
         return dg.SkipReason(f"campaign {campaign.name} ended on {campaign.end_date}")
     sent = context.instance.get_runs_count(dg.RunsFilter(
         job_name=campaign_job_name(campaign.name), statuses=COUNTED,
-        tags={"dagster/schedule_name": schedule_name(campaign)},
+        tags={SCHEDULE_NAME_TAG: schedule_name(campaign)},
     ))
     if campaign.end_after and sent >= campaign.end_after:
         return dg.SkipReason(f"campaign {campaign.name} has sent {sent} of {campaign.end_after} times")

@@ -23,13 +23,7 @@ from workflow_platform.alerts.channels import AlertChannelsResource
 from workflow_platform.alerts.dispatch import deliver_all
 from workflow_platform.alerts.model import Alert
 from workflow_platform.automation.jobs import courier_group_job_name
-from workflow_platform.automation.window import (
-    SCHEDULED_AT_TAG,
-    SINCE_TAG,
-    SKIP_COURIERS_TAG,
-    SKIP_MISSING_TAG,
-    scheduled_window,
-)
+from workflow_platform.automation.window import scheduled_window
 from workflow_platform.catalog.models import Catalog, CourierGroup
 from workflow_platform.couriers.assets import FILES_CHECK
 from workflow_platform.couriers.landing import date_range, find_files
@@ -37,6 +31,7 @@ from workflow_platform.couriers.patterns import FilePattern
 from workflow_platform.cron import previous_tick
 from workflow_platform.layout import courier_key
 from workflow_platform.settings import sensor_interval_seconds
+from workflow_platform.tags import SCHEDULED_AT_TAG, SINCE_TAG, SKIP_COURIERS_TAG, SKIP_MISSING_TAG
 
 
 @dataclass

@@ -6,6 +6,7 @@ import dagster as dg
 
 from workflow_platform.catalog.models import Catalog
 from workflow_platform.layout import campaign_key, courier_key, domain_key, feed_key, orchestration_key, segment_key
+from workflow_platform.tags import CAMPAIGN_TAG, COURIER_GROUP_TAG, ORCHESTRATION_GROUP_TAG, RUN_TYPE_TAG
 
 WORKFLOW_JOB = "workflow"
 
@@ -52,7 +53,7 @@ def build_jobs(catalog: Catalog) -> list[dg.UnresolvedAssetJobDefinition]:
         jobs.append(dg.define_asset_job(
             courier_group_job_name(group.name), selection=selection,
             description=group.description or f"Courier group {group.name} ({group.run_type} run).",
-            tags={"courier_group": group.name, "run_type": group.run_type},
+            tags={COURIER_GROUP_TAG: group.name, RUN_TYPE_TAG: group.run_type},
         ))
     for group in catalog.orchestration_groups:
         orchestrations = [orchestration_key(o) for o in group.orchestrations]
@@ -61,13 +62,13 @@ def build_jobs(catalog: Catalog) -> list[dg.UnresolvedAssetJobDefinition]:
             orchestration_group_job_name(group.name),
             selection=dg.AssetSelection.assets(*orchestrations, *sorted(segments, key=str)),
             description=group.description or f"Orchestration group {group.name}.",
-            tags={"orchestration_group": group.name},
+            tags={ORCHESTRATION_GROUP_TAG: group.name},
         ))
     for campaign in catalog.campaigns:
         jobs.append(dg.define_asset_job(
             campaign_job_name(campaign.name),
             selection=dg.AssetSelection.assets(segment_key(campaign.segment), campaign_key(campaign.name)),
             description=campaign.description or f"Campaign {campaign.name}: its segment, split and sends.",
-            tags={"campaign": campaign.name},
+            tags={CAMPAIGN_TAG: campaign.name},
         ))
     return jobs

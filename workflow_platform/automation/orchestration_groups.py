@@ -20,13 +20,12 @@ from workflow_platform.alerts.dispatch import deliver
 from workflow_platform.alerts.model import Alert
 from workflow_platform.automation.jobs import courier_group_job_name, orchestration_group_job_name
 from workflow_platform.catalog.models import Catalog, OrchestrationGroup
-
-UPSTREAM_RUN_TAG = "upstream_run_id"
+from workflow_platform.tags import ORCHESTRATION_SCHEDULED_AT_TAG, RUN_TYPE_TAG, UPSTREAM_RUN_TAG
 
 
 def is_complete_workflow_run(run: dg.DagsterRun) -> bool:
     """A full courier-group run whose selection included the database build (not an ingest-only subset)."""
-    if run.tags.get("run_type") != "full":
+    if run.tags.get(RUN_TYPE_TAG) != "full":
         return False
     if not run.asset_selection:  # None or empty: the job's whole selection
         return True
@@ -108,7 +107,7 @@ def group_schedule(group: OrchestrationGroup, jobs: dict[str, dg.UnresolvedAsset
             return dg.SkipReason(f"orchestration group {group.name} is disabled in the catalog")
         tick = context.scheduled_execution_time
         return dg.RunRequest(run_key=tick.isoformat() if tick else None,
-                             tags={"scheduled_at": tick.isoformat()} if tick else {})
+                             tags={ORCHESTRATION_SCHEDULED_AT_TAG: tick.isoformat()} if tick else {})
 
     return _schedule
 

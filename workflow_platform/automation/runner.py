@@ -9,9 +9,10 @@ from dataclasses import dataclass, field
 import dagster as dg
 
 from workflow_platform.automation.jobs import WORKFLOW_JOB, courier_group_job_name, ingest_selection
-from workflow_platform.automation.window import ERROR_THRESHOLD_TAG, SKIP_COURIERS_TAG, SKIP_MISSING_TAG, window_tags
+from workflow_platform.automation.window import window_tags
 from workflow_platform.catalog.models import Catalog
 from workflow_platform.settings import warehouse_path
+from workflow_platform.tags import ERROR_THRESHOLD_TAG, SKIP_COURIERS_TAG, SKIP_MISSING_TAG
 
 ROW_KEYS = ("dagster/row_count", "rows", "customers")
 

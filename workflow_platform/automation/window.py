@@ -6,13 +6,16 @@ import datetime as dt
 
 from workflow_platform.couriers.landing import date_range
 
-DATE_FROM_TAG = "workflow_platform/date_from"  # inclusive, YYYY-MM-DD
-DATE_TO_TAG = "workflow_platform/date_to"  # inclusive, YYYY-MM-DD
-SKIP_MISSING_TAG = "workflow_platform/skip_missing"  # "true": a missing required file only warns
-ERROR_THRESHOLD_TAG = "workflow_platform/error_threshold"  # percent: overrides every feed's threshold, one run
-SKIP_COURIERS_TAG = "workflow_platform/skip_couriers"  # comma-separated couriers this run leaves out
-SCHEDULED_AT_TAG = "workflow_platform/scheduled_at"  # ISO time of the schedule tick the look-back counts from
-SINCE_TAG = "workflow_platform/since"  # ISO time of the group's previous tick: load every day since then too
+# the run options this module reads, re-exported for the modules that import them from here
+from workflow_platform.tags import (  # noqa: F401
+    DATE_FROM_TAG,
+    DATE_TO_TAG,
+    ERROR_THRESHOLD_TAG,
+    SCHEDULED_AT_TAG,
+    SINCE_TAG,
+    SKIP_COURIERS_TAG,
+    SKIP_MISSING_TAG,
+)
 
 
 def window_tags(start: dt.date, end: dt.date) -> dict[str, str]:

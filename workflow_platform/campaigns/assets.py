@@ -12,6 +12,7 @@ from workflow_platform.metadata import Stopwatch
 from workflow_platform.orchestrations.assets import send_or_fail, send_retry_policy, send_time
 from workflow_platform.orchestrations.send import SendNames, send_rows
 from workflow_platform.resources import WAREHOUSE_POOL, WarehouseResource
+from workflow_platform.tags import RECURRENCE_TAG
 
 
 def _retry_policy(catalog: Catalog, campaign: Campaign) -> dg.RetryPolicy | None:
@@ -33,7 +34,7 @@ def build_campaign_asset(catalog: Catalog, campaign: Campaign) -> dg.AssetsDefin
         description=campaign.description or f"Campaign over segment {campaign.segment!r}: {split}.",
         kinds={"duckdb", "campaign"},
         owners=owners_of(catalog, key),
-        tags={"recurrence": campaign.recurrence},
+        tags={RECURRENCE_TAG: campaign.recurrence},
         pool=WAREHOUSE_POOL,
         retry_policy=_retry_policy(catalog, campaign),
         metadata={"split": split, "recurrence": campaign.recurrence, "file_name_template": campaign.filename,

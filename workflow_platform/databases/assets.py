@@ -11,6 +11,7 @@ from workflow_platform.databases import build
 from workflow_platform.layout import STITCH_KEY, database_key, domain_key, owners_of, table_key
 from workflow_platform.metadata import Stopwatch, pii_columns, table_metadata
 from workflow_platform.resources import WAREHOUSE_POOL, WarehouseResource
+from workflow_platform.tags import DATABASE_TAG
 
 DESCRIPTIONS = {
     "unified_coalesced": "One row per source record after Stitch: source, pk, customer_id, one column per semantic tag, "
@@ -32,7 +33,7 @@ def _table_asset(catalog: Catalog, db: Database, table: str, deps: list[dg.Asset
         kinds={"duckdb", "table"},
         owners=owners_of(catalog, database_key(db.name, table)),
         pool=WAREHOUSE_POOL,
-        tags={"database": db.name},
+        tags={DATABASE_TAG: db.name},
         metadata={"dagster/table_name": f"{db.name}.{table}"},
     )
     def _build(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:

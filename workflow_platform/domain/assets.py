@@ -13,7 +13,6 @@ import duckdb
 
 from workflow_platform.alerts.channels import AlertChannelsResource
 from workflow_platform.automation.runtime import freshness_for
-from workflow_platform.automation.window import SKIP_MISSING_TAG
 from workflow_platform.catalog.models import Catalog, Courier, Feed
 from workflow_platform.couriers.assets import (
     CourierFiles,
@@ -36,6 +35,7 @@ from workflow_platform.metadata import Stopwatch, catalog_schema, pii_columns, s
 from workflow_platform.resources import WAREHOUSE_POOL, WarehouseResource
 from workflow_platform.retries import TRANSIENT_RETRY
 from workflow_platform.sql import transaction
+from workflow_platform.tags import SKIP_MISSING_TAG
 
 
 def load_operation(catalog: Catalog, feed: Feed) -> str:

@@ -15,6 +15,7 @@ from workflow_platform.orchestrations.send import SendNames, SendSummary, send_r
 from workflow_platform.resources import WAREHOUSE_POOL, WarehouseResource
 from workflow_platform.retries import TRANSIENT_RETRY, fail_fast, is_permanent, transient_retry
 from workflow_platform.sql import ident
+from workflow_platform.tags import WORKFLOW_TAG
 
 
 def send_retry_policy(destination: Destination) -> dg.RetryPolicy | None:
@@ -77,7 +78,7 @@ def build_orchestration_asset(catalog: Catalog, orchestration: Orchestration) ->
             f"data template: {template}."),
         kinds={"duckdb", destination.type},
         owners=owners_of(catalog, orchestration_key(orchestration.name)),
-        tags={"workflow": orchestration.workflow},
+        tags={WORKFLOW_TAG: orchestration.workflow},
         pool=WAREHOUSE_POOL,
         retry_policy=send_retry_policy(destination),
         metadata={"destination": destination.name, "workflow": orchestration.workflow,

@@ -67,7 +67,7 @@ def _alert_breach(context: dg.AssetExecutionContext, channels: AlertChannelsReso
     failing = check == "fail_threshold"
     alert = Alert(
         kind="query_threshold", severity="error" if failing else "warning", audience=audience, group=group,
-        run_id=context.run_id,
+        run_id=context.run.run_id,
         cause=f"query {segment.name}: {breach}" + (" (fail threshold: its orchestrations do not run)" if failing
                                                    else " (warn threshold: the workflow continues)"),
         action="check the query and the data it reads; the asset check on segment/"
