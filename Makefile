@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 3000
 export DAGSTER_HOME := $(CURDIR)/.dagster_home
 
-.PHONY: install run demo-data test bench bench-full clean
+.PHONY: install run demo-data test test-fast bench bench-full clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -29,6 +29,10 @@ run: demo-data
 
 test: install
 	$(PY) -m pytest -q
+
+# Everything but the tests marked slow (a real daemon waiting on the clock); CI runs `make test`.
+test-fast: install
+	$(PY) -m pytest -q -m "not slow"
 
 # Every benchmark at a CI-friendly size -> bench/out/report.md + report.json (bench-full: the targets' sizes).
 bench: install

@@ -395,6 +395,7 @@ class SlackServer:
 
     def close(self):
         self.httpd.shutdown()
+        self.httpd.server_close()
 
 
 @pytest.fixture
