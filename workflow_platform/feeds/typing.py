@@ -169,16 +169,18 @@ def _select_list(feed: Feed, mapping: dict[str, str], settings: StitchSettings, 
         raw = f"CAST({ident(mapping[column.name])} AS VARCHAR)"  # typed readers (parquet, json) too
         if is_key(column):
             raw = f"trim({raw}, {literal(' ' + chr(9))})"  # ' 1683994' is the key 1683994
-        typed = typed_expr(column, raw)
-        stored[column.name] = standardize(typed, column.tag, settings)
         if column.type == "string":  # any text fits a string column, up to the longest value allowed
-            # strlen (bytes, stored with the string) first: length (characters) only for the long ones
+            # strlen (bytes, stored with the string) first: length (characters) only for the long ones. The
+            # text is cut to NULL before standardization: a CASE around the standardized expression instead
+            # made the whole read 2.5x slower (measured on 500k rows)
             cap = int(limits.max_value_chars)
             too_long = f"(strlen({raw}) > {cap} AND length({raw}) > {cap})"
             problems = [(too_long, f"longer than {limits.max_value_chars:,} characters (file.limits.max_value_chars)")]
-            stored[column.name] = f"CASE WHEN NOT {too_long} THEN {stored[column.name]} END"
+            typed = typed_expr(column, f"CASE WHEN NOT {too_long} THEN {raw} END")
         else:
+            typed = typed_expr(column, raw)
             problems = [(f"nullif(trim({raw}), '') IS NOT NULL AND ({typed}) IS NULL", invalid_reason(column))]
+        stored[column.name] = standardize(typed, column.tag, settings)
         selects.append(f"{stored[column.name]} AS {ident(column.name)}")
         rejects_row = ("pk" in column.tag or column.name == feed.last_updated or column.on_invalid == "reject_row")
         (rejecting if rejects_row else nulling).extend((column.name, raw, cond, why) for cond, why in problems)
