@@ -179,3 +179,44 @@ w3,Ann,Lee,,(555) 100 2000,,
     by_pk = ids(tenant)
     assert by_pk["w1"] == by_pk["w3"]  # same phone and surname
     assert by_pk["w1"] != by_pk["w2"]  # same phone, another surname: a shared line, not the same person
+
+
+def test_the_exact_rules_never_join_two_values_of_a_separation_key(tenant):
+    tenant.write_catalog("""
+couriers:
+  - {name: web, pattern: "'web_'yyyyMMdd'.csv'", feed: web}
+  - {name: club, pattern: "'club_'yyyyMMdd'.csv'", feed: club}
+feeds:
+  - name: web
+    source: web
+    columns:
+      - {name: id, tag: pk}
+      - {name: first, tag: given-name}
+      - {name: last, tag: surname}
+      - {name: email, tag: email}
+      - {name: region, tag: sk-region}
+  - name: club
+    source: club
+    columns:
+      - {name: member, tag: pk}
+      - {name: first, tag: given-name}
+      - {name: last, tag: surname}
+      - {name: email, tag: email}
+stitch:
+  resolver: deterministic
+databases:
+  - {name: c360, type: customer_360}
+""")
+    # w1 and w2 share an email but not the region; m1 (no region) shares it too and joins one of them
+    tenant.land("web_20260105.csv", "id,first,last,email,region\n"
+                                    "w1,Ann,Lee,ann.lee@example.net,north\n"
+                                    "w2,Ann,Lee,ann.lee@example.net,south\n"
+                                    "w3,Bo,Chan,bo@example.net,north\n")
+    tenant.land("club_20260105.csv", "member,first,last,email\n"
+                                     "m1,Ann,Lee,ann.lee@example.net\n"
+                                     "m2,Bo,Chan,bo@example.net\n")
+    assert tenant.run("2026-01-05").success
+    by_pk = ids(tenant)
+    assert by_pk["w1"] != by_pk["w2"]
+    assert by_pk["m1"] in (by_pk["w1"], by_pk["w2"])
+    assert by_pk["w3"] == by_pk["m2"]  # no conflict: the rule links as before

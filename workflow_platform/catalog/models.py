@@ -322,6 +322,23 @@ class StitchSettings(Model):
         500, ge=2, description="clusters above this are re-clustered on their strongest links, and alert")
     churn_warning_pct: float = Field(2.0, ge=0, description="alert when more records than this changed customer id")
 
+    class MatchColumn(Model):
+        """An extra match column whose feed columns are named differently per feed."""
+
+        kind: Literal["exact", "typo", "fuzzy"]
+        columns: dict[Identifier, Identifier] = Field(
+            default_factory=dict, description="feed -> its column; feeds not listed use a column of the match name")
+
+    identifiers: dict[Annotated[str, StringConstraints(pattern=r"^fk-[a-z][a-z0-9_]*$")],
+                      Literal["link", "evidence"]] = Field(
+        default_factory=dict,
+        description="how far a shared fk-<namespace> value is trusted: link (links outright) or evidence (a strong "
+        "comparison that contradicting names and birthdates can outweigh); unlisted namespaces: link")
+    match_columns: dict[Identifier, Literal["exact", "typo", "fuzzy"] | StitchSettings.MatchColumn] = Field(
+        default_factory=dict,
+        description="extra columns of the Stitch feeds compared by the model (e.g. street_number: typo): exact; "
+        "typo (exact, one edit or transposition); fuzzy (exact, Jaro-Winkler >= 0.92, >= 0.8)")
+
 
 class DatabaseTable(Model):
     name: Identifier

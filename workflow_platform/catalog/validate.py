@@ -8,7 +8,7 @@ import json
 import duckdb
 
 from workflow_platform.catalog.loader import CatalogError
-from workflow_platform.catalog.models import Catalog
+from workflow_platform.catalog.models import PII_TAGS, Catalog
 from workflow_platform.orchestrations.filenames import uses_file_number
 
 RESERVED_SCHEMAS = {"raw", "staging", "domain", "stitch", "segment", "campaign", "audit", "main",
@@ -118,6 +118,7 @@ def check_references(
         elif {"SUBQUERY", "TABLE_FUNCTION"} & _node_types(tree):  # it would read beyond the two records
             errors.append(CatalogError(stitch_file, stitch_line, f"stitch.blocking_rules[{i}]",
                                        "must compare columns of l. and r. only: no subqueries or table functions"))
+    errors.extend(_check_stitch_columns(catalog, stitch_file, stitch_line))
 
     for courier in catalog.couriers:
         ref("couriers", courier.name, "feed", "feeds", courier.feed)
@@ -199,6 +200,36 @@ def check_references(
             err("orchestration_groups", group.name, "run_after",
                 f"courier group {upstream.name!r} has run_type {upstream.run_type!r}, which never runs activations; "
                 "run after a 'full' group, or use a schedule")
+    return errors
+
+
+def _check_stitch_columns(catalog: Catalog, file: str, line: int) -> list[CatalogError]:
+    """stitch.identifiers name fk tags of Stitch feeds; stitch.match_columns name columns the Stitch feeds have,
+    under names that are not already Stitch record columns."""
+    errors = []
+    feeds = {f.name: f for f in catalog.stitch_feeds}
+    tags = {t for f in feeds.values() for c in f.columns for t in c.tag}
+    for tag in catalog.stitch.identifiers:
+        if tag not in tags:
+            errors.append(CatalogError(file, line, f"stitch.identifiers.{tag}", f"no Stitch feed has a column tagged {tag}"))
+    taken = {"source", "pk", "record_key", "priority", "updated_at", "unique_id", "is_new", "name_key",
+             "given_name_forms", "given_name_root"} | {t.replace("-", "_") for t in PII_TAGS}
+    for name, spec in catalog.stitch.match_columns.items():
+        where = f"stitch.match_columns.{name}"
+        if name in taken or name.startswith(("fk_", "sk_")):
+            errors.append(CatalogError(file, line, where, f"{name!r} is a Stitch record column already; give the "
+                                                          "match column another name"))
+            continue
+        mapped = {} if isinstance(spec, str) else spec.columns
+        for feed, column in mapped.items():
+            if feed not in feeds:
+                errors.append(CatalogError(file, line, f"{where}.columns.{feed}", f"{feed!r} is not a Stitch feed"))
+            elif not any(c.name == column for c in feeds[feed].columns):
+                errors.append(CatalogError(file, line, f"{where}.columns.{feed}",
+                                           f"feed {feed!r} has no column {column!r}"))
+        if not any(any(c.name == mapped.get(f.name, name) for c in f.columns) for f in feeds.values()):
+            errors.append(CatalogError(file, line, where, f"no Stitch feed has a column {name!r}; map the feeds' "
+                                                          "columns with {kind: ..., columns: {feed: column}}"))
     return errors
 
 

@@ -24,7 +24,8 @@ def build_stitch_asset(catalog: Catalog) -> dg.AssetsDefinition:
     feeds = catalog.stitch_feeds
     settings = catalog.stitch
     how = ("a Splink model derived from the feeds' semantic tags (links above "
-           f"'{settings.match_threshold}') plus exact email and fk links" if settings.resolver == "probabilistic"
+           f"'{settings.match_threshold}') plus exact email links and links on fk values trusted to link"
+           if settings.resolver == "probabilistic"
            else "exact links on email, phone + surname, name + birthdate and shared fk values")
 
     @dg.asset(

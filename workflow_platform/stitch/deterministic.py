@@ -2,7 +2,9 @@
 
 Records link when they share a normalized email; a phone and surname; a given name, surname and
 birthdate; or a value of the same fk-<namespace>. Clusters are the connected components of those links,
-found in SQL (`components.py`).
+found in SQL (`components.py`). Records with different values of one separation key (sk-<namespace>) never
+link, and a cluster that a chain of links joined across two values is rebuilt without joining them, as in the
+probabilistic resolver.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import duckdb
 
 from workflow_platform.catalog.models import Catalog
 from workflow_platform.sql import ident, literal
-from workflow_platform.stitch.components import connected_components
+from workflow_platform.stitch.components import connected_components, separate
 from workflow_platform.stitch.records import RECORDS_TABLE, fk_namespaces, tag_column
 from workflow_platform.stitch.resolver import CLUSTERS_TABLE, ResolveResult
 
@@ -45,16 +47,26 @@ class DeterministicResolver:
     def resolve(self, conn: duckdb.DuckDBPyConnection, catalog: Catalog) -> ResolveResult:
         conn.execute(f"CREATE OR REPLACE TEMP TABLE wp_nodes AS SELECT row_number() OVER (ORDER BY record_key) AS id, * "
                      f"FROM {RECORDS_TABLE}")
-        conn.execute(f"CREATE OR REPLACE TEMP TABLE wp_keys AS {self.link_keys_sql(catalog)}")
-        # star edges: each record links to the smallest record sharing its key (linear, not quadratic)
+        sks = [tag_column(t) for t in fk_namespaces(catalog) if t.startswith("sk-")]
+        held = "".join(f", n.{ident(k)}" for k in sks)
+        conn.execute(f"CREATE OR REPLACE TEMP TABLE wp_keys AS SELECT k.*{held} FROM ({self.link_keys_sql(catalog)}) k "
+                     "JOIN wp_nodes n USING (id)")
+        # star edges: each record links to the smallest record sharing its key (linear, not quadratic) and holding
+        # the same separation key values; a record missing a value links to the star of every value
+        group = "".join(f", {ident(k)}" for k in sks)
+        fits = " AND ".join(f"(k.{ident(k)} IS NULL OR a.{ident(k)} IS NULL OR k.{ident(k)} = a.{ident(k)})"
+                            for k in sks) or "true"
         conn.execute(
-            """
+            f"""
             CREATE OR REPLACE TEMP TABLE wp_edges AS
-            WITH anchors AS (SELECT key, min(id) AS anchor, count(*) AS n FROM wp_keys GROUP BY key HAVING n > 1)
-            SELECT k.id AS a, a.anchor AS b, k.rule FROM wp_keys k JOIN anchors a USING (key) WHERE k.id <> a.anchor
+            WITH anchors AS (SELECT key{group}, min(id) AS anchor FROM wp_keys GROUP BY ALL),
+            shared AS (SELECT key FROM wp_keys GROUP BY key HAVING count(*) > 1)
+            SELECT k.id AS a, a.anchor AS b, k.rule, 1.0 AS p
+            FROM wp_keys k JOIN shared USING (key) JOIN anchors a USING (key) WHERE k.id <> a.anchor AND {fits}
             """
         )
         iterations = connected_components(conn, "wp_nodes", "wp_edges", "wp_labels")
+        separate(conn, "wp_nodes", "wp_edges", "wp_labels", sks)
         conn.execute(
             f"""
             CREATE OR REPLACE TABLE {CLUSTERS_TABLE} AS

@@ -1,20 +1,23 @@
 """Probabilistic identity resolution: Splink (Fellegi-Sunter, DuckDB backend) plus exact rules.
 
 1. Prepare: stitch.records copied into an in-memory DuckDB (Splink's scratch tables never touch the warehouse
-   file), junk identifier values set to NULL (the catalog's blocklists, and any email or phone held by more than
-   `stitch.max_records_per_value` records or `stitch.max_names_per_value` differently named people), emails
-   reduced to their mailbox (jane+shop@x.com -> jane@x.com), each given name given its nickname forms
-   (BILL -> [BILL, WILLIAM]) from a curated dictionary.
-2. Train (or reuse the stored model): u by random sampling, m by EM over several blocking passes, the prior
-   from exact email matches.
+   file), junk identifier values set to NULL (the catalog's blocklists, and any email, phone or `evidence`
+   identifier held by more than `stitch.max_records_per_value` records or `stitch.max_names_per_value`
+   differently named people), emails reduced to their mailbox (jane+shop@x.com -> jane@x.com), each given name
+   given its nickname forms (BILL -> [BILL, WILLIAM]) from a curated dictionary.
+2. Train (or reuse the stored model): see stitch/model.py `train` — u by random sampling, m by EM over several
+   blocking passes, each weighed against the PRIORS by the pairs behind it; what the data cannot train stays a
+   prior, and the QA says which.
 3. Predict the candidate pairs of the blocking rules; keep those above the threshold level.
    Incremental runs score only the pairs that hold a new record.
-4. Exact links: a shared fk-<namespace> value or the same mailbox (normalized email) link outright.
+4. Exact links: a shared value of an fk-<namespace> trusted to `link` (stitch.identifiers) or the same mailbox
+   (normalized email) link outright.
 5. Drop every link between records with different values of one separation key (sk-<namespace>), and
    probabilistic links between records whose given names are different names and whose birthdates are not
    equal: household members share an address, a phone and often a surname, and are still different people.
 6. Connected components; a cluster above `stitch.max_cluster_size` is re-clustered on its strongest links, and
-   one holding two values of a separation key is rebuilt from its links, strongest first, without joining them.
+   one holding two values of a separation key, or two such household members (bridged by a record without a
+   given name), is rebuilt from its links, strongest first, without joining them (components.py `separate`).
 """
 
 from __future__ import annotations
@@ -30,8 +33,15 @@ import duckdb
 
 from workflow_platform.catalog.models import Catalog, StitchSettings
 from workflow_platform.sql import ident, literal, table_exists
-from workflow_platform.stitch.components import connected_components
-from workflow_platform.stitch.records import RECORDS_TABLE, fk_namespaces, initial_sql, mailbox, tag_column
+from workflow_platform.stitch.components import connected_components, separate
+from workflow_platform.stitch.records import (
+    RECORDS_TABLE,
+    fk_namespaces,
+    initial_sql,
+    mailbox,
+    match_column_source,
+    tag_column,
+)
 from workflow_platform.stitch.resolver import CLUSTERS_TABLE, ResolveResult
 
 # Amperity's pair levels, as Splink match probabilities (documented in docs/catalog.md). Exact = a rule link.
@@ -92,18 +102,24 @@ class SplinkResolver:
 
     # ------------------------------------------------------------------ preparation
     def present_columns(self, catalog: Catalog) -> set[str]:
+        """The match columns the Stitch feeds fill: tag columns, fk identifiers and the catalog's match_columns."""
         tags = {t for f in catalog.stitch_feeds for c in f.columns for t in c.tag}
         present = {tag_column(t) for t in tags}
         if {"given_name", "surname"} <= present:
             present.add("name_key")
         # gender is left out: it separates few pairs, and EM cannot train it when one source carries it
-        return present & {"given_name", "surname", "birthdate", "email", "phone", "address", "postal", "city",
-                          "name_key"}
+        kept = {"given_name", "surname", "birthdate", "email", "phone", "address", "postal", "city", "name_key"}
+        kept |= {tag_column(t) for t in tags if t.startswith("fk-")}
+        extra = {name for name in catalog.stitch.match_columns
+                 if any(match_column_source(catalog, name, feed) for feed in catalog.stitch_feeds)}
+        return (present & kept) | extra
 
     def prepare(self, warehouse: duckdb.DuckDBPyConnection, mem: duckdb.DuckDBPyConnection, catalog: Catalog,
                 present: set[str]) -> dict[str, int]:
+        from workflow_platform.stitch import model as spec
+
         settings = catalog.stitch
-        keys = [tag_column(t) for t in fk_namespaces(catalog)]
+        keys = [tag_column(t) for t in fk_namespaces(catalog)] + sorted(spec.extra_columns(present, settings))
         columns = ["given_name", "surname", "birthdate", "email", "phone", "address", "postal", "city"]
         selected = ", ".join(ident(c) for c in columns + keys)
         # DuckDB reads these Arrow tables by their Python names (replacement scans)
@@ -133,20 +149,22 @@ class SplinkResolver:
             """
         )
         blocked = {}
-        for column in ("email", "phone"):
+        evidence = [c for c in spec.identifiers(present) if spec.trust(settings, c) == "evidence"]
+        for column in ("email", "phone", *evidence):
             if column not in present:
                 continue
             # an identifier held by many records, or by many differently named people, is not personal
             count = mem.execute(
                 f"""
-                WITH common AS (SELECT {column} AS v FROM wp_input WHERE {column} IS NOT NULL GROUP BY ALL
+                WITH common AS (SELECT {ident(column)} AS v FROM wp_input WHERE {ident(column)} IS NOT NULL GROUP BY ALL
                                 HAVING count(*) > {int(settings.max_records_per_value)}
                                     OR count(DISTINCT coalesce(given_name_root, '') || '|' || coalesce(surname, ''))
                                        > {int(settings.max_names_per_value)})
-                UPDATE wp_input SET {column} = NULL FROM common WHERE {column} = common.v
+                UPDATE wp_input SET {ident(column)} = NULL FROM common WHERE {ident(column)} = common.v
                 """
             ).fetchone()[0]
-            blocked[column] = count
+            if count or column in ("email", "phone"):
+                blocked[column] = count
         return blocked
 
     # ------------------------------------------------------------------ model
@@ -160,29 +178,21 @@ class SplinkResolver:
 
         db_api = DuckDBAPI(connection=mem.cursor())  # its own connection: Splink reads results with .sql()
         frame = db_api.register("wp_input", table_name="records")
-        if stored is not None:
-            model = json.loads(stored)
-            if only_new:
-                for rule in model["blocking_rules_to_generate_predictions"]:
-                    rule["blocking_rule"] = f"({rule['blocking_rule']}) AND (l.is_new OR r.is_new)"
-            return Linker(frame, model, log_level=logging.ERROR), "reused"
-        linker = Linker(frame, spec.settings_creator(present, catalog.stitch), log_level=logging.ERROR)
-        records = mem.execute("SELECT count(*) FROM wp_input").fetchone()[0]
-        if records < spec.MIN_RECORDS_TO_TRAIN:
-            return linker, "priors"
-        train = linker.training
-        rules = spec.training_rules(present)
-        if rules:
-            train.estimate_probability_two_random_records_match(rules[:1], recall=0.7)
-        train.estimate_u_using_random_sampling(max_pairs=2e6, seed=1)
-        for rule in rules:
-            train.estimate_parameters_using_expectation_maximisation(
-                rule, estimate_without_term_frequencies=True, max_pairs=1e6)
-        return linker, "trained"
+        if stored is None:
+            untrained = Linker(frame, spec.settings_creator(present, catalog.stitch), log_level=logging.ERROR)
+            model, self.weights = spec.train(untrained, mem, present, catalog.stitch)
+            return Linker(frame, model, log_level=logging.ERROR), "trained"
+        model = json.loads(stored)
+        if only_new:
+            for rule in model["blocking_rules_to_generate_predictions"]:
+                rule["blocking_rule"] = f"({rule['blocking_rule']}) AND (l.is_new OR r.is_new)"
+        return Linker(frame, model, log_level=logging.ERROR), "reused"
 
     def stored_model(self, warehouse: duckdb.DuckDBPyConnection, fingerprint: str) -> str | None:
-        row = warehouse.execute(f"SELECT model_json FROM {MODEL_TABLE} WHERE fingerprint = ? "
+        row = warehouse.execute(f"SELECT model_json, weights FROM {MODEL_TABLE} WHERE fingerprint = ? "
                                 "ORDER BY trained_at DESC LIMIT 1", [fingerprint]).fetchone()
+        if row:
+            self.weights = json.loads(row[1] or "{}")
         return row[0] if row else None
 
     # ------------------------------------------------------------------ resolve
@@ -195,6 +205,8 @@ class SplinkResolver:
         present = self.present_columns(catalog)
         conn.execute(f"CREATE TABLE IF NOT EXISTS {MODEL_TABLE} (fingerprint VARCHAR, trained_at TIMESTAMP, "
                      "records BIGINT, model_json VARCHAR)")
+        conn.execute(f"ALTER TABLE {MODEL_TABLE} ADD COLUMN IF NOT EXISTS weights VARCHAR")  # trained or prior
+        self.weights: dict[str, str] = {}
         mem = duckdb.connect()
         if self.threads:
             mem.execute(f"SET threads = {int(self.threads)}")
@@ -226,12 +238,12 @@ class SplinkResolver:
         result.candidate_pairs = candidate_pairs
         result.blocked_values = blocked
         result.model = how
+        result.weights = self.weights
         result.mode = "incremental" if incremental else ("force_refresh" if mode == "force_refresh" else "normal")
         if how != "reused":
             conn.execute(f"DELETE FROM {MODEL_TABLE} WHERE fingerprint = ?", [fingerprint])
-            conn.execute(f"INSERT INTO {MODEL_TABLE} VALUES (?, now(), ?, ?)",
-                         [fingerprint, records,
-                          json.dumps(linker.misc.save_model_to_json())])
+            conn.execute(f"INSERT INTO {MODEL_TABLE} VALUES (?, now(), ?, ?, ?)",
+                         [fingerprint, records, json.dumps(linker.misc.save_model_to_json()), json.dumps(self.weights)])
         clusters = _arrow(mem,  # noqa: F841 - read by name below
                            "SELECT record_key, cluster, match_rule, match_score, match_level FROM wp_clusters")
         conn.execute(f"CREATE OR REPLACE TABLE {CLUSTERS_TABLE} AS SELECT * FROM clusters ORDER BY record_key")
@@ -254,7 +266,10 @@ class SplinkResolver:
                 present: set[str], incremental: bool = False) -> ResolveResult:
         settings = catalog.stitch
         keys = [tag_column(t) for t in fk_namespaces(catalog)]
-        fks = [k for k in keys if k.startswith("fk_")]
+        from workflow_platform.stitch import model as spec
+
+        # identifiers trusted to link; an `evidence` one is a comparison of the model instead
+        fks = [k for k in keys if k.startswith("fk_") and (k not in present or spec.trust(settings, k) == "link")]
         sks = [k for k in keys if k.startswith("sk_")]
         exact_parts = [f"SELECT unique_id AS id, {literal(k + ':')} || {ident(k)} AS key, 'foreign_key' AS rule "
                        f"FROM wp_input WHERE {ident(k)} IS NOT NULL" for k in fks if "foreign_key" in settings.rules]
@@ -276,7 +291,9 @@ class SplinkResolver:
         mem.execute(
             f"""
             CREATE OR REPLACE TABLE wp_scored AS
-            SELECT e.a, e.b, 1.0 AS p, 'exact' AS level, e.rule, false AS household, ({conflict}) AS separated
+            SELECT e.a, e.b, 1.0 AS p, 'exact' AS level, e.rule,
+                   -- an exact link still links; for a shared fk value it is counted (identifier_conflicts)
+                   e.rule = 'foreign_key' AND coalesce({household}, false) AS household, ({conflict}) AS separated
             FROM wp_exact e JOIN wp_input l ON l.unique_id = e.a JOIN wp_input r ON r.unique_id = e.b
             UNION ALL
             SELECT s.a, s.b, s.p, {level_sql('s.p')} AS level, 'probabilistic' AS rule, coalesce({household}, false) AS household,
@@ -285,18 +302,20 @@ class SplinkResolver:
             """
         )
         mem.execute(f"""CREATE OR REPLACE TABLE wp_links AS SELECT a, b, max(p) AS p, arg_max(rule, p) AS rule
-                        FROM wp_scored WHERE NOT separated AND NOT household AND (rule <> 'probabilistic' OR p >= {threshold})
+                        FROM wp_scored WHERE NOT separated
+                                             AND (rule <> 'probabilistic' OR (NOT household AND p >= {threshold}))
                         GROUP BY a, b""")
         counts = dict(mem.execute("SELECT level, count(*) FROM wp_scored GROUP BY level").fetchall())
-        household_dropped, separated_dropped = mem.execute(
-            f"SELECT count(*) FILTER (WHERE household AND p >= {threshold}), count(*) FILTER (WHERE separated) "
+        household_dropped, separated_dropped, identifier_conflicts = mem.execute(
+            f"SELECT count(*) FILTER (WHERE household AND rule = 'probabilistic' AND p >= {threshold}), "
+            "count(*) FILTER (WHERE separated), count(*) FILTER (WHERE household AND rule = 'foreign_key') "
             "FROM wp_scored").fetchone()
         if incremental:
-            rounds, capped = self._attach(mem), 0
+            rounds, capped, split = self._attach(mem), 0, 0
         else:
             rounds = connected_components(mem, "(SELECT unique_id AS id FROM wp_input)", "wp_links", "wp_labels")
             capped = self._cap(mem, settings.max_cluster_size)
-            self._separate(mem, sks)
+            split = separate(mem, "(SELECT unique_id AS id, * FROM wp_input)", "wp_links", "wp_labels", sks, household)
         mem.execute(
             f"""
             CREATE OR REPLACE TABLE wp_clusters AS
@@ -320,7 +339,7 @@ class SplinkResolver:
             records=0, links=links, clusters=clusters, iterations=rounds, pairs_above_threshold=above,
             exact_links=counts.get("exact", 0), pairs_by_level={k: counts.get(k, 0) for k in LEVELS},
             household_pairs_dropped=household_dropped, separation_pairs_dropped=separated_dropped,
-            capped_clusters=capped,
+            capped_clusters=capped, split_clusters=split, identifier_conflicts=identifier_conflicts,
         )
 
     @staticmethod
@@ -330,7 +349,9 @@ class SplinkResolver:
         however much else they share. Such pairs never link probabilistically."""
         if "given_name" not in present:
             return "false"
-        swapped = "coalesce(l.given_name = r.surname OR l.surname = r.given_name, false)" if "surname" in present \
+        swapped = ("coalesce(l.given_name = r.surname OR l.surname = r.given_name OR "
+                   "(jaro_winkler_similarity(l.given_name, r.surname) >= 0.88 AND "
+                   "jaro_winkler_similarity(l.surname, r.given_name) >= 0.88), false)") if "surname" in present \
             else "false"
         different_given = ("l.given_name IS NOT NULL AND r.given_name IS NOT NULL "
                            "AND jaro_winkler_similarity(l.given_name, r.given_name) < 0.8 "
@@ -367,45 +388,6 @@ class SplinkResolver:
             """
         )
         return rounds
-
-    @staticmethod
-    def _separate(mem: duckdb.DuckDBPyConnection, sks: list[str]) -> int:
-        """A chain of links (A-B, B-C) can join records whose separation keys differ (A and C). Such clusters are
-        rebuilt from their links strongest first, skipping any link that would join two different values of one
-        sk namespace. Returns the number of clusters rebuilt."""
-        if not sks:
-            return 0
-        conflict = " OR ".join(f"count(DISTINCT i.{ident(k)}) > 1" for k in sks)
-        labels = [r[0] for r in mem.execute(
-            f"SELECT l.label FROM wp_labels l JOIN wp_input i ON i.unique_id = l.id GROUP BY l.label HAVING {conflict}"
-        ).fetchall()]
-        if not labels:
-            return 0
-        mem.execute("CREATE OR REPLACE TEMP TABLE wp_conflicted AS SELECT id FROM wp_labels WHERE label IN "
-                    f"({', '.join(str(int(x)) for x in labels)})")
-        keys = ", ".join(ident(k) for k in sks)
-        values = {row[0]: dict(zip(sks, row[1:], strict=True)) for row in mem.execute(
-            f"SELECT unique_id, {keys} FROM wp_input WHERE unique_id IN (SELECT id FROM wp_conflicted)").fetchall()}
-        links = mem.execute("SELECT a, b FROM wp_links WHERE a IN (SELECT id FROM wp_conflicted) "
-                            "ORDER BY p DESC, a, b").fetchall()
-        parent = {node: node for node in values}
-        held = {node: {k: v for k, v in keyed.items() if v is not None} for node, keyed in values.items()}
-
-        def root(node: int) -> int:
-            while parent[node] != node:
-                parent[node] = parent[parent[node]]
-                node = parent[node]
-            return node
-
-        for a, b in links:
-            ra, rb = root(a), root(b)
-            if ra == rb or any(held[rb].get(k, v) != v for k, v in held[ra].items()):
-                continue
-            keep, drop = min(ra, rb), max(ra, rb)
-            parent[drop] = keep
-            held[keep] = {**held[drop], **held[keep]}
-        mem.executemany("UPDATE wp_labels SET label = ? WHERE id = ?", [(root(n), n) for n in values])
-        return len(labels)
 
     @staticmethod
     def _cap(mem: duckdb.DuckDBPyConnection, max_size: int) -> int:

@@ -46,8 +46,19 @@ class StitchQA:
     household_pairs_dropped: int = 0
     separation_pairs_dropped: int = 0
     capped_clusters: int = 0
+    split_clusters: int = 0  # rebuilt: a chain of links joined two sk values or two members of a household
+    # exact links on a shared fk value between records whose given names and birthdates disagree: what
+    # `stitch.identifiers: {fk-...: evidence}` would keep apart
+    identifier_conflicts: int = 0
     phases: dict[str, float] = field(default_factory=dict)
     elapsed_seconds: float = 0.0
+    # comparison -> "trained" or "prior (why)": what the data trained and what kept the model's starting values
+    weights: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def priors(self) -> list[str]:
+        """The comparisons whose weights are priors, not trained on this data."""
+        return [k for k, v in self.weights.items() if v.startswith("prior") and k != "probability_two_random_records_match"]
 
     @property
     def comparisons_per_second(self) -> float:
@@ -112,7 +123,8 @@ def run_stitch(conn: duckdb.DuckDBPyConnection, catalog: Catalog, mode: str = "n
             new_customer_ids=ids.new_ids, pairs_by_level=resolved.pairs_by_level,
             blocked_values=resolved.blocked_values, household_pairs_dropped=resolved.household_pairs_dropped,
             separation_pairs_dropped=resolved.separation_pairs_dropped, capped_clusters=resolved.capped_clusters,
-            phases=phases,
+            split_clusters=resolved.split_clusters, identifier_conflicts=resolved.identifier_conflicts,
+            phases=phases, weights=resolved.weights,
         )
         qa.elapsed_seconds = round(time.perf_counter() - started, 3)
         conn.execute("ALTER TABLE stitch.runs ADD COLUMN IF NOT EXISTS qa VARCHAR")
@@ -148,6 +160,7 @@ def qa_metadata(qa: StitchQA) -> dict[str, dg.MetadataValue]:
         "exact_links": qa.exact_links, "customers": qa.clusters, "largest_cluster": qa.largest_cluster,
         "new_customer_ids": qa.new_customer_ids, "records_changed_id": qa.records_changed_id,
         "household_pairs_dropped": qa.household_pairs_dropped, "stitch_run": qa.run,
+        "split_clusters": qa.split_clusters, "identifier_conflicts": qa.identifier_conflicts,
     }
     metadata: dict[str, dg.MetadataValue] = {k: dg.MetadataValue.int(v) for k, v in numbers.items()}
     metadata.update({
@@ -167,6 +180,9 @@ def qa_metadata(qa: StitchQA) -> dict[str, dg.MetadataValue]:
     })
     if qa.blocked_values:
         metadata["junk_values_blocked"] = dg.MetadataValue.json(qa.blocked_values)
+    if qa.weights:
+        metadata["weights"] = dg.MetadataValue.json(qa.weights)
+        metadata["weights_from_priors"] = dg.MetadataValue.text(", ".join(qa.priors) or "none: all trained")
     return metadata
 
 
@@ -184,11 +200,18 @@ def report(qa: StitchQA) -> str:
         f"  id churn                {qa.id_churn_pct:>11.2f}%  ({qa.records_changed_id:,} records changed id)",
         f"  new customer ids        {qa.new_customer_ids:>12,}",
         f"  household pairs kept apart {qa.household_pairs_dropped:>9,}",
+        f"  clusters split (chains)  {qa.split_clusters:>11,}",
+        f"  fk links that names and birthdates contradict {qa.identifier_conflicts:,}",
     ]
     if qa.pairs_by_level:
         lines.append("  pairs by level          " + ", ".join(f"{k} {v:,}" for k, v in qa.pairs_by_level.items()))
     if qa.blocked_values:
         lines.append("  junk values blocked     " + ", ".join(f"{k} {v:,} records" for k, v in qa.blocked_values.items()))
+    if qa.weights:
+        trained = [k for k, v in qa.weights.items() if v.startswith("trained")]
+        lines.append("  weights trained         " + (", ".join(trained) or "none"))
+        lines.append("  weights from priors     " + (", ".join(f"{k} {qa.weights[k].removeprefix('prior ')}"
+                                                            for k in qa.priors) or "none"))
     if qa.comparisons_per_second:
         lines.append(f"  comparisons per second  {qa.comparisons_per_second:>12,.0f}")
     lines.append("  seconds by phase        " + ", ".join(f"{k} {v:.2f}" for k, v in qa.phases.items()))

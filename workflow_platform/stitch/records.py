@@ -33,6 +33,18 @@ def fk_namespaces(catalog: Catalog) -> list[str]:
     return sorted({t for f in catalog.feeds for c in f.columns for t in c.tag if t.startswith(("fk-", "sk-"))})
 
 
+def match_columns(catalog: Catalog) -> dict[str, str]:
+    """The catalog's extra match columns (`stitch.match_columns`): name -> comparison kind."""
+    return {name: spec if isinstance(spec, str) else spec.kind for name, spec in catalog.stitch.match_columns.items()}
+
+
+def match_column_source(catalog: Catalog, name: str, feed) -> str | None:
+    """The column of `feed` that fills match column `name`: the one the catalog maps, else one of that name."""
+    spec = catalog.stitch.match_columns[name]
+    column = spec.columns.get(feed.name, name) if not isinstance(spec, str) else name
+    return column if any(c.name == column for c in feed.columns) else None
+
+
 def build_records(conn: duckdb.DuckDBPyConnection, catalog: Catalog) -> int:
     """(Re)build stitch.records from the domain tables of the Stitch feeds; returns the record count."""
     conn.execute("CREATE SCHEMA IF NOT EXISTS stitch")
@@ -48,6 +60,10 @@ def build_records(conn: duckdb.DuckDBPyConnection, catalog: Catalog) -> int:
             if tag == "birthdate":
                 value = f"CAST({ident(column.name)} AS DATE)" if column else "CAST(NULL AS DATE)"
             selects.append(f"{value} AS {ident(tag_column(tag))}")
+        for name in match_columns(catalog):  # compared as trimmed upper-case text
+            column = match_column_source(catalog, name, feed)
+            value = f"nullif(upper(trim(CAST({ident(column)} AS VARCHAR))), '')" if column else "CAST(NULL AS VARCHAR)"
+            selects.append(f"{value} AS {ident(name)}")
         last = next((c for c in feed.columns if c.name == feed.last_updated), None)
         temporal = last is not None and last.type in ("date", "datetime")  # an integer version is no time
         updated = f"coalesce(CAST({ident(last.name)} AS TIMESTAMP), _updated)" if temporal else "_updated"
@@ -56,7 +72,7 @@ def build_records(conn: duckdb.DuckDBPyConnection, catalog: Catalog) -> int:
             f"{feed.priority} AS priority, {updated} AS updated_at, {', '.join(selects)} FROM {domain_table(feed)}"
         )
     if not parts:
-        columns = ", ".join(f"{ident(tag_column(t))} VARCHAR" for t in tags).replace(
+        columns = ", ".join(f"{ident(tag_column(t))} VARCHAR" for t in [*tags, *match_columns(catalog)]).replace(
             '"birthdate" VARCHAR', '"birthdate" DATE')
         conn.execute(f"CREATE OR REPLACE TABLE {RECORDS_TABLE} (source VARCHAR, pk VARCHAR, record_key VARCHAR, "
                      f"priority INTEGER, updated_at TIMESTAMP, {columns})")

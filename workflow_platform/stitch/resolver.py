@@ -31,7 +31,10 @@ class ResolveResult:
     household_pairs_dropped: int = 0
     separation_pairs_dropped: int = 0
     capped_clusters: int = 0
-    model: str = "rules"  # trained | reused | priors | rules
+    split_clusters: int = 0  # rebuilt because a chain of links joined two sk values or two household members
+    identifier_conflicts: int = 0  # exact fk links between records whose given names and birthdates disagree
+    model: str = "rules"  # trained | reused | rules
+    weights: dict[str, str] = field(default_factory=dict)  # comparison -> trained | prior (why)
     mode: str = "normal"  # what ran: incremental falls back to normal without a previous run or model
     phases: dict[str, float] = field(default_factory=dict)
 
