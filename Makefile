@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 3000
 export DAGSTER_HOME := $(CURDIR)/.dagster_home
 
-.PHONY: install run demo-data test test-fast bench bench-full clean
+.PHONY: install run demo-data lint test test-fast bench bench-full clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -27,7 +27,13 @@ run: demo-data
 	@echo "workflow_platform: open http://127.0.0.1:$(PORT)  (DAGSTER_HOME=$(DAGSTER_HOME))"
 	$(VENV)/bin/dagster dev -h 127.0.0.1 -p $(PORT)
 
-test: install
+# Style (ruff) and the package's layers: no module imports from a layer above its own (import-linter;
+# the contracts are in pyproject.toml, the layers in docs/architecture.md).
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
+
+test: lint
 	$(PY) -m pytest -q
 
 # Everything but the tests marked slow (a real daemon waiting on the clock); CI runs `make test`.

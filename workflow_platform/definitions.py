@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from workflow_platform.alerts.channels import channels_from_environment
+from workflow_platform.alerts.resource import channels_from_environment
 from workflow_platform.alerts.sensors import build_alert_sensors
 from workflow_platform.automation.campaigns import build_campaign_automation
 from workflow_platform.automation.courier_groups import build_courier_group_sensors
@@ -14,10 +14,10 @@ from workflow_platform.automation.runtime import build_runtime_sensors
 from workflow_platform.campaigns.assets import build_campaign_asset
 from workflow_platform.catalog.loader import load_catalog
 from workflow_platform.catalog.models import Catalog
-from workflow_platform.couriers.assets import build_land_only_asset
 from workflow_platform.databases.assets import build_database_assets
-from workflow_platform.domain.assets import build_load_asset
+from workflow_platform.ingest.assets import build_land_only_asset, build_load_asset
 from workflow_platform.orchestrations.assets import build_orchestration_asset
+from workflow_platform.presentation import presented
 from workflow_platform.resources import WarehouseResource
 from workflow_platform.segments.assets import build_segment_asset
 from workflow_platform.settings import catalog_dir, executor_choice, warehouse_path
@@ -25,6 +25,7 @@ from workflow_platform.stitch.assets import build_stitch_asset
 
 
 def build_assets(catalog: Catalog) -> list[dg.AssetsDefinition]:
+    """Every asset of the catalog, built plain by its stage, then presented (groups, owners, tags, freshness)."""
     loaded_feeds = {c.feed for c in catalog.couriers if c.load != "land_only"}
     assets = [build_land_only_asset(catalog, c) for c in catalog.couriers if c.load == "land_only"]
     assets += [build_load_asset(catalog, f) for f in catalog.feeds if f.name in loaded_feeds]
@@ -35,7 +36,7 @@ def build_assets(catalog: Catalog) -> list[dg.AssetsDefinition]:
     assets += [build_segment_asset(catalog, s) for s in catalog.segments]
     assets += [build_orchestration_asset(catalog, o) for o in catalog.orchestrations]
     assets += [build_campaign_asset(catalog, c) for c in catalog.campaigns]
-    return assets
+    return presented(catalog, assets)
 
 
 def build_definitions(catalog: Catalog, warehouse: str | None = None) -> dg.Definitions:

@@ -10,10 +10,17 @@ from __future__ import annotations
 
 import dagster as dg
 
-from workflow_platform.orchestrations.errors import PermanentSendError, TransientSendError
 from workflow_platform.storage import MissingSecret
 
 RETRY_DELAY_SECONDS = 2.0
+
+
+class TransientError(Exception):
+    """An error that says retrying may help (a connection refused or reset, a timeout, HTTP 429 or 5xx)."""
+
+
+class PermanentError(Exception):
+    """An error that says retrying cannot help (bad credentials, access denied, nothing at that path)."""
 
 
 def transient_retry(max_retries: int, delay: float = RETRY_DELAY_SECONDS) -> dg.RetryPolicy:
@@ -43,9 +50,9 @@ _TRANSIENT_NAMES = frozenset({
     "IncompleteRead", "InternalError", "ProtocolError", "ReadTimeoutError", "RequestLimitExceeded", "RequestTimeout",
     "ServiceUnavailable", "SlowDown", "Throttling", "ThrottlingException", "Timeout", "TooManyRequestsException",
 })
-_PERMANENT_TYPES = (PermanentSendError, MissingSecret, PermissionError, FileNotFoundError, NotADirectoryError,
+_PERMANENT_TYPES = (PermanentError, MissingSecret, PermissionError, FileNotFoundError, NotADirectoryError,
                     IsADirectoryError)
-_TRANSIENT_TYPES = (TransientSendError, TimeoutError, ConnectionError, BrokenPipeError)
+_TRANSIENT_TYPES = (TransientError, TimeoutError, ConnectionError, BrokenPipeError)
 
 
 def is_permanent(exc: BaseException) -> bool:
@@ -70,7 +77,7 @@ def _verdict(exc: BaseException) -> bool | None:
         return None if exc.allow_retries else True
     if isinstance(exc, _PERMANENT_TYPES):  # before the OSError family below: PermissionError is an OSError too
         return True
-    if isinstance(exc, TransientSendError):
+    if isinstance(exc, TransientError):
         return False
     status, code = _status_and_code(exc)
     if code in _PERMANENT_NAMES:
@@ -108,7 +115,7 @@ def fail_fast(exc: BaseException, what: str) -> dg.Failure:
     status, code = _status_and_code(exc)
     if status and str(status) not in text:
         text = f"HTTP {status}{' ' + code if code else ''}{': ' + text if text else ''}"
-    reason = text if isinstance(exc, PermanentSendError | MissingSecret) else f"{type(exc).__name__}: {text}".rstrip(": ")
+    reason = text if isinstance(exc, PermanentError | MissingSecret) else f"{type(exc).__name__}: {text}".rstrip(": ")
     named = what.split(" (")[0]
     if named and reason.startswith(named):  # send errors already name their destination
         reason = reason[len(named):].lstrip(" :")

@@ -1,8 +1,10 @@
-"""Tiny helpers for building DuckDB SQL safely from catalog names."""
+"""Tiny helpers for building DuckDB SQL safely from catalog names, and for running a catalog's own SELECTs."""
 
 from __future__ import annotations
 
 from contextlib import contextmanager
+
+import duckdb
 
 
 def ident(name: str) -> str:
@@ -34,3 +36,14 @@ def transaction(conn):
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
+
+
+def user_select(sql: str) -> str:
+    """A catalog SELECT wrapped as a subquery, so DuckDB refuses a data-modifying WITH clause inside it
+    (`WITH d AS (DELETE ... RETURNING *) SELECT ...` would otherwise run)."""
+    return f"SELECT * FROM (\n{sql.strip().rstrip(';')}\n)"
+
+
+def sandbox(conn: duckdb.DuckDBPyConnection) -> None:
+    """From here on this connection reads and writes the warehouse only: no files, no URLs (one way)."""
+    conn.execute("SET enable_external_access = false")

@@ -8,6 +8,10 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import quote
 
+import dagster as dg
+
+from workflow_platform.tags import CAMPAIGN_TAG, COURIER_GROUP_TAG, ORCHESTRATION_GROUP_TAG
+
 AlertKind = Literal["missing_files", "failure", "success", "runtime_exceeded", "freshness", "canceled", "late_file",
                     "id_churn", "giant_cluster", "upstream_failed", "query_threshold", "file_refused",
                     "delivery_failed"]
@@ -63,3 +67,18 @@ class Alert:
         """Identifies the alert for de-duplication across sensor ticks and restarts."""
         digest = hashlib.sha256(self.cause.encode()).hexdigest()[:12]
         return f"{self.kind}:{self.audience}:{self.group}:{self.run_id or '-'}:{digest}"
+
+
+def audience_of(run: dg.DagsterRun) -> tuple[str, str]:
+    """(audience, group) of a run, from the tags its job carries; other runs count as the courier groups'."""
+    if group := run.tags.get(ORCHESTRATION_GROUP_TAG):
+        return "orchestration_groups", group
+    if campaign := run.tags.get(CAMPAIGN_TAG):
+        return "campaigns", campaign
+    return "courier_groups", run.tags.get(COURIER_GROUP_TAG) or f"(no group: job {run.job_name})"
+
+
+def run_alert(run: dg.DagsterRun, kind: AlertKind, severity: str, cause: str, action: str) -> Alert:
+    """An alert about `run`, addressed to the group its job belongs to."""
+    audience, group = audience_of(run)
+    return Alert(kind, severity, audience, group, cause=cause, action=action, run_id=run.run_id)

@@ -2,30 +2,9 @@
 
 import dagster as dg
 
-from workflow_platform.alerts.channels import AlertChannelsResource
-from workflow_platform.alerts.dispatch import deliver
-from workflow_platform.alerts.model import Alert
+from workflow_platform.alerts.model import audience_of, run_alert
+from workflow_platform.alerts.resource import AlertChannelsResource
 from workflow_platform.catalog.models import Catalog
-from workflow_platform.tags import CAMPAIGN_TAG, COURIER_GROUP_TAG, ORCHESTRATION_GROUP_TAG
-
-
-def audience_of(run: dg.DagsterRun) -> tuple[str, str]:
-    """(audience, group) of a run, from the tags its job carries; other runs count as the courier groups'."""
-    if group := run.tags.get(ORCHESTRATION_GROUP_TAG):
-        return "orchestration_groups", group
-    if campaign := run.tags.get(CAMPAIGN_TAG):
-        return "campaigns", campaign
-    return "courier_groups", run.tags.get(COURIER_GROUP_TAG) or f"(no group: job {run.job_name})"
-
-
-def alert_run(context, channels: AlertChannelsResource, catalog: Catalog, kind: str, severity: str, cause: str,
-              action: str) -> None:
-    """Send one alert about the sensor context's run to its group's recipients."""
-    run = context.dagster_run
-    audience, group = audience_of(run)
-    alert = Alert(kind=kind, severity=severity, audience=audience, group=group, run_id=run.run_id, cause=cause,
-                  action=action)
-    deliver(alert, catalog.alerts, channels.slack(), channels.email(), context.log)
 
 
 def build_alert_sensors(catalog: Catalog) -> list[dg.SensorDefinition]:
@@ -38,10 +17,11 @@ def build_alert_sensors(catalog: Catalog) -> list[dg.SensorDefinition]:
         job = context.dagster_run.job_name
         steps = sorted({event.step_key for event in context.get_step_failure_events() if event.step_key})
         # step names only: step errors can quote file contents, and alerts never carry customer values
-        alert_run(context, alert_channels, catalog, "failure", "error",
-                  cause=f"run of job {job} failed" + (f" in step(s) {', '.join(steps)}" if steps else ""),
-                  action="open the run: the failed step's error names the file, line or table; fix it, then "
-                         "re-execute from failure (docs/operations.md lists the resolutions)")
+        alert = run_alert(context.dagster_run, "failure", "error",
+                          cause=f"run of job {job} failed" + (f" in step(s) {', '.join(steps)}" if steps else ""),
+                          action="open the run: the failed step's error names the file, line or table; fix it, "
+                                 "then re-execute from failure (docs/operations.md lists the resolutions)")
+        alert_channels.send(alert, catalog.alerts, context.log)
 
     @dg.run_status_sensor(
         run_status=dg.DagsterRunStatus.SUCCESS,
@@ -55,8 +35,8 @@ def build_alert_sensors(catalog: Catalog) -> list[dg.SensorDefinition]:
         wanted = {g.name for g in catalog.courier_groups if g.alert_on_success}
         if audience != "courier_groups" or group not in wanted:
             return dg.SkipReason(f"no success alert for {run.job_name}")
-        alert_run(context, alert_channels, catalog, "success", "info", cause=f"run of job {run.job_name} succeeded",
-                  action="nothing to do")
+        alert_channels.send(run_alert(run, "success", "info", cause=f"run of job {run.job_name} succeeded",
+                                      action="nothing to do"), catalog.alerts, context.log)
         return None
 
     @dg.run_status_sensor(
@@ -66,8 +46,9 @@ def build_alert_sensors(catalog: Catalog) -> list[dg.SensorDefinition]:
         default_status=dg.DefaultSensorStatus.RUNNING,
     )
     def workflow_cancel_alerts(context: dg.RunStatusSensorContext, alert_channels: AlertChannelsResource):
-        alert_run(context, alert_channels, catalog, "canceled", "warning",
-                  cause=f"run of job {context.dagster_run.job_name} was canceled",
-                  action="re-execute it when ready; steps that finished keep their results")
+        alert = run_alert(context.dagster_run, "canceled", "warning",
+                          cause=f"run of job {context.dagster_run.job_name} was canceled",
+                          action="re-execute it when ready; steps that finished keep their results")
+        alert_channels.send(alert, catalog.alerts, context.log)
 
     return [workflow_failure_alerts, workflow_success_alerts, workflow_cancel_alerts]

@@ -19,17 +19,16 @@ from dataclasses import dataclass
 
 import dagster as dg
 
-from workflow_platform.alerts.channels import AlertChannelsResource
-from workflow_platform.alerts.dispatch import deliver_all
 from workflow_platform.alerts.model import Alert
+from workflow_platform.alerts.resource import AlertChannelsResource
 from workflow_platform.automation.jobs import courier_group_job_name
-from workflow_platform.automation.window import scheduled_window
-from workflow_platform.catalog.models import Catalog, CourierGroup
-from workflow_platform.couriers.assets import FILES_CHECK
-from workflow_platform.couriers.landing import date_range, find_files
-from workflow_platform.couriers.patterns import FilePattern
-from workflow_platform.cron import previous_tick
-from workflow_platform.layout import courier_key
+from workflow_platform.catalog.models import Catalog, CourierGroup, GroupCourier
+from workflow_platform.formats.cron import previous_tick
+from workflow_platform.formats.patterns import FilePattern
+from workflow_platform.ingest.collect import FILES_CHECK
+from workflow_platform.ingest.couriers.landing import date_range, find_files
+from workflow_platform.ingest.window import scheduled_window
+from workflow_platform.keys import courier_key
 from workflow_platform.settings import sensor_interval_seconds
 from workflow_platform.tags import SCHEDULED_AT_TAG, SINCE_TAG, SKIP_COURIERS_TAG, SKIP_MISSING_TAG
 
@@ -64,37 +63,9 @@ def _missing(catalog: Catalog, group: CourierGroup, tick: dt.datetime, since: dt
 def decide(catalog: Catalog, group: CourierGroup, now: dt.datetime, cursor: dict) -> Decision:
     """What the group's sensor does at `now`, given its cursor (pure apart from listing the landing folders)."""
     cursor = {"handled": None, "waiting": None, "late": [], **cursor}
-    requests, checks, alerts, notes = [], [], [], []
     settings = {c.courier: c for c in group.couriers}
-
-    # files that were missing at an earlier tick and have arrived since: a catch-up run for that tick's window
-    still_late = []
-    for entry in cursor["late"]:
-        tick, since = dt.datetime.fromisoformat(entry["tick"]), entry.get("since")
-        since = dt.datetime.fromisoformat(since) if since else None
-        arrived = [c for c in entry["couriers"] if c not in _missing(catalog, group, tick, since)]
-        stopping = [c for c in entry["couriers"] if entry.get("stopped") and settings[c].stop_when_missing]
-        if entry.get("stopped") and any(c not in arrived for c in stopping):
-            arrived = []  # a stopped tick runs once every file it stopped for is there
-        if arrived:
-            # couriers that loaded at the tick are left out; after a stop, none did: the catch-up loads them all
-            others = [] if entry.get("stopped") else sorted(set(settings) - set(arrived))
-            tags = {SCHEDULED_AT_TAG: tick.isoformat(), SKIP_MISSING_TAG: "true",
-                    **({SINCE_TAG: since.isoformat()} if since else {}),
-                    **({SKIP_COURIERS_TAG: ",".join(others)} if others else {})}
-            key = f"{group.name}:{tick.isoformat()}:late:{','.join(arrived)}"
-            requests.append(dg.RunRequest(run_key=key, tags=tags))
-            if any(settings[c].notify_when_missing for c in arrived):
-                alerts.append(Alert("late_file", "warning", "courier_groups", group.name, run_key=key,
-                                    cause=f"files of {', '.join(arrived)} for the {tick:%Y-%m-%d %H:%M %Z} run arrived "
-                                          "after their window closed",
-                                    action="nothing: a catch-up run loads them now"
-                                    + (" with the other couriers' files of that run, which was stopped"
-                                       if entry.get("stopped") else "")))
-        left = [c for c in entry["couriers"] if c not in arrived]
-        if left:
-            still_late.append({**entry, "couriers": left})
-    cursor["late"] = still_late[-50:]
+    requests, alerts = _catch_up(catalog, group, settings, cursor)
+    checks, notes = [], []
 
     # a tick still waiting for files is decided before any later one (a wait may outlast the schedule interval)
     waiting = dt.datetime.fromisoformat(cursor["waiting"]) if cursor["waiting"] else None
@@ -122,22 +93,8 @@ def decide(catalog: Catalog, group: CourierGroup, now: dt.datetime, cursor: dict
         return Decision(requests, checks, alerts, cursor, "; ".join(notes))
 
     stop = [c for c in missing if settings[c].stop_when_missing]
-    job = courier_group_job_name(group.name)
-    for courier_name, files in missing.items():
-        optional = catalog.courier(courier_name).optional
-        checks.append(_check(courier_name, False, files))
-        if settings[courier_name].notify_when_missing:
-            alerts.append(Alert(  # the tick is part of the cause: the same miss at another tick alerts again
-                "missing_files", "warning" if optional else "error", "courier_groups", group.name,
-                run_key=None if stop else run_key,
-                cause=f"courier {courier_name}: no file matching {'; '.join(files)} (waited "
-                      f"{settings[courier_name].wait} after the {tick:%Y-%m-%d %H:%M %Z} tick)",
-                action=(f"the group run was stopped: drop the files, and a catch-up run loads the whole tick; or, "
-                        f"to go on without them, launch job {job} from the UI with the tags "
-                        f"{SCHEDULED_AT_TAG}={tick.isoformat()} and {SKIP_MISSING_TAG}=true (it alerts and starts "
-                        "the orchestration groups that run after it, as a scheduled run does)" if stop else
-                        "the group ran with the couriers that have data; a late file is loaded by a catch-up run"),
-            ))
+    alerts += _missing_alerts(catalog, group, settings, tick, missing, None if stop else run_key, bool(stop))
+    checks += [_check(c, False, files) for c, files in missing.items()]
     checks += [_check(c, True, []) for c in settings if c not in missing]
     if stop:
         notes.append(f"tick {tick.isoformat()}: stopped, missing {window}")
@@ -148,6 +105,58 @@ def decide(catalog: Catalog, group: CourierGroup, now: dt.datetime, cursor: dict
                            "couriers": sorted(missing), "stopped": bool(stop)})
     cursor.update(handled=tick.isoformat(), waiting=None)
     return Decision(requests, checks, alerts, cursor, "; ".join(notes))
+
+
+def _catch_up(catalog: Catalog, group: CourierGroup, settings: dict[str, GroupCourier],
+              cursor: dict) -> tuple[list[dg.RunRequest], list[Alert]]:
+    """Files that were missing at an earlier tick and have arrived since: a catch-up run for that tick's window
+    (the cursor's `late` list is updated)."""
+    requests, alerts, still_late = [], [], []
+    for entry in cursor["late"]:
+        tick, since = dt.datetime.fromisoformat(entry["tick"]), entry.get("since")
+        since = dt.datetime.fromisoformat(since) if since else None
+        arrived = [c for c in entry["couriers"] if c not in _missing(catalog, group, tick, since)]
+        stopping = [c for c in entry["couriers"] if entry.get("stopped") and settings[c].stop_when_missing]
+        if entry.get("stopped") and any(c not in arrived for c in stopping):
+            arrived = []  # a stopped tick runs once every file it stopped for is there
+        if arrived:
+            # couriers that loaded at the tick are left out; after a stop, none did: the catch-up loads them all
+            others = [] if entry.get("stopped") else sorted(set(settings) - set(arrived))
+            tags = {SCHEDULED_AT_TAG: tick.isoformat(), SKIP_MISSING_TAG: "true",
+                    **({SINCE_TAG: since.isoformat()} if since else {}),
+                    **({SKIP_COURIERS_TAG: ",".join(others)} if others else {})}
+            key = f"{group.name}:{tick.isoformat()}:late:{','.join(arrived)}"
+            requests.append(dg.RunRequest(run_key=key, tags=tags))
+            if any(settings[c].notify_when_missing for c in arrived):
+                alerts.append(Alert("late_file", "warning", "courier_groups", group.name, run_key=key,
+                                    cause=f"files of {', '.join(arrived)} for the {tick:%Y-%m-%d %H:%M %Z} run arrived "
+                                          "after their window closed",
+                                    action="nothing: a catch-up run loads them now"
+                                    + (" with the other couriers' files of that run, which was stopped"
+                                       if entry.get("stopped") else "")))
+        left = [c for c in entry["couriers"] if c not in arrived]
+        if left:
+            still_late.append({**entry, "couriers": left})
+    cursor["late"] = still_late[-50:]
+    return requests, alerts
+
+
+def _missing_alerts(catalog: Catalog, group: CourierGroup, settings: dict[str, GroupCourier], tick: dt.datetime,
+                    missing: dict[str, list[str]], run_key: str | None, stopped: bool) -> list[Alert]:
+    """One alert per courier still missing files after the wait (for couriers that notify)."""
+    job = courier_group_job_name(group.name)
+    action = (f"the group run was stopped: drop the files, and a catch-up run loads the whole tick; or, "
+              f"to go on without them, launch job {job} from the UI with the tags "
+              f"{SCHEDULED_AT_TAG}={tick.isoformat()} and {SKIP_MISSING_TAG}=true (it alerts and starts "
+              "the orchestration groups that run after it, as a scheduled run does)" if stopped else
+              "the group ran with the couriers that have data; a late file is loaded by a catch-up run")
+    return [Alert(  # the tick is part of the cause: the same miss at another tick alerts again
+        "missing_files", "warning" if catalog.courier(name).optional else "error", "courier_groups", group.name,
+        run_key=run_key,
+        cause=f"courier {name}: no file matching {'; '.join(files)} (waited "
+              f"{settings[name].wait} after the {tick:%Y-%m-%d %H:%M %Z} tick)",
+        action=action,
+    ) for name, files in missing.items() if settings[name].notify_when_missing]
 
 
 def _check(courier: str, passed: bool, missing: list[str]) -> dg.AssetCheckEvaluation:
@@ -182,8 +191,7 @@ def _sensor(catalog: Catalog, group: CourierGroup) -> dg.SensorDefinition:
         new = [a for a in decision.alerts if a.key not in sent]  # once, across evaluations and daemon restarts
         # within a time budget: run requests and the cursor never wait on a dead Slack or SMTP server; what
         # was not delivered stays in the cursor's outbox for the next evaluations
-        outbox = deliver_all(new, cursor.get("outbox", []), catalog.alerts, alert_channels.slack(),
-                             alert_channels.email(), context.log)
+        outbox = alert_channels.send_all(new, cursor.get("outbox", []), catalog.alerts, context.log)
         decision.cursor["alerted"] = (sent + [a.key for a in new])[-500:]  # the newest keys
         decision.cursor["outbox"] = outbox
         waiting = f"; {len(outbox)} alert(s) waiting to be delivered" if outbox else ""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from workflow_platform.catalog.models import Catalog
-from workflow_platform.layout import campaign_key, courier_key, domain_key, feed_key, orchestration_key, segment_key
+from workflow_platform.keys import campaign_key, courier_key, domain_key, feed_key, orchestration_key, segment_key
 from workflow_platform.tags import CAMPAIGN_TAG, COURIER_GROUP_TAG, ORCHESTRATION_GROUP_TAG, RUN_TYPE_TAG
 
 WORKFLOW_JOB = "workflow"

@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import dagster as dg
 
-from workflow_platform.alerts.channels import AlertChannelsResource
-from workflow_platform.alerts.dispatch import deliver
 from workflow_platform.alerts.model import Alert
+from workflow_platform.alerts.resource import AlertChannelsResource
 from workflow_platform.automation.jobs import courier_group_job_name, orchestration_group_job_name
 from workflow_platform.catalog.models import Catalog, OrchestrationGroup
 from workflow_platform.tags import ORCHESTRATION_SCHEDULED_AT_TAG, RUN_TYPE_TAG, UPSTREAM_RUN_TAG
@@ -87,7 +86,7 @@ def upstream_failure_sensor(catalog: Catalog, jobs: dict[str, dg.UnresolvedAsset
                 action=f"resolve the courier group's run; once it succeeds, {group.name} runs by itself (or run "
                        f"job {orchestration_group_job_name(group.name)} by hand)",
             )
-            deliver(alert, catalog.alerts, alert_channels.slack(), alert_channels.email(), context.log)
+            alert_channels.send(alert, catalog.alerts, context.log)
 
     return _upstream_failed
 

@@ -4,57 +4,15 @@ run is still going past its threshold, and an alert when a freshness state turns
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import json
 
 import dagster as dg
 
-from workflow_platform.alerts.channels import AlertChannelsResource
-from workflow_platform.alerts.dispatch import deliver_all
 from workflow_platform.alerts.model import Alert
+from workflow_platform.alerts.resource import AlertChannelsResource
 from workflow_platform.automation.jobs import courier_group_job_name, ingest_selection
-from workflow_platform.catalog.models import Catalog, CourierGroup, _duration_seconds
-from workflow_platform.cron import CRON_ALIASES, is_valid_cron
+from workflow_platform.catalog.models import Catalog, CourierGroup, duration_seconds
 from workflow_platform.settings import sensor_interval_seconds
-
-
-def shifted_cron(schedule: str, minutes: int) -> str | None:
-    """`schedule` moved later by `minutes` when its minute and hour are plain numbers (an alias such as `@daily`
-    is read as its 5 fields) and the shift stays within the day; None otherwise."""
-    fields = CRON_ALIASES.get(schedule.strip().lower(), schedule).split()
-    if len(fields) != 5 or not (fields[0].isdigit() and fields[1].isdigit()):
-        return None
-    total = int(fields[1]) * 60 + int(fields[0]) + minutes
-    if total >= 24 * 60:
-        return None
-    shifted = " ".join([str(total % 60), str(total // 60), *fields[2:]])
-    return shifted if is_valid_cron(shifted) else None
-
-
-def freshness_policy(group: CourierGroup) -> dg.FreshnessPolicy | None:
-    """For a scheduled group: data must be materialized by tick + threshold (a cron policy); otherwise, or when
-    the deadline cannot be written as a cron, within threshold + one day of the last materialization."""
-    if not group.runtime_threshold:
-        return None
-    return _policy(group.schedule, group.timezone, group.runtime_threshold)
-
-
-@functools.lru_cache(maxsize=1024)
-def _policy(schedule: str | None, timezone: str, runtime_threshold: str) -> dg.FreshnessPolicy:
-    """One policy per (schedule, zone, threshold): Dagster checks the cron of each new policy (~14 ms)."""
-    threshold = dt.timedelta(seconds=_duration_seconds(runtime_threshold))
-    if schedule and (deadline := shifted_cron(schedule, int(threshold.total_seconds() // 60))):
-        return dg.FreshnessPolicy.cron(deadline_cron=deadline, lower_bound_delta=max(threshold, dt.timedelta(minutes=1)),
-                                       timezone=timezone)
-    return dg.FreshnessPolicy.time_window(fail_window=dt.timedelta(days=1) + threshold)
-
-
-def freshness_for(catalog: Catalog, couriers: list[str]) -> dg.FreshnessPolicy | None:
-    """The freshness policy of the courier group these couriers belong to (None without a runtime threshold)."""
-    for name in couriers:
-        if group := catalog.group_of_courier(name):
-            return freshness_policy(group)
-    return None
 
 
 def build_runtime_sensors(catalog: Catalog) -> list[dg.SensorDefinition]:
@@ -76,7 +34,7 @@ def build_runtime_sensors(catalog: Catalog) -> list[dg.SensorDefinition]:
         now = dt.datetime.now(dt.UTC).timestamp()
         notes, alerts = [], []
         for group in groups:
-            threshold = _duration_seconds(group.runtime_threshold)
+            threshold = duration_seconds(group.runtime_threshold)
             runs = context.instance.get_run_records(dg.RunsFilter(job_name=courier_group_job_name(group.name),
                                                                   statuses=[dg.DagsterRunStatus.STARTED]))
             for record in runs:
@@ -93,8 +51,7 @@ def build_runtime_sensors(catalog: Catalog) -> list[dg.SensorDefinition]:
                     notes.append(f"{group.name}: runtime warning for {record.dagster_run.run_id}")
             notes += _freshness_transitions(context, catalog, group, cursor["freshness"], alerts)
         cursor["alerted"] = alerted[-500:]  # the newest keys
-        cursor["outbox"] = deliver_all(alerts, cursor["outbox"], catalog.alerts, alert_channels.slack(),
-                                       alert_channels.email(), context.log)  # within a time budget
+        cursor["outbox"] = alert_channels.send_all(alerts, cursor["outbox"], catalog.alerts, context.log)
         if cursor["outbox"]:
             notes.append(f"{len(cursor['outbox'])} alert(s) waiting to be delivered")
         context.update_cursor(json.dumps(cursor))

@@ -7,7 +7,7 @@ import dagster as dg
 
 from workflow_platform.campaigns.split import CampaignSplitError, build_campaign_table, sub_audience_query
 from workflow_platform.catalog.models import Campaign, Catalog
-from workflow_platform.layout import asset_group, campaign_key, owners_of, segment_key
+from workflow_platform.keys import campaign_key, segment_key
 from workflow_platform.metadata import Stopwatch
 from workflow_platform.orchestrations.assets import send_or_fail, send_retry_policy, send_time
 from workflow_platform.orchestrations.send import SendNames, send_rows
@@ -30,10 +30,8 @@ def build_campaign_asset(catalog: Catalog, campaign: Campaign) -> dg.AssetsDefin
     @dg.asset(
         key=key,
         deps=[segment_key(campaign.segment)],
-        group_name=asset_group(catalog, key),
         description=campaign.description or f"Campaign over segment {campaign.segment!r}: {split}.",
         kinds={"duckdb", "campaign"},
-        owners=owners_of(catalog, key),
         tags={RECURRENCE_TAG: campaign.recurrence},
         pool=WAREHOUSE_POOL,
         retry_policy=_retry_policy(catalog, campaign),

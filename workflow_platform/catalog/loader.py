@@ -14,27 +14,9 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from workflow_platform.catalog.errors import CatalogError, CatalogInvalid  # re-exported: callers import them here
 from workflow_platform.catalog.models import LIST_SECTIONS, SINGLE_SECTIONS, Catalog, Model, check_owners
-
-
-@dataclass(frozen=True)
-class CatalogError:
-    file: str
-    line: int
-    field: str
-    message: str
-
-    def __str__(self) -> str:
-        where = f"{self.file}:{self.line}" if self.line else self.file
-        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
-
-
-class CatalogInvalid(Exception):
-    """The catalog has errors; `errors` lists all of them."""
-
-    def __init__(self, errors: list[CatalogError]):
-        self.errors = errors
-        super().__init__(f"{len(errors)} catalog error(s):\n" + "\n".join(f"  {e}" for e in errors))
+from workflow_platform.catalog.validate import check_references
 
 
 @dataclass
@@ -188,103 +170,141 @@ def _model_in(annotation: Any) -> Any:
     return None
 
 
+SECTIONS = ["tenant", "owners", *LIST_SECTIONS, *SINGLE_SECTIONS]
+
+
 def load_catalog(folder: str | Path) -> Catalog:
     """Load and validate every `*.yaml`/`*.yml` file under `folder`; raise `CatalogInvalid` on any error."""
-    from workflow_platform.catalog.validate import check_references
-
     folder = Path(folder)
+    parts = _Parts()
+    for path in _catalog_files(folder):
+        display = str(path.relative_to(folder))
+        doc = _read_document(path, display, parts.errors)
+        if doc is not None:
+            parts.add_document(doc)
+    catalog = parts.catalog(default_tenant=folder.name)
+    errors = parts.errors + check_references(catalog, parts.origins, parts.broken)
+    if errors:
+        raise CatalogInvalid(errors)
+    return catalog
+
+
+def _catalog_files(folder: Path) -> list[Path]:
     if not folder.is_dir():
         raise CatalogInvalid([CatalogError(str(folder), 0, "", "catalog folder does not exist")])
     files = sorted(p for p in folder.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
     if not files:
         raise CatalogInvalid([CatalogError(str(folder), 0, "", "no .yaml files in the catalog folder")])
+    return files
 
-    errors: list[CatalogError] = []
-    sections: dict[str, list] = {name: [] for name in LIST_SECTIONS}
-    singles: dict[str, Any] = {}
-    origins: dict[tuple[str, str], tuple[str, int]] = {}  # (section, name) -> (file, line)
-    broken: set[tuple[str, str]] = set()  # entries that failed: references to them are not re-reported
-    tenant = None
-    owners: list[str] = []
-    known = ["tenant", "owners", *LIST_SECTIONS, *SINGLE_SECTIONS]
 
-    for path in files:
-        display = str(path.relative_to(folder))
-        try:
-            doc = read_yaml(path, display)
-        except yaml.MarkedYAMLError as exc:
-            mark = exc.problem_mark
-            errors.append(CatalogError(display, mark.line + 1 if mark else 0, "", f"invalid YAML: {exc.problem}"))
-            continue
-        except (yaml.YAMLError, OSError) as exc:
-            errors.append(CatalogError(display, 0, "", f"cannot read YAML: {exc}"))
-            continue
-        except RecursionError:
-            errors.append(CatalogError(display, 0, "", "YAML nests too deeply (a recursive alias?)"))
-            continue
-        if doc.value in (None, {}):
-            continue
-        if not isinstance(doc.value, dict):
-            errors.append(CatalogError(display, 1, "", "expected a mapping of sections (couriers:, feeds:, ...)"))
-            continue
+def _read_document(path: Path, display: str, errors: list[CatalogError]) -> Located | None:
+    """The file's mapping of sections, or None: empty, or unreadable with the reason added to `errors`."""
+    try:
+        doc = read_yaml(path, display)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        errors.append(CatalogError(display, mark.line + 1 if mark else 0, "", f"invalid YAML: {exc.problem}"))
+        return None
+    except (yaml.YAMLError, OSError) as exc:
+        errors.append(CatalogError(display, 0, "", f"cannot read YAML: {exc}"))
+        return None
+    except RecursionError:
+        errors.append(CatalogError(display, 0, "", "YAML nests too deeply (a recursive alias?)"))
+        return None
+    if doc.value in (None, {}):
+        return None
+    if not isinstance(doc.value, dict):
+        errors.append(CatalogError(display, 1, "", "expected a mapping of sections (couriers:, feeds:, ...)"))
+        return None
+    return doc
+
+
+@dataclass
+class _Parts:
+    """The sections read so far from the catalog's files, and the errors found in them."""
+
+    errors: list[CatalogError] = field(default_factory=list)
+    sections: dict[str, list] = field(default_factory=lambda: {name: [] for name in LIST_SECTIONS})
+    singles: dict[str, Any] = field(default_factory=dict)
+    origins: dict[tuple[str, str], tuple[str, int]] = field(default_factory=dict)  # (section, name) -> (file, line)
+    broken: set[tuple[str, str]] = field(default_factory=set)  # failed entries: references to them are not reported
+    tenant: str | None = None
+    owners: list[str] = field(default_factory=list)
+
+    def add_document(self, doc: Located) -> None:
         for section, body in doc.value.items():
             if section == "tenant":
-                if isinstance(body, str) and body.strip():
-                    tenant = body
-                else:
-                    errors.append(CatalogError(display, doc.line((section,)), section,
-                                               f"expected the tenant's name, got {body!r:.80}"))
+                self._add_tenant(doc, body)
             elif section == "owners":
-                try:
-                    if not isinstance(body, list) or not all(isinstance(o, str) for o in body):
-                        raise ValueError("expected a list of owners (emails or team:<name>)")
-                    owners = check_owners(body)
-                except ValueError as exc:
-                    errors.append(CatalogError(display, doc.line((section,)), section, str(exc)))
+                self._add_owners(doc, body)
             elif section in LIST_SECTIONS:
-                model = LIST_SECTIONS[section]
-                if not isinstance(body, list):
-                    errors.append(CatalogError(display, doc.line((section,)), section, "expected a list of entries"))
-                    continue
-                for index, item in enumerate(body):
-                    try:
-                        entry = model.model_validate(item)
-                    except (TypeError, AttributeError) as exc:  # a value of a shape no validator expects
-                        errors.append(CatalogError(display, doc.line((section, index)), f"{section}.{index}",
-                                                   f"invalid entry: {exc}"))
-                        continue
-                    except ValidationError as exc:
-                        errors.extend(_pydantic_errors(exc, model, doc, (section, index)))
-                        if isinstance(item, dict) and isinstance(item.get("name"), str):
-                            broken.add((section, item["name"]))
-                        continue
-                    key = (section, entry.name)
-                    line = doc.line((section, index))
-                    if key in origins:
-                        first = origins[key]
-                        errors.append(CatalogError(display, line, f"{section}.{index}.name",
-                                                   f"duplicate name {entry.name!r} (first defined at {first[0]}:{first[1]})"))
-                        continue
-                    origins[key] = (display, line)
-                    sections[section].append(entry)
+                self._add_list(doc, section, body)
             elif section in SINGLE_SECTIONS:
-                model = SINGLE_SECTIONS[section]
-                if section in singles:
-                    errors.append(CatalogError(display, doc.line((section,)), section, "section is defined in two files"))
-                    continue
-                origins[(section, section)] = (display, doc.line((section,)))
-                try:
-                    singles[section] = model.model_validate(body if body is not None else {})
-                except ValidationError as exc:
-                    errors.extend(_pydantic_errors(exc, model, doc, (section,)))
+                self._add_single(doc, section, body)
             else:
-                errors.append(CatalogError(display, doc.line((section,)), str(section),
-                                           f"unknown section{_suggest(section, known)}"))
+                self.errors.append(CatalogError(doc.file, doc.line((section,)), str(section),
+                                                f"unknown section{_suggest(section, SECTIONS)}"))
 
-    catalog = Catalog.model_construct(tenant=tenant or folder.name, owners=owners, **sections, **{
-        name: singles.get(name, model()) for name, model in SINGLE_SECTIONS.items()
-    })
-    errors.extend(check_references(catalog, origins, broken))
-    if errors:
-        raise CatalogInvalid(errors)
-    return catalog
+    def catalog(self, default_tenant: str) -> Catalog:
+        """The catalog of every valid entry read (not validated again: its entries are, one by one)."""
+        return Catalog.model_construct(tenant=self.tenant or default_tenant, owners=self.owners, **self.sections, **{
+            name: self.singles.get(name, model()) for name, model in SINGLE_SECTIONS.items()
+        })
+
+    def _add_tenant(self, doc: Located, body: Any) -> None:
+        if isinstance(body, str) and body.strip():
+            self.tenant = body
+        else:
+            self.errors.append(CatalogError(doc.file, doc.line(("tenant",)), "tenant",
+                                            f"expected the tenant's name, got {body!r:.80}"))
+
+    def _add_owners(self, doc: Located, body: Any) -> None:
+        try:
+            if not isinstance(body, list) or not all(isinstance(o, str) for o in body):
+                raise ValueError("expected a list of owners (emails or team:<name>)")
+            self.owners = check_owners(body)
+        except ValueError as exc:
+            self.errors.append(CatalogError(doc.file, doc.line(("owners",)), "owners", str(exc)))
+
+    def _add_list(self, doc: Located, section: str, body: Any) -> None:
+        if not isinstance(body, list):
+            self.errors.append(CatalogError(doc.file, doc.line((section,)), section, "expected a list of entries"))
+            return
+        for index, item in enumerate(body):
+            self._add_entry(doc, section, index, item)
+
+    def _add_entry(self, doc: Located, section: str, index: int, item: Any) -> None:
+        """One entry of a list section: validated, and its name not taken by an entry before it."""
+        model = LIST_SECTIONS[section]
+        try:
+            entry = model.model_validate(item)
+        except (TypeError, AttributeError) as exc:  # a value of a shape no validator expects
+            self.errors.append(CatalogError(doc.file, doc.line((section, index)), f"{section}.{index}",
+                                            f"invalid entry: {exc}"))
+            return
+        except ValidationError as exc:
+            self.errors.extend(_pydantic_errors(exc, model, doc, (section, index)))
+            if isinstance(item, dict) and isinstance(item.get("name"), str):
+                self.broken.add((section, item["name"]))
+            return
+        key = (section, entry.name)
+        line = doc.line((section, index))
+        if key in self.origins:
+            first = self.origins[key]
+            self.errors.append(CatalogError(doc.file, line, f"{section}.{index}.name",
+                                            f"duplicate name {entry.name!r} (first defined at {first[0]}:{first[1]})"))
+            return
+        self.origins[key] = (doc.file, line)
+        self.sections[section].append(entry)
+
+    def _add_single(self, doc: Located, section: str, body: Any) -> None:
+        model = SINGLE_SECTIONS[section]
+        if section in self.singles:
+            self.errors.append(CatalogError(doc.file, doc.line((section,)), section, "section is defined in two files"))
+            return
+        self.origins[(section, section)] = (doc.file, doc.line((section,)))
+        try:
+            self.singles[section] = model.model_validate(body if body is not None else {})
+        except ValidationError as exc:
+            self.errors.extend(_pydantic_errors(exc, model, doc, (section,)))

@@ -1,15 +1,17 @@
-"""Cross-reference checks over a whole catalog: every name a section uses must exist elsewhere."""
+"""Checks across a whole catalog: every name a section uses exists, the catalog's SQL parses and reads known tables
+(never in a cycle), and couriers and orchestrations are each in one group at most."""
 
 from __future__ import annotations
 
 import difflib
+import functools
 import json
 
 import duckdb
 
-from workflow_platform.catalog.loader import CatalogError
-from workflow_platform.catalog.models import PII_TAGS, Catalog
-from workflow_platform.orchestrations.filenames import uses_file_number
+from workflow_platform.catalog.errors import CatalogError, SqlParseError
+from workflow_platform.catalog.models import PII_TAGS, Catalog, Destination
+from workflow_platform.formats.filenames import uses_file_number
 
 RESERVED_SCHEMAS = {"raw", "staging", "domain", "stitch", "segment", "campaign", "audit", "main",
                     "information_schema"}
@@ -25,8 +27,7 @@ def database_tables(catalog: Catalog) -> dict[str, list[str]]:
     return out
 
 
-class SqlParseError(ValueError):
-    """Catalog SQL that is not one parseable SELECT."""
+_PARSER = duckdb.connect()  # an in-memory connection used only to parse SQL
 
 
 def sql_tables(sql: str) -> set[str]:
@@ -43,33 +44,34 @@ def sql_tables(sql: str) -> set[str]:
         raise SqlParseError("must be a single SELECT statement")
     tables: set[str] = set()
     ctes: set[str] = set()
-
-    def walk(node) -> None:
-        if isinstance(node, dict):
-            if node.get("type") == "TABLE_FUNCTION":
-                name = (node.get("function") or {}).get("function_name", "?")
-                raise SqlParseError(f"table function {name}() is not allowed: catalog SQL reads warehouse tables only")
-            kind = str(node.get("type", ""))
-            if kind.endswith("_QUERY_NODE"):  # DELETE/UPDATE/INSERT inside a WITH clause
-                raise SqlParseError(f"must be a single SELECT statement: it holds a {kind.removesuffix('_QUERY_NODE')} "
-                                    "in a WITH clause")
-            if node.get("type") == "BASE_TABLE":
-                name = node.get("table_name", "").lower()
-                schema = node.get("schema_name", "").lower()
-                tables.add(f"{schema}.{name}" if schema else name)
-            for entry in (node.get("cte_map") or {}).get("map", []) if isinstance(node.get("cte_map"), dict) else []:
-                ctes.add(str(entry.get("key", "")).lower())
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(tree["statements"])
+    _collect_tables(tree["statements"], tables, ctes)
     return {t for t in tables if t not in ctes}
 
 
-_PARSER = duckdb.connect()  # an in-memory connection used only to parse SQL
+def _collect_tables(node, tables: set[str], ctes: set[str]) -> None:
+    """Add the tables and the CTE names of a json_serialize_sql tree, depth first; raise SqlParseError at the first
+    node catalog SQL may not hold."""
+    if isinstance(node, list):
+        for value in node:
+            _collect_tables(value, tables, ctes)
+        return
+    if not isinstance(node, dict):
+        return
+    if node.get("type") == "TABLE_FUNCTION":
+        name = (node.get("function") or {}).get("function_name", "?")
+        raise SqlParseError(f"table function {name}() is not allowed: catalog SQL reads warehouse tables only")
+    kind = str(node.get("type", ""))
+    if kind.endswith("_QUERY_NODE"):  # DELETE/UPDATE/INSERT inside a WITH clause
+        raise SqlParseError(f"must be a single SELECT statement: it holds a {kind.removesuffix('_QUERY_NODE')} "
+                            "in a WITH clause")
+    if node.get("type") == "BASE_TABLE":
+        name = node.get("table_name", "").lower()
+        schema = node.get("schema_name", "").lower()
+        tables.add(f"{schema}.{name}" if schema else name)
+    for entry in (node.get("cte_map") or {}).get("map", []) if isinstance(node.get("cte_map"), dict) else []:
+        ctes.add(str(entry.get("key", "")).lower())
+    for value in node.values():
+        _collect_tables(value, tables, ctes)
 
 
 def _node_types(node) -> set[str]:
@@ -85,122 +87,180 @@ def _node_types(node) -> set[str]:
 def check_references(
     catalog: Catalog, origins: dict[tuple[str, str], tuple[str, int]], broken: set[tuple[str, str]] = frozenset()
 ) -> list[CatalogError]:
-    errors: list[CatalogError] = []
+    """Every error between sections, in this order: Stitch settings, couriers, courier groups, feeds, database and
+    segment SQL (and its cycles), orchestrations, campaigns, orchestration groups.
 
-    known: dict[str, set[str]] = {}
+    `origins` gives the file and line of each (section, name); `broken` names the entries that failed to load, so a
+    reference to one is not reported again."""
+    check = _Checker(catalog, origins, broken)
+    _check_stitch(check)
+    _check_couriers(check)
+    member_of = _check_courier_groups(check)
+    _check_feeds(check, member_of)
+    _check_tables(check)
+    check.errors.extend(_cycles(catalog, origins))
+    _check_orchestrations(check)
+    _check_campaigns(check)
+    _check_orchestration_groups(check)
+    return check.errors
 
-    def names(section: str) -> list[str]:
-        return [e.name for e in getattr(catalog, section)] + [n for s, n in broken if s == section]
 
-    def err(section: str, entry: str, field: str, message: str) -> None:
-        file, line = origins.get((section, entry), ("catalog", 0))
-        errors.append(CatalogError(file, line, f"{section}.{entry}.{field}", message))
+class _Checker:
+    """The catalog being checked and the errors found so far, with the two ways of reporting one."""
 
-    def ref(section: str, entry: str, field: str, target_section: str, value: str | None, extra=()) -> None:
+    def __init__(self, catalog: Catalog, origins: dict[tuple[str, str], tuple[str, int]],
+                 broken: set[tuple[str, str]]):
+        self.catalog, self.origins, self.broken = catalog, origins, broken
+        self.errors: list[CatalogError] = []
+        self._known: dict[str, set[str]] = {}
+
+    def names(self, section: str) -> list[str]:
+        """The names a section defines, the entries that failed to load included."""
+        return [e.name for e in getattr(self.catalog, section)] + [n for s, n in self.broken if s == section]
+
+    def err(self, section: str, entry: str, field: str, message: str) -> None:
+        file, line = self.origins.get((section, entry), ("catalog", 0))
+        self.errors.append(CatalogError(file, line, f"{section}.{entry}.{field}", message))
+
+    def ref(self, section: str, entry: str, field: str, target_section: str, value: str | None, extra=()) -> None:
+        """Report `value` unless `target_section` (or `extra`) has an entry of that name."""
         if value is None:
             return
-        if target_section not in known:
-            known[target_section] = set(names(target_section))
-        if value not in known[target_section] and value not in extra:
-            choices = names(target_section) + list(extra)
+        if target_section not in self._known:
+            self._known[target_section] = set(self.names(target_section))
+        if value not in self._known[target_section] and value not in extra:
+            choices = self.names(target_section) + list(extra)
             close = difflib.get_close_matches(value, choices, n=1, cutoff=0.6)
             hint = f"; did you mean {close[0]!r}?" if close else ""
-            err(section, entry, field, f"unknown {target_section[:-1].replace('_', ' ')} {value!r}{hint}")
+            self.err(section, entry, field, f"unknown {target_section[:-1].replace('_', ' ')} {value!r}{hint}")
 
-    stitch_file, stitch_line = origins.get(("stitch", "stitch"), ("catalog", 0))
+    @functools.cached_property
+    def destinations(self) -> dict[str, Destination]:
+        return {d.name: d for d in self.catalog.destinations}
+
+
+def _check_stitch(check: _Checker) -> None:
+    file, line = check.origins.get(("stitch", "stitch"), ("catalog", 0))
+    check.errors.extend(_check_blocking_rules(check.catalog, file, line))
+    check.errors.extend(_check_stitch_columns(check.catalog, file, line))
+
+
+def _check_blocking_rules(catalog: Catalog, file: str, line: int) -> list[CatalogError]:
+    """A Splink blocking rule is a condition over the two records l and r, and reads nothing else."""
+    errors = []
     for i, rule in enumerate(catalog.stitch.blocking_rules or []):
-        # a Splink blocking rule is a condition over the two records l and r
         tree = json.loads(_PARSER.execute("SELECT json_serialize_sql(?)",
                                           [f"SELECT 1 FROM records AS l, records AS r WHERE {rule}"]).fetchone()[0])
         if tree.get("error"):
-            errors.append(CatalogError(stitch_file, stitch_line, f"stitch.blocking_rules[{i}]",
+            errors.append(CatalogError(file, line, f"stitch.blocking_rules[{i}]",
                                        f"does not parse as a condition over l. and r.: {tree.get('error_message', '')}"))
         elif {"SUBQUERY", "TABLE_FUNCTION"} & _node_types(tree):  # it would read beyond the two records
-            errors.append(CatalogError(stitch_file, stitch_line, f"stitch.blocking_rules[{i}]",
+            errors.append(CatalogError(file, line, f"stitch.blocking_rules[{i}]",
                                        "must compare columns of l. and r. only: no subqueries or table functions"))
-    errors.extend(_check_stitch_columns(catalog, stitch_file, stitch_line))
+    return errors
 
-    for courier in catalog.couriers:
-        ref("couriers", courier.name, "feed", "feeds", courier.feed)
-        ref("couriers", courier.name, "location", "locations", courier.location, extra=["landing"])
 
+def _check_couriers(check: _Checker) -> None:
+    for courier in check.catalog.couriers:
+        check.ref("couriers", courier.name, "feed", "feeds", courier.feed)
+        check.ref("couriers", courier.name, "location", "locations", courier.location, extra=["landing"])
+
+
+def _check_courier_groups(check: _Checker) -> dict[str, str]:
+    """A courier is in one courier group at most; returns courier -> its group."""
     member_of: dict[str, str] = {}
-    for group in catalog.courier_groups:
+    for group in check.catalog.courier_groups:
         for item in group.couriers:
-            ref("courier_groups", group.name, "couriers", "couriers", item.courier)
+            check.ref("courier_groups", group.name, "couriers", "couriers", item.courier)
             if item.courier in member_of and member_of[item.courier] != group.name:
-                err("courier_groups", group.name, "couriers",
-                    f"courier {item.courier!r} is already in courier group {member_of[item.courier]!r}")
+                check.err("courier_groups", group.name, "couriers",
+                          f"courier {item.courier!r} is already in courier group {member_of[item.courier]!r}")
             elif item.courier in member_of:
-                err("courier_groups", group.name, "couriers", f"courier {item.courier!r} is listed twice")
+                check.err("courier_groups", group.name, "couriers", f"courier {item.courier!r} is listed twice")
             member_of[item.courier] = group.name
+    return member_of
 
+
+def _check_feeds(check: _Checker, member_of: dict[str, str]) -> None:
+    catalog = check.catalog
     for feed in catalog.feeds:  # a feed loads in one step, so its couriers run in one group (or none)
         groups = {member_of.get(c.name) for c in catalog.couriers_of_feed(feed.name) if c.load != "land_only"}
         if len(groups) > 1:
             named = ", ".join(sorted(g or "(no group)" for g in groups))
-            err("feeds", feed.name, "couriers", f"the couriers of feed {feed.name!r} are in different courier groups "
-                f"({named}); a feed loads in one step, so put them in one group")
-        if feed.is_transactions and not feed.has_pii and not any(t.startswith("fk-") for c in feed.columns for t in c.tag):
-            err("feeds", feed.name, "columns", "a transaction feed needs a column tagged fk-<namespace> that links "
-                "orders to customers")
+            check.err("feeds", feed.name, "couriers",
+                      f"the couriers of feed {feed.name!r} are in different courier groups "
+                      f"({named}); a feed loads in one step, so put them in one group")
+        linked = any(t.startswith("fk-") for c in feed.columns for t in c.tag)
+        if feed.is_transactions and not feed.has_pii and not linked:
+            check.err("feeds", feed.name, "columns",
+                      "a transaction feed needs a column tagged fk-<namespace> that links orders to customers")
 
-    # database and segment SQL: parse it and check every table it reads
+
+def _check_tables(check: _Checker) -> None:
+    """Database and segment SQL: parse it and check every table it reads."""
+    catalog = check.catalog
     loaded = {c.feed for c in catalog.couriers if c.load != "land_only"}  # feeds that get a domain table
     known_tables = {f"domain.{f}" for f in loaded} | {f"segment.{s.name}" for s in catalog.segments}
-    provided = database_tables(catalog)
-    for tables in provided.values():
+    for tables in database_tables(catalog).values():
         known_tables |= set(tables)
     for db in catalog.databases:
         if db.name in RESERVED_SCHEMAS:
-            err("databases", db.name, "name", f"{db.name!r} is reserved; reserved names: {', '.join(sorted(RESERVED_SCHEMAS))}")
+            check.err("databases", db.name, "name",
+                      f"{db.name!r} is reserved; reserved names: {', '.join(sorted(RESERVED_SCHEMAS))}")
         for table in db.tables:
             if db.type == "customer_360" and table.name in STANDARD_TABLES:
-                err("databases", db.name, f"tables.{table.name}", "name clashes with a table Stitch builds")
-            _check_sql(errors, origins, "databases", db.name, f"tables.{table.name}.sql", table.sql, known_tables,
+                check.err("databases", db.name, f"tables.{table.name}", "name clashes with a table Stitch builds")
+            _check_sql(check, "databases", db.name, f"tables.{table.name}.sql", table.sql, known_tables,
                        own=f"{db.name}.{table.name}")
     for segment in catalog.segments:
-        _check_sql(errors, origins, "segments", segment.name, "sql", segment.sql, known_tables,
-                   own=f"segment.{segment.name}")
+        _check_sql(check, "segments", segment.name, "sql", segment.sql, known_tables, own=f"segment.{segment.name}")
 
-    errors.extend(_cycles(catalog, origins))
 
-    destinations = {d.name: d for d in catalog.destinations}
+def _split_needs_number(check: _Checker, section: str, entry: str, destination: str, template: str) -> None:
+    """A destination that splits files needs a file name template that numbers the parts."""
+    target = check.destinations.get(destination)
+    if target and target.split_rows and target.type != "webhook" and not uses_file_number(template):
+        check.err(section, entry, "filename",
+                  f"destination {destination!r} splits files every {target.split_rows} "
+                  "rows: the file name template needs {{ file_number }} so the parts get different names")
 
-    def split_needs_number(section: str, entry: str, destination: str, template: str) -> None:
-        target = destinations.get(destination)
-        if target and target.split_rows and target.type != "webhook" and not uses_file_number(template):
-            err(section, entry, "filename", f"destination {destination!r} splits files every {target.split_rows} "
-                "rows: the file name template needs {{ file_number }} so the parts get different names")
 
-    for orch in catalog.orchestrations:
-        ref("orchestrations", orch.name, "segment", "segments", orch.segment)
-        ref("orchestrations", orch.name, "destination", "destinations", orch.destination)
-        split_needs_number("orchestrations", orch.name, orch.destination, orch.filename)
-    for campaign in catalog.campaigns:
-        ref("campaigns", campaign.name, "segment", "segments", campaign.segment)
+def _check_orchestrations(check: _Checker) -> None:
+    for orch in check.catalog.orchestrations:
+        check.ref("orchestrations", orch.name, "segment", "segments", orch.segment)
+        check.ref("orchestrations", orch.name, "destination", "destinations", orch.destination)
+        _split_needs_number(check, "orchestrations", orch.name, orch.destination, orch.filename)
+
+
+def _check_campaigns(check: _Checker) -> None:
+    for campaign in check.catalog.campaigns:
+        check.ref("campaigns", campaign.name, "segment", "segments", campaign.segment)
         for sub in campaign.sub_audiences:
             for dest in sub.destinations:
-                ref("campaigns", campaign.name, f"sub_audiences.{sub.name}.destinations", "destinations", dest)
-                split_needs_number("campaigns", campaign.name, dest, campaign.filename)
+                check.ref("campaigns", campaign.name, f"sub_audiences.{sub.name}.destinations", "destinations", dest)
+                _split_needs_number(check, "campaigns", campaign.name, dest, campaign.filename)
+
+
+def _check_orchestration_groups(check: _Checker) -> None:
+    """An orchestration is in one group at most and runs automatically; run_after names a 'full' courier group."""
+    catalog = check.catalog
     in_group: dict[str, str] = {}
     for group in catalog.orchestration_groups:
         for orch in group.orchestrations:
-            ref("orchestration_groups", group.name, "orchestrations", "orchestrations", orch)
+            check.ref("orchestration_groups", group.name, "orchestrations", "orchestrations", orch)
             if orch in in_group:
-                err("orchestration_groups", group.name, "orchestrations",
-                    f"orchestration {orch!r} is already in orchestration group {in_group[orch]!r}")
+                check.err("orchestration_groups", group.name, "orchestrations",
+                          f"orchestration {orch!r} is already in orchestration group {in_group[orch]!r}")
             in_group[orch] = group.name
             if any(o.name == orch and o.workflow == "manual" for o in catalog.orchestrations):
-                err("orchestration_groups", group.name, "orchestrations",
-                    f"orchestration {orch!r} is manual; set its workflow to 'automatic' to run it in a group")
-        ref("orchestration_groups", group.name, "run_after", "courier_groups", group.run_after)
+                check.err("orchestration_groups", group.name, "orchestrations",
+                          f"orchestration {orch!r} is manual; set its workflow to 'automatic' to run it in a group")
+        check.ref("orchestration_groups", group.name, "run_after", "courier_groups", group.run_after)
         upstream = next((g for g in catalog.courier_groups if g.name == group.run_after), None)
         if upstream and upstream.run_type != "full":
-            err("orchestration_groups", group.name, "run_after",
-                f"courier group {upstream.name!r} has run_type {upstream.run_type!r}, which never runs activations; "
-                "run after a 'full' group, or use a schedule")
-    return errors
+            check.err("orchestration_groups", group.name, "run_after",
+                      f"courier group {upstream.name!r} has run_type {upstream.run_type!r}, which never runs activations; "
+                      "run after a 'full' group, or use a schedule")
 
 
 def _check_stitch_columns(catalog: Catalog, file: str, line: int) -> list[CatalogError]:
@@ -233,26 +293,26 @@ def _check_stitch_columns(catalog: Catalog, file: str, line: int) -> list[Catalo
     return errors
 
 
-def _check_sql(errors, origins, section, entry, field, sql, known_tables, own) -> None:
-    file, line = origins.get((section, entry), ("catalog", 0))
-    where = f"{section}.{entry}.{field}"
+def _check_sql(check: _Checker, section: str, entry: str, field: str, sql: str, known_tables: set[str],
+               own: str) -> None:
+    """The SQL parses, and reads only known tables (qualified with their schema), never its own."""
     try:
         tables = sql_tables(sql)
     except SqlParseError as exc:
-        errors.append(CatalogError(file, line, where, f"SQL does not parse: {exc}"))
+        check.err(section, entry, field, f"SQL does not parse: {exc}")
         return
     for table in sorted(tables):
         if table == own:
-            errors.append(CatalogError(file, line, where, f"reads itself ({table})"))
+            check.err(section, entry, field, f"reads itself ({table})")
         elif table not in known_tables:
             if "." not in table:
                 candidates = [t for t in known_tables if t.endswith("." + table)]
                 hint = f"; did you mean {candidates[0]!r}?" if candidates else ""
-                errors.append(CatalogError(file, line, where, f"table {table!r} must be qualified with its schema{hint}"))
+                check.err(section, entry, field, f"table {table!r} must be qualified with its schema{hint}")
             else:
                 close = difflib.get_close_matches(table, sorted(known_tables), n=1, cutoff=0.6)
                 hint = f"; did you mean {close[0]!r}?" if close else ""
-                errors.append(CatalogError(file, line, where, f"unknown table {table!r}{hint}"))
+                check.err(section, entry, field, f"unknown table {table!r}{hint}")
 
 
 def _cycles(catalog: Catalog, origins) -> list[CatalogError]:

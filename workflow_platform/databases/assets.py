@@ -8,7 +8,7 @@ import dagster as dg
 from workflow_platform.catalog.models import Catalog, Database, DatabaseTable
 from workflow_platform.catalog.validate import sql_tables
 from workflow_platform.databases import build
-from workflow_platform.layout import STITCH_KEY, database_key, domain_key, owners_of, table_key
+from workflow_platform.keys import STITCH_KEY, database_key, domain_key, table_key
 from workflow_platform.metadata import Stopwatch, pii_columns, table_metadata
 from workflow_platform.resources import WAREHOUSE_POOL, WarehouseResource
 from workflow_platform.tags import DATABASE_TAG
@@ -28,10 +28,8 @@ def _table_asset(catalog: Catalog, db: Database, table: str, deps: list[dg.Asset
     @dg.asset(
         key=database_key(db.name, table),
         deps=deps,
-        group_name="databases",
         description=description,
         kinds={"duckdb", "table"},
-        owners=owners_of(catalog, database_key(db.name, table)),
         pool=WAREHOUSE_POOL,
         tags={DATABASE_TAG: db.name},
         metadata={"dagster/table_name": f"{db.name}.{table}"},

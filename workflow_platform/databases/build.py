@@ -5,9 +5,7 @@ from __future__ import annotations
 import duckdb
 
 from workflow_platform.catalog.models import Catalog, Database, DatabaseTable
-from workflow_platform.domain.load import domain_table
-from workflow_platform.segments.build import sandbox, user_select
-from workflow_platform.sql import ident, table_exists
+from workflow_platform.sql import ident, sandbox, table_exists, user_select
 from workflow_platform.stitch.records import RECORDS_TABLE, fk_namespaces, tag_column
 from workflow_platform.stitch.resolver import CLUSTERS_TABLE
 
@@ -67,7 +65,7 @@ def _transactions_sql(conn, catalog: Catalog, db: Database) -> str | None:
     namespaces = {t for t in fk_namespaces(catalog) if t.startswith("fk-")}
     parts = []
     for feed in catalog.transaction_feeds:
-        if not table_exists(conn, f"domain.{feed.name}"):
+        if not table_exists(conn, feed.table):
             continue
         fk = next((c for c in feed.columns for t in c.tag if t in namespaces), None)
         if fk is None:
@@ -84,7 +82,7 @@ def _transactions_sql(conn, catalog: Catalog, db: Database) -> str | None:
             f"CAST({col('item-revenue', '0')} AS DOUBLE) AS revenue, "
             f"coalesce(CAST({col('is-return', 'false')} AS BOOLEAN), false) AS is_return, "
             f"coalesce(CAST({col('is-cancellation', 'false')} AS BOOLEAN), false) AS is_cancellation "
-            f"FROM {domain_table(feed)} t JOIN (SELECT {ident(tag_column(namespace))} AS fk, min(customer_id) AS customer_id "
+            f"FROM {feed.table_sql} t JOIN (SELECT {ident(tag_column(namespace))} AS fk, min(customer_id) AS customer_id "
             f"FROM {ident(db.name)}.unified_coalesced WHERE {ident(tag_column(namespace))} IS NOT NULL GROUP BY 1) m "
             f"ON CAST(t.{ident(fk.name)} AS VARCHAR) = m.fk"
         )

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import dagster as dg
 
 from workflow_platform.catalog.models import Catalog, Destination, Orchestration
-from workflow_platform.layout import asset_group, orchestration_key, owners_of, segment_key
+from workflow_platform.keys import orchestration_key, segment_key
 from workflow_platform.metadata import Stopwatch
 from workflow_platform.orchestrations.errors import SendError
 from workflow_platform.orchestrations.export import template_select
@@ -72,12 +72,10 @@ def build_orchestration_asset(catalog: Catalog, orchestration: Orchestration) ->
     @dg.asset(
         key=orchestration_key(orchestration.name),
         deps=[segment_key(orchestration.segment)],
-        group_name=asset_group(catalog, orchestration_key(orchestration.name)),
         description=orchestration.description or (
             f"Sends segment {orchestration.segment!r} to destination {destination.name!r} ({destination.type}); "
             f"data template: {template}."),
         kinds={"duckdb", destination.type},
-        owners=owners_of(catalog, orchestration_key(orchestration.name)),
         tags={WORKFLOW_TAG: orchestration.workflow},
         pool=WAREHOUSE_POOL,
         retry_policy=send_retry_policy(destination),

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 import fsspec
 
 from workflow_platform.catalog.models import Destination
+from workflow_platform.formats.filenames import is_plain_file_name
 from workflow_platform.orchestrations.errors import PermanentSendError, SendError, TransientSendError
 from workflow_platform.orchestrations.export import ExportPart
-from workflow_platform.orchestrations.filenames import is_plain_file_name
 from workflow_platform.storage import MissingSecret, UnsafePath, is_local, open_url, public_url
 
 
@@ -77,7 +77,7 @@ def check_inside(fs: fsspec.AbstractFileSystem, root: str, path: str, what: str)
                          "refused, nothing written there")
 
 
-def deliver(parts: list[ExportPart], destination: Destination, fs: fsspec.AbstractFileSystem,
+def write_parts(parts: list[ExportPart], destination: Destination, fs: fsspec.AbstractFileSystem,
             folder: str) -> list[SentFile]:
     """Upload the parts atomically into the opened destination folder, then the success file if asked for."""
     what = f"destination {destination.name!r}"

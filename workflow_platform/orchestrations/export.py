@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 
 from workflow_platform.catalog.models import Destination
-from workflow_platform.orchestrations.filenames import is_plain_file_name
+from workflow_platform.formats.filenames import is_plain_file_name
 from workflow_platform.sql import ident, literal
 
 SEPARATORS = {"csv": ",", "tsv": "\t", "psv": "|"}

@@ -14,10 +14,10 @@ import duckdb
 import fsspec
 
 from workflow_platform.catalog.models import Destination
-from workflow_platform.orchestrations.destinations import deliver, open_destination
+from workflow_platform.formats.filenames import FilenameTemplateError, render_filename
+from workflow_platform.orchestrations.destinations import open_destination, write_parts
 from workflow_platform.orchestrations.errors import PermanentSendError
 from workflow_platform.orchestrations.export import ExportError, export_parts
-from workflow_platform.orchestrations.filenames import FilenameTemplateError, render_filename
 from workflow_platform.orchestrations.webhook import post_batches, redact_url
 from workflow_platform.settings import data_dir
 from workflow_platform.sql import literal
@@ -74,7 +74,7 @@ def _send_files(conn: duckdb.DuckDBPyConnection, query: str, destination: Destin
             )
         except (ExportError, FilenameTemplateError) as exc:
             raise PermanentSendError(f"{names.name}: the rows cannot be exported: {exc}") from exc
-        sent = deliver(parts, destination, fs, folder)
+        sent = write_parts(parts, destination, fs, folder)
     return SendSummary(rows=sum(f.rows for f in sent), files=len(sent), bytes=sum(f.bytes for f in sent),
                        urls=[f.url for f in sent], attempts=1)
 

@@ -3,13 +3,11 @@
 
 import dagster as dg
 
-from workflow_platform.alerts.channels import AlertChannelsResource
-from workflow_platform.alerts.dispatch import deliver
-from workflow_platform.alerts.model import Alert
-from workflow_platform.alerts.sensors import audience_of
+from workflow_platform.alerts.model import run_alert
+from workflow_platform.alerts.resource import AlertChannelsResource
 from workflow_platform.catalog.models import Catalog, Segment
 from workflow_platform.catalog.validate import sql_tables
-from workflow_platform.layout import asset_group, owners_of, segment_key, table_key
+from workflow_platform.keys import segment_key, table_key
 from workflow_platform.metadata import Stopwatch, pii_columns, table_metadata
 from workflow_platform.resources import WAREHOUSE_POOL, WarehouseResource
 from workflow_platform.segments.build import SegmentSqlError, build_segment, threshold_breaches
@@ -28,10 +26,8 @@ def build_segment_asset(catalog: Catalog, segment: Segment) -> dg.AssetsDefiniti
     @dg.asset(
         key=key,
         deps=[table_key(t) for t in sorted(sql_tables(segment.sql))],
-        group_name=asset_group(catalog, key),
         description=segment.description or f"Segment: {segment.sql.strip()}",
         kinds={"duckdb", "sql"},
-        owners=owners_of(catalog, key),
         pool=WAREHOUSE_POOL,
         check_specs=checks,
         metadata={"sql": dg.MetadataValue.md(f"```sql\n{segment.sql.strip()}\n```"),
@@ -63,14 +59,12 @@ def build_segment_asset(catalog: Catalog, segment: Segment) -> dg.AssetsDefiniti
 def _alert_breach(context: dg.AssetExecutionContext, channels: AlertChannelsResource, catalog: Catalog,
                   segment: Segment, check: str, breach: str) -> None:
     """Warn: the workflow goes on. Fail: the blocking check stops everything downstream of the segment."""
-    audience, group = audience_of(context.run)
     failing = check == "fail_threshold"
-    alert = Alert(
-        kind="query_threshold", severity="error" if failing else "warning", audience=audience, group=group,
-        run_id=context.run.run_id,
+    alert = run_alert(
+        context.run, "query_threshold", "error" if failing else "warning",
         cause=f"query {segment.name}: {breach}" + (" (fail threshold: its orchestrations do not run)" if failing
                                                    else " (warn threshold: the workflow continues)"),
         action="check the query and the data it reads; the asset check on segment/"
                f"{segment.name} shows the count",
     )
-    deliver(alert, catalog.alerts, channels.slack(), channels.email(), context.log)
+    channels.send(alert, catalog.alerts, context.log)

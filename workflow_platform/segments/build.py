@@ -5,7 +5,7 @@ from __future__ import annotations
 import duckdb
 
 from workflow_platform.catalog.models import Segment
-from workflow_platform.sql import ident
+from workflow_platform.sql import ident, sandbox, user_select
 
 
 class SegmentSqlError(Exception):
@@ -21,17 +21,6 @@ def build_segment(conn: duckdb.DuckDBPyConnection, segment: Segment) -> int:
     except duckdb.Error as exc:
         raise SegmentSqlError(f"segment {segment.name!r}: {str(exc).splitlines()[0]}") from exc
     return conn.execute(f"SELECT count(*) FROM {target}").fetchone()[0]
-
-
-def user_select(sql: str) -> str:
-    """A catalog SELECT wrapped as a subquery, so DuckDB refuses a data-modifying WITH clause inside it
-    (`WITH d AS (DELETE ... RETURNING *) SELECT ...` would otherwise run)."""
-    return f"SELECT * FROM (\n{sql.strip().rstrip(';')}\n)"
-
-
-def sandbox(conn: duckdb.DuckDBPyConnection) -> None:
-    """From here on this connection reads and writes the warehouse only: no files, no URLs (one way)."""
-    conn.execute("SET enable_external_access = false")
 
 
 def threshold_breaches(rows: int, min_rows: int | None, max_rows: int | None) -> str | None:

@@ -4,12 +4,10 @@
 import dagster as dg
 from pydantic import Field
 
-from workflow_platform.alerts.channels import AlertChannelsResource
-from workflow_platform.alerts.dispatch import deliver
-from workflow_platform.alerts.model import Alert
-from workflow_platform.alerts.sensors import audience_of
+from workflow_platform.alerts.model import run_alert
+from workflow_platform.alerts.resource import AlertChannelsResource
 from workflow_platform.catalog.models import Catalog
-from workflow_platform.layout import STITCH_KEY, domain_key, owners_of
+from workflow_platform.keys import STITCH_KEY, domain_key
 from workflow_platform.resources import WAREHOUSE_POOL, WarehouseResource
 from workflow_platform.stitch.qa import StitchQA, qa_metadata, run_stitch
 
@@ -31,11 +29,9 @@ def build_stitch_asset(catalog: Catalog) -> dg.AssetsDefinition:
     @dg.asset(
         key=STITCH_KEY,
         deps=[domain_key(f.name) for f in feeds],
-        group_name="stitch",
         description=f"Identity resolution over the Stitch feeds ({', '.join(f.name for f in feeds)}): {how}; "
         "connected components; stable customer ids (stitch.customer_ids).",
         kinds={"duckdb", "splink"} if settings.resolver == "probabilistic" else {"duckdb", "sql"},
-        owners=owners_of(catalog, STITCH_KEY),
         pool=WAREHOUSE_POOL,
     )
     def _stitch(context: dg.AssetExecutionContext, config: StitchConfig, warehouse: WarehouseResource,
@@ -56,14 +52,12 @@ def build_stitch_asset(catalog: Catalog) -> dg.AssetsDefinition:
 def _alert(context: dg.AssetExecutionContext, channels: AlertChannelsResource, catalog: Catalog, qa: StitchQA,
            problem: str) -> None:
     """A warning: the run goes on."""
-    audience, group = audience_of(context.run)
     churn = problem.startswith("customer id churn")
-    alert = Alert(
-        kind="id_churn" if churn else "giant_cluster", severity="warning", audience=audience, group=group,
-        run_id=context.run.run_id, cause=f"Stitch run {qa.run}: {problem}",
+    alert = run_alert(
+        context.run, "id_churn" if churn else "giant_cluster", "warning", cause=f"Stitch run {qa.run}: {problem}",
         action=("compare with the previous run (workflow-platform stitch-report); large churn follows big source "
                 "changes or a changed model" if churn else
                 "look for a shared junk value (email, phone) in the largest cluster and add it to the stitch "
                 "blocklists"),
     )
-    deliver(alert, catalog.alerts, channels.slack(), channels.email(), context.log)
+    channels.send(alert, catalog.alerts, context.log)

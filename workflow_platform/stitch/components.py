@@ -105,7 +105,7 @@ def separate(conn: duckdb.DuckDBPyConnection, nodes: str, links: str, labels: st
         parent[drop] = keep
         values[keep] = {**values[drop], **values[keep]}
         members[keep] += members.pop(drop)
-    import pyarrow as pa  # what DuckDB's to_arrow_table needs already
+    import pyarrow as pa  # deferred (~0.2 s): only a cluster to separate needs it
 
     conn.register("wp_relabel", pa.table({"id": list(parent), "label": [root(n) for n in parent]}))
     conn.execute(f"UPDATE {labels} SET label = r.label FROM wp_relabel r WHERE {labels}.id = r.id")

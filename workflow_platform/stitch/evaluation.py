@@ -13,6 +13,8 @@ from pathlib import Path
 import duckdb
 
 from workflow_platform.sql import literal
+from workflow_platform.stitch.components import connected_components
+from workflow_platform.stitch.records import RECORDS_TABLE, mailbox
 from workflow_platform.stitch.resolver import CLUSTERS_TABLE
 
 
@@ -85,9 +87,6 @@ def evidence_ceiling(conn: duckdb.DuckDBPyConnection, truth_csv: Path) -> float:
     of the same person, by exact shared evidence (mailbox, phone, an fk value, or the full name plus a postal code,
     address, city or birthdate, or a surname or given name plus the birthdate). A property of the data set,
     computed with the truth; it says how hard the set is, and is no input to any resolver."""
-    from workflow_platform.stitch.components import connected_components
-    from workflow_platform.stitch.records import RECORDS_TABLE, mailbox
-
     fks = [r[0] for r in conn.execute(
         "SELECT column_name FROM duckdb_columns() WHERE schema_name = 'stitch' AND table_name = 'records' "
         "AND starts_with(column_name, 'fk_')").fetchall()]

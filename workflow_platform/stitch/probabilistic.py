@@ -18,6 +18,9 @@
 6. Connected components; a cluster above `stitch.max_cluster_size` is re-clustered on its strongest links, and
    one holding two values of a separation key, or two such household members (bridged by a record without a
    given name), is rebuilt from its links, strongest first, without joining them (components.py `separate`).
+
+Splink (and stitch/model.py, which builds on it) is imported inside the methods that run it: it takes ~0.6 s
+to import, which every load of the code location would otherwise pay, also for tenants on exact rules.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from dataclasses import dataclass, field
 from functools import cache
 
 import duckdb
+from nicknames import name_triplets
 
 from workflow_platform.catalog.models import Catalog, StitchSettings
 from workflow_platform.sql import ident, literal, table_exists
@@ -66,7 +70,6 @@ def link_threshold(settings: StitchSettings) -> float:
 def nickname_forms() -> list[tuple[str, list[str]]]:
     """(NAME, [formal names it is a nickname of]) from a curated English nickname dictionary: BILL -> [WILLIAM],
     RON -> [AARON, RONALD]."""
-    from nicknames import name_triplets
 
     parents: dict[str, set[str]] = {}
     for triplet in name_triplets():
@@ -116,7 +119,7 @@ class SplinkResolver:
 
     def prepare(self, warehouse: duckdb.DuckDBPyConnection, mem: duckdb.DuckDBPyConnection, catalog: Catalog,
                 present: set[str]) -> dict[str, int]:
-        from workflow_platform.stitch import model as spec
+        from workflow_platform.stitch import model as spec  # deferred: imports splink (see above)
 
         settings = catalog.stitch
         keys = [tag_column(t) for t in fk_namespaces(catalog)] + sorted(spec.extra_columns(present, settings))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import duckdb
 
 from workflow_platform.catalog.models import PII_TAGS, Catalog
-from workflow_platform.domain.load import domain_table
 from workflow_platform.sql import ident, literal, table_exists
 
 RECORDS_TABLE = "stitch.records"
@@ -51,7 +50,7 @@ def build_records(conn: duckdb.DuckDBPyConnection, catalog: Catalog) -> int:
     tags = list(PII_TAGS) + fk_namespaces(catalog)
     parts = []
     for feed in catalog.stitch_feeds:
-        if not table_exists(conn, f"domain.{feed.name}"):
+        if not table_exists(conn, feed.table):
             continue
         selects = []
         for tag in tags:
@@ -69,7 +68,7 @@ def build_records(conn: duckdb.DuckDBPyConnection, catalog: Catalog) -> int:
         updated = f"coalesce(CAST({ident(last.name)} AS TIMESTAMP), _updated)" if temporal else "_updated"
         parts.append(
             f"SELECT {literal(feed.name)} AS source, _pk AS pk, {literal(feed.name)} || ':' || _pk AS record_key, "
-            f"{feed.priority} AS priority, {updated} AS updated_at, {', '.join(selects)} FROM {domain_table(feed)}"
+            f"{feed.priority} AS priority, {updated} AS updated_at, {', '.join(selects)} FROM {feed.table_sql}"
         )
     if not parts:
         columns = ", ".join(f"{ident(tag_column(t))} VARCHAR" for t in [*tags, *match_columns(catalog)]).replace(

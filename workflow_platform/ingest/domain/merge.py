@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import duckdb
 
 from workflow_platform.catalog.models import Feed
+from workflow_platform.ingest.audit import mark_dropped
+from workflow_platform.ingest.staging import key_expression, staging_table
 from workflow_platform.sql import ident, table_exists, transaction
 
 SQL_TYPES = {"string": "VARCHAR", "integer": "BIGINT", "float": "DOUBLE", "boolean": "BOOLEAN", "date": "DATE",
@@ -21,18 +23,17 @@ SQL_TYPES = {"string": "VARCHAR", "integer": "BIGINT", "float": "DOUBLE", "boole
 def drop_domain_table(conn: duckdb.DuckDBPyConnection, feed: Feed, couriers: list[str]) -> int:
     """Drop a feed's domain table (its next load recreates it); returns the rows it held. The files its
     `couriers` loaded are marked `dropped` in audit.files, so they load again."""
-    from workflow_platform.couriers.manifest import mark_dropped
 
-    if not table_exists(conn, f"domain.{feed.name}"):
+    if not table_exists(conn, feed.table):
         return 0
     with transaction(conn):
-        rows = conn.execute(f"SELECT count(*) FROM {domain_table(feed)}").fetchone()[0]
-        conn.execute(f"DROP TABLE {domain_table(feed)}")
+        rows = conn.execute(f"SELECT count(*) FROM {feed.table_sql}").fetchone()[0]
+        conn.execute(f"DROP TABLE {feed.table_sql}")
         mark_dropped(conn, couriers)
     return rows
 
 
-# _pk is a virtual column computed from the key columns (feeds.typing.key_expression)
+# _pk is a virtual column computed from the key columns (staging.key_expression)
 SYSTEM_COLUMNS = {"_pk": "VARCHAR", "_updated": "TIMESTAMP", "_file": "VARCHAR", "_file_date": "DATE",
                   "_line": "BIGINT"}
 
@@ -55,14 +56,10 @@ def sql_type(type_name: str) -> str:
     return SQL_TYPES.get(type_name) or type_name.upper().replace(" ", "")
 
 
-def domain_table(feed: Feed) -> str:
-    return f"domain.{ident(feed.name)}"
-
-
 def ensure_domain_table(conn: duckdb.DuckDBPyConnection, feed: Feed) -> None:
     conn.execute("CREATE SCHEMA IF NOT EXISTS domain")
     wanted = {c.name: sql_type(c.type) for c in feed.columns} | SYSTEM_COLUMNS
-    if table_exists(conn, f"domain.{feed.name}"):
+    if table_exists(conn, feed.table):
         have = dict(conn.execute(
             "SELECT column_name, data_type FROM duckdb_columns() WHERE schema_name = 'domain' AND table_name = ?",
             [feed.name],
@@ -76,29 +73,25 @@ def ensure_domain_table(conn: duckdb.DuckDBPyConnection, feed: Feed) -> None:
             added, removed = sorted(set(wanted) - set(have)), sorted(set(have) - set(wanted))
             retyped = sorted(f"{c} {have[c]} -> {wanted[c]}" for c in set(have) & set(wanted) if have[c] != wanted[c])
             raise DomainSchemaChanged(
-                f"domain table domain.{feed.name} no longer matches feed {feed.name!r} "
+                f"domain table {feed.table} no longer matches feed {feed.name!r} "
                 f"(new columns: {added or 'none'}, removed: {removed or 'none'}, changed types: {retyped or 'none'}); "
                 f"drop it with `workflow-platform truncate {feed.name}` and reload its files under the new schema"
             )
         return
-    from workflow_platform.feeds.typing import key_expression
-
     key = key_expression(feed, {c.name: ident(c.name) for c in feed.columns})
     columns = ", ".join(
         f"{ident(name)} {kind}" + (f" GENERATED ALWAYS AS ({key}) VIRTUAL" if name == "_pk" else "")
         for name, kind in wanted.items()
     )
-    conn.execute(f"CREATE TABLE {domain_table(feed)} ({columns})")
+    conn.execute(f"CREATE TABLE {feed.table_sql} ({columns})")
 
 
 def merge_staged(conn: duckdb.DuckDBPyConnection, feed: Feed, operation: str, load_time: dt.datetime) -> DomainResult:
-    """Merge the accepted rows of the staging table (feeds/typing.py) into the domain table.
+    """Merge the accepted rows of the staging table (ingest/feeds/typing.py) into the domain table.
 
-    Call it inside the load's transaction (domain/assets.py), which also records the load's rejects and files:
+    Call it inside the load's transaction (ingest/step.py), which also records the load's rejects and files:
     a failure or a crash leaves the previous table."""
-    from workflow_platform.feeds.typing import staging_table
-
-    table = domain_table(feed)
+    table = feed.table_sql
     columns = [c.name for c in feed.columns]
     col_list = ", ".join(ident(c) for c in columns)
     updated_order = f"{ident(feed.last_updated)} DESC NULLS LAST, " if feed.last_updated else ""

@@ -73,3 +73,16 @@ def previous_tick(expr: str, timezone: str, now: dt.datetime) -> dt.datetime | N
                      if t.timestamp() <= end), None)
     except CroniterBadDateError:  # no matching date within croniter's search (e.g. the 31st of April)
         return None
+
+
+def shifted_cron(schedule: str, minutes: int) -> str | None:
+    """`schedule` moved later by `minutes` when its minute and hour are plain numbers (an alias such as `@daily`
+    is read as its 5 fields) and the shift stays within the day; None otherwise."""
+    fields = CRON_ALIASES.get(schedule.strip().lower(), schedule).split()
+    if len(fields) != 5 or not (fields[0].isdigit() and fields[1].isdigit()):
+        return None
+    total = int(fields[1]) * 60 + int(fields[0]) + minutes
+    if total >= 24 * 60:
+        return None
+    shifted = " ".join([str(total % 60), str(total // 60), *fields[2:]])
+    return shifted if is_valid_cron(shifted) else None

@@ -4,18 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from workflow_platform.couriers.landing import date_range
-
-# the run options this module reads, re-exported for the modules that import them from here
-from workflow_platform.tags import (  # noqa: F401
-    DATE_FROM_TAG,
-    DATE_TO_TAG,
-    ERROR_THRESHOLD_TAG,
-    SCHEDULED_AT_TAG,
-    SINCE_TAG,
-    SKIP_COURIERS_TAG,
-    SKIP_MISSING_TAG,
-)
+from workflow_platform.ingest.couriers.landing import date_range
+from workflow_platform.tags import DATE_FROM_TAG, DATE_TO_TAG, SCHEDULED_AT_TAG, SINCE_TAG
 
 
 def window_tags(start: dt.date, end: dt.date) -> dict[str, str]:

@@ -11,7 +11,7 @@ import os
 import posixpath
 
 from workflow_platform.catalog.models import Location
-from workflow_platform.couriers.landing import LandedFile, LandingEscape, inside, open_location
+from workflow_platform.ingest.couriers.landing import LandedFile, LandingEscape, inside, open_location
 from workflow_platform.storage import is_local
 
 

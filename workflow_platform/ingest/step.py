@@ -1,4 +1,5 @@
-"""The load step of a feed: assets `courier/<c>` → `feed/<feed>` → `domain/<feed>` materialized together.
+"""The load step of a feed: its couriers' files found and checked (ingest/collect.py), typed and standardized
+into staging (ingest/feeds), then merged into the domain table (ingest/domain).
 
 One Dagster step runs the feed's couriers, the feed and the merge on one warehouse connection, so the files it
 registers and the staging table it passes along can never be interleaved with another run's, and the domain
@@ -6,36 +7,36 @@ table can only take a load that its own feed step accepted (the three assets can
 the rejects and the file manifest (audit.files) commit together: each file loads exactly once.
 """
 
+from __future__ import annotations
+
 import datetime as dt
 
 import dagster as dg
 import duckdb
 
-from workflow_platform.alerts.channels import AlertChannelsResource
-from workflow_platform.automation.runtime import freshness_for
+from workflow_platform.alerts.model import run_alert
+from workflow_platform.alerts.resource import AlertChannelsResource
 from workflow_platform.catalog.models import Catalog, Courier, Feed
-from workflow_platform.couriers.assets import (
-    CourierFiles,
-    accepted_check_spec,
-    alert_refused,
-    collect_files,
-    courier_spec,
-    files_check_spec,
-    group_settings,
-    is_remote,
-    quarantine,
-    with_acceptance,
-)
-from workflow_platform.couriers.manifest import FileEntry, record
-from workflow_platform.domain.load import DomainResult, DomainSchemaChanged, ensure_domain_table, merge_staged
-from workflow_platform.feeds.assets import feed_spec, stage
-from workflow_platform.feeds.rejects import commit_rejects
-from workflow_platform.layout import asset_group, domain_key, feed_key, owners_and_tags
-from workflow_platform.metadata import Stopwatch, catalog_schema, pii_columns, same_name_lineage, table_metadata
-from workflow_platform.resources import WAREHOUSE_POOL, WarehouseResource
-from workflow_platform.retries import TRANSIENT_RETRY
+from workflow_platform.ingest.audit import REJECTS_TABLE, VALUE_PROBLEMS_TABLE, FileEntry, commit_rejects, record
+from workflow_platform.ingest.collect import CourierFiles, collect_files, group_settings, quarantine_unread
+from workflow_platform.ingest.couriers.landing import attach_location
+from workflow_platform.ingest.domain.merge import DomainResult, DomainSchemaChanged, ensure_domain_table, merge_staged
+from workflow_platform.ingest.feeds.typing import FeedResult, stage_feed
+from workflow_platform.ingest.files.reading import UnreadableFile
+from workflow_platform.ingest.staging import staging_name
+from workflow_platform.keys import ACCEPTED_CHECK, courier_key, domain_key, feed_key
+from workflow_platform.metadata import Stopwatch, markdown_table, pii_columns, table_metadata
 from workflow_platform.sql import transaction
-from workflow_platform.tags import SKIP_MISSING_TAG
+from workflow_platform.tags import ERROR_THRESHOLD_TAG, SKIP_MISSING_TAG
+
+
+def land_files(context: dg.AssetExecutionContext, conn: duckdb.DuckDBPyConnection, catalog: Catalog,
+               courier: Courier, channels: AlertChannelsResource):
+    """The step of a `land_only` courier: its files found and checked, refused ones alerted, nothing loaded."""
+    found = collect_files(context, conn, catalog, courier, channels=channels)
+    if found.quarantined:
+        alert_refused(context, channels, catalog, found.quarantined, stopped=False)
+    yield with_acceptance(found)
 
 
 def load_operation(catalog: Catalog, feed: Feed) -> str:
@@ -44,36 +45,19 @@ def load_operation(catalog: Catalog, feed: Feed) -> str:
     return "truncate_upsert" if "truncate_upsert" in operations else "upsert"
 
 
-def domain_spec(catalog: Catalog, feed: Feed) -> dg.AssetSpec:
-    operation = load_operation(catalog, feed)
-    return dg.AssetSpec(
-        key=domain_key(feed.name),
-        deps=[feed_key(feed.name)],
-        group_name=asset_group(catalog, domain_key(feed.name)),
-        description=f"Domain table domain.{feed.name} ({operation} on {', '.join(feed.primary_key)}). "
-        + (feed.description or ""),
-        kinds={"duckdb", "table"},
-        metadata={"load_operation": operation, "dagster/table_name": f"domain.{feed.name}",
-                  "dagster/column_schema": catalog_schema(feed),
-                  "dagster/column_lineage": same_name_lineage(feed, feed_key(feed.name))},
-        freshness_policy=freshness_for(catalog, [c.name for c in catalog.couriers_of_feed(feed.name)]),
-        **owners_and_tags(catalog, domain_key(feed.name), feed=feed.name),
-    )
-
-
 def merge(context: dg.AssetExecutionContext, conn: duckdb.DuckDBPyConnection, catalog: Catalog, feed: Feed,
           loaded_files: int) -> DomainResult | None:
     """Merge the staged rows into domain.<feed> (inside the caller's transaction); None when no file loads."""
     operation = load_operation(catalog, feed)
     try:
         if loaded_files == 0:  # an upsert has nothing to add and a truncate must not empty the table
-            context.log.info(f"domain.{feed.name}: no file in this load; table unchanged")
+            context.log.info(f"{feed.table}: no file in this load; table unchanged")
             ensure_domain_table(conn, feed)
             return None
         result = merge_staged(conn, feed, operation, dt.datetime.now(dt.UTC).replace(tzinfo=None))
     except DomainSchemaChanged as exc:
         raise dg.Failure(description=str(exc), allow_retries=False) from exc
-    context.log.info(f"domain.{feed.name} {operation}: {result.inserted} inserted, {result.updated} updated, "
+    context.log.info(f"{feed.table} {operation}: {result.inserted} inserted, {result.updated} updated, "
                      f"{result.rows_after} rows now")
     return result
 
@@ -110,17 +94,9 @@ def load_feed(context: dg.AssetExecutionContext, conn: duckdb.DuckDBPyConnection
     rejected_now: list[FileEntry] = []
     for outcome in result.files:
         files = by_courier[outcome.courier]
-        entry = files.entries[outcome.file]
-        entry.rows_read, entry.rows_rejected = outcome.rows, outcome.rejected
-        entry.rows_loaded = outcome.rows - outcome.rejected if outcome.status == "loaded" else 0
-        entry.values_nulled = outcome.nulled
-        if outcome.status == "quarantined":
-            landed = next(f for f in files.to_load if f.relative == outcome.file)
-            files.quarantined.append(quarantine(context, conn, catalog.location(files.courier.location), landed,
-                                                files.entries.pop(outcome.file), outcome.reason))
-            refused.append(files.quarantined[-1])
-        elif outcome.status == "rejected":
-            entry.status, entry.reason = "rejected", outcome.reason
+        if outcome.status == "quarantined":  # the feed could not read it to the end
+            refused.append(quarantine_unread(context, conn, catalog, files, outcome.file, outcome.reason))
+        elif (entry := files.read(outcome)).status == "rejected":
             context.log.error(f"courier {outcome.courier}: {outcome.reason}")
             rejected_now.append(entry)
     refused += rejected_now
@@ -165,16 +141,60 @@ def _stopping(context: dg.AssetExecutionContext, catalog: Catalog, found: list[C
     return reasons
 
 
-def build_load_asset(catalog: Catalog, feed: Feed) -> dg.AssetsDefinition:
-    couriers = [c for c in catalog.couriers_of_feed(feed.name) if c.load != "land_only"]
-    specs = [courier_spec(catalog, c) for c in couriers] + [feed_spec(catalog, feed, couriers),
-                                                            domain_spec(catalog, feed)]
-    checks = [files_check_spec(c) for c in couriers] + [accepted_check_spec(c) for c in couriers]
+def stage(context: dg.AssetExecutionContext, conn: duckdb.DuckDBPyConnection, catalog: Catalog, feed: Feed,
+          couriers: list[Courier]) -> tuple[dg.MaterializeResult, FeedResult]:
+    """Read the couriers' files into staging; the result says which files load, are rejected or quarantined."""
+    clock = Stopwatch()
+    override = context.run.tags.get(ERROR_THRESHOLD_TAG)
+    for courier in couriers:
+        attach_location(conn, catalog.location(courier.location))
+    try:
+        result = stage_feed(conn, feed, couriers, catalog.stitch, float(override) if override else None)
+    except UnreadableFile as exc:
+        raise dg.Failure(description=f"feed {feed.name!r}: {exc}", allow_retries=False) from exc
+    context.log.info(f"feed {feed.name}: {result.rows_in} rows in, {result.rows_staged} staged, "
+                     f"{result.rows_rejected} rejected, {result.values_nulled} values loaded as NULL "
+                     f"({VALUE_PROBLEMS_TABLE})")
+    return dg.MaterializeResult(asset_key=feed_key(feed.name), metadata={
+        **table_metadata(conn, "main", staging_name(feed), temporary=True, pii=pii_columns(catalog)),
+        "rows_in": dg.MetadataValue.int(result.rows_in),
+        "rows_staged": dg.MetadataValue.int(result.rows_staged),
+        "rows_rejected": dg.MetadataValue.int(result.rows_rejected),
+        "rejects_table": REJECTS_TABLE,
+        "values_nulled": dg.MetadataValue.int(result.values_nulled),
+        "value_problems_table": VALUE_PROBLEMS_TABLE,
+        "files_refused": dg.MetadataValue.int(len(result.refused)),
+        "files": markdown_table([{"file": f.file, "rows": f.rows, "rejected": f.rejected, "values_nulled": f.nulled,
+                                  "status": f.status} for f in result.files]),
+        "elapsed_seconds": dg.MetadataValue.float(clock.seconds),
+    }), result
 
-    @dg.multi_asset(specs=specs, check_specs=checks, name=f"load__{feed.name}", pool=WAREHOUSE_POOL, can_subset=False,
-                    retry_policy=TRANSIENT_RETRY if is_remote(catalog, couriers) else None)
-    def _load(context: dg.AssetExecutionContext, warehouse: WarehouseResource, alert_channels: AlertChannelsResource):
-        with warehouse.get_connection() as conn:
-            yield from load_feed(context, conn, catalog, feed, couriers, alert_channels)
 
-    return _load
+def with_acceptance(files: CourierFiles) -> dg.MaterializeResult:
+    """The courier's materialization plus its `files_accepted` check (fails when a file was refused)."""
+    refused = files.quarantined + [e for e in files.entries.values() if e.status == "rejected"]
+    check = dg.AssetCheckResult(
+        asset_key=courier_key(files.courier.name), check_name=ACCEPTED_CHECK, passed=not refused,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={"refused_files": dg.MetadataValue.json([
+            {"file": e.file, "status": e.status, "reason": e.reason,
+             "moved_to": e.same_as if e.status == "quarantined" else ""} for e in refused])})
+    result = files.result
+    return dg.MaterializeResult(asset_key=result.asset_key, metadata=result.metadata,
+                                check_results=[*(result.check_results or []), check])
+
+
+def alert_refused(context: dg.AssetExecutionContext, channels: AlertChannelsResource, catalog: Catalog,
+                   refused: list[FileEntry], stopped: bool) -> None:
+    """One alert for the files this load refused: file names and reasons (never row values)."""
+    lines = "; ".join(f"{e.file} ({e.status}{' to ' + e.same_as if e.status == 'quarantined' else ''}): "
+                      f"{e.reason.removeprefix(e.file + ': ')[:300]}" for e in refused)
+    alert = run_alert(
+        context.run, "file_refused", "error" if stopped or any(e.status == "quarantined" for e in refused)
+        else "warning",
+        cause=f"{len(refused)} file(s) refused" + (", the load stopped" if stopped else ", the other files loaded")
+        + f": {lines}",
+        action="fix the file at its source and deliver it again (quarantined files sit beside a .reason.txt; "
+               "rejected rows are in audit.rejects; a run with a higher error threshold loads a rejected file)",
+    )
+    channels.send(alert, catalog.alerts, context.log)

@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 import dagster as dg
 
 from workflow_platform.automation.jobs import WORKFLOW_JOB, courier_group_job_name, ingest_selection
-from workflow_platform.automation.window import window_tags
 from workflow_platform.catalog.models import Catalog
+from workflow_platform.definitions import build_definitions
+from workflow_platform.ingest.window import window_tags
 from workflow_platform.settings import warehouse_path
 from workflow_platform.tags import ERROR_THRESHOLD_TAG, SKIP_COURIERS_TAG, SKIP_MISSING_TAG
 
@@ -40,23 +41,13 @@ def run_workflow(catalog: Catalog, window: tuple[dt.date, dt.date] | None = None
                  skip_couriers: list[str] | None = None, job_name: str | None = None,
                  warehouse: str | None = None,
                  instance: dg.DagsterInstance | None = None, log_level: str = "CRITICAL") -> RunOutcome:
-    from workflow_platform.definitions import build_definitions
-
+    """Run a courier group's job (or the whole workflow, or `job_name`) in this process and summarize it."""
     warehouse = str(warehouse or warehouse_path())
     defs = build_definitions(catalog, warehouse)
     if group and group not in {g.name for g in catalog.courier_groups}:
         raise ValueError(f"unknown courier group {group!r}; groups: {', '.join(g.name for g in catalog.courier_groups)}")
     job = defs.resolve_job_def(job_name or (courier_group_job_name(group) if group else WORKFLOW_JOB))
-    tags = window_tags(*window) if window else {}
-    if skip_missing:
-        tags[SKIP_MISSING_TAG] = "true"
-    if error_threshold is not None:
-        tags[ERROR_THRESHOLD_TAG] = str(error_threshold)
-    if skip_couriers:
-        unknown = sorted(set(skip_couriers) - {c.name for c in catalog.couriers})
-        if unknown:
-            raise ValueError(f"unknown courier(s) to skip: {', '.join(unknown)}")
-        tags[SKIP_COURIERS_TAG] = ",".join(skip_couriers)
+    tags = _run_tags(catalog, window, skip_missing, error_threshold, skip_couriers)
     selection = None
     if ingest_only:
         couriers = ([c.courier for c in next(g for g in catalog.courier_groups if g.name == group).couriers]
@@ -76,6 +67,27 @@ def run_workflow(catalog: Catalog, window: tuple[dt.date, dt.date] | None = None
         run_id=result.run_id, success=result.success,
         window_text=f"{window[0]} .. {window[1]}" if window else "default look-back window", warehouse=warehouse,
     )
+    _summarize(result, outcome)
+    return outcome
+
+
+def _run_tags(catalog: Catalog, window: tuple[dt.date, dt.date] | None, skip_missing: bool,
+              error_threshold: float | None, skip_couriers: list[str] | None) -> dict[str, str]:
+    tags = window_tags(*window) if window else {}
+    if skip_missing:
+        tags[SKIP_MISSING_TAG] = "true"
+    if error_threshold is not None:
+        tags[ERROR_THRESHOLD_TAG] = str(error_threshold)
+    if skip_couriers:
+        unknown = sorted(set(skip_couriers) - {c.name for c in catalog.couriers})
+        if unknown:
+            raise ValueError(f"unknown courier(s) to skip: {', '.join(unknown)}")
+        tags[SKIP_COURIERS_TAG] = ",".join(skip_couriers)
+    return tags
+
+
+def _summarize(result: dg.ExecuteInProcessResult, outcome: RunOutcome) -> None:
+    """Rows and details per materialized asset, refused files and step failures, into `outcome`."""
     for event in result.get_asset_materialization_events():
         materialization = event.event_specific_data.materialization
         metadata = {k: v.value for k, v in materialization.metadata.items()}
@@ -99,5 +111,4 @@ def run_workflow(catalog: Catalog, window: tuple[dt.date, dt.date] | None = None
                 error = error.cause
             message = failure.description if failure and failure.description else error.message
             outcome.failures.append(f"{event.step_key}: {message.strip()}")
-    return outcome
 

@@ -17,10 +17,14 @@ from pathlib import Path
 import duckdb
 
 from workflow_platform.catalog.models import Courier, Feed, FeedColumn, FileFormat, FileLimits, StitchSettings
-from workflow_platform.couriers.ingest import (
+from workflow_platform.formats.joda import joda_to_strftime
+from workflow_platform.ingest.audit import PENDING_REJECTS, PENDING_VALUE_PROBLEMS, ensure_pending_rejects
+from workflow_platform.ingest.feeds.semantics import standardize
+from workflow_platform.ingest.files.landed import LandedFile
+from workflow_platform.ingest.files.reading import (
     DELIMITED,
-    CourierError,
     Readable,
+    UnreadableFile,
     column_map,
     describe,
     header_of,
@@ -28,12 +32,15 @@ from workflow_platform.couriers.ingest import (
     readables,
     reader_sql,
     record_bad_lines,
-    registered_files,
 )
-from workflow_platform.couriers.textfiles import FileRefused, Header, normalized_copy
-from workflow_platform.feeds.rejects import PENDING_REJECTS, PENDING_VALUE_PROBLEMS, ensure_pending_rejects
-from workflow_platform.feeds.semantics import standardize
-from workflow_platform.joda import joda_to_strftime
+from workflow_platform.ingest.files.textfiles import FileRefused, Header, normalized_copy
+from workflow_platform.ingest.staging import (
+    key_expression,
+    registered_files,
+    staging_files_table,
+    staging_name,
+    staging_table,
+)
 from workflow_platform.sql import ident, literal
 
 TRUE_WORDS = ("true", "t", "yes", "y", "1")
@@ -127,32 +134,9 @@ def is_key(column: FeedColumn) -> bool:
     return any(t == "pk" or t.startswith(("fk-", "sk-")) for t in column.tag)
 
 
-def staging_name(feed: Feed) -> str:
-    return f"staging_{feed.name}"
-
-
-def staging_table(feed: Feed) -> str:
-    """The load step's staging table: a temporary table of its connection (in memory, spilling to disk when
-    large), so the one write to the warehouse file is the domain table's."""
-    return f"temp.main.{ident(staging_name(feed))}"
-
-
-def staging_files_table(feed: Feed) -> str:
-    """One row per file read into staging: its courier, sequence, first rowid and header lines."""
-    return f"temp.main.{ident(staging_name(feed) + '__files')}"
-
-
 def _create(table: str) -> str:
     """CREATE OR REPLACE for a temp.main.<name> table."""
     return f"CREATE OR REPLACE TEMP TABLE {table.removeprefix('temp.main.')}"
-
-
-def key_expression(feed: Feed, columns: dict[str, str]) -> str:
-    """`_pk` from the stored values of the key columns (`columns`: name -> SQL): the one key's text, or a JSON
-    array of the parts, so ("a|b", "c") and ("a", "b|c") stay apart. The domain table computes the same
-    expression as a virtual column."""
-    parts = [f"CAST({columns[name]} AS VARCHAR)" for name in feed.primary_key]
-    return parts[0] if len(parts) == 1 else f"CAST(to_json([{', '.join(parts)}]) AS VARCHAR)"
 
 
 def _select_list(feed: Feed, mapping: dict[str, str], settings: StitchSettings, limits: FileLimits,
@@ -258,7 +242,7 @@ def _read_unit(conn: duckdb.DuckDBPyConnection, feed: Feed, fmt: FileFormat, rea
 
     DuckDB's reader stops on a delimited file whose line endings change from line to line (LF with some CRLF),
     and reads UTF-16 in one byte order only: such a file is read from a UTF-8 copy with every line ending LF
-    (couriers/textfiles.py), so no `\r` stays in a value."""
+    (ingest/files/textfiles.py), so no `\r` stays in a value."""
     header = header_of(readable, fmt) if fmt.format in DELIMITED else None
     if header is not None and header.encoding == "utf-16":
         readable, header = _plain_copy(readable, header, fmt, scratch / f"{seq}.csv")
@@ -293,7 +277,7 @@ def _plain_copy(readable: Readable, header: Header, fmt: FileFormat, target: Pat
         encoding = normalized_copy(readable.url, readable.unpacking(fmt), header.encoding, str(target),
                                    readable.label, fmt.limits)
     except (FileRefused, UnicodeError) as exc:
-        raise CourierError(str(exc) if isinstance(exc, FileRefused)
+        raise UnreadableFile(str(exc) if isinstance(exc, FileRefused)
                            else f"{readable.label}: not valid {header.encoding}") from exc
     return Readable(str(target), readable.label, readable.day, "none"), Header(header.names, encoding)
 
@@ -309,59 +293,84 @@ def stage_feed(conn: duckdb.DuckDBPyConnection, feed: Feed, couriers: list[Couri
     """Read the couriers' registered files once, typed and standardized, into the staging table.
 
     Rows that fail typing stay in staging with `_reject` set (so line numbers stay exact) and are copied to the
-    load's pending rejects (feeds/rejects.py). Each file is decided on its own: `loaded`; `rejected` when its
+    load's pending rejects (ingest/audit.py). Each file is decided on its own: `loaded`; `rejected` when its
     rejected share is over the error threshold; `quarantined` when it cannot be read to the end (an encoding
     error, an unterminated quote, binary junk) or holds no rows. Refused files leave staging. Run it outside an
     explicit transaction: line numbers come from the committed rowids."""
     ensure_pending_rejects(conn)
     conn.execute(_files_table_sql(feed))
     conn.execute(f"DROP TABLE IF EXISTS {staging_table(feed)}")
-    seq = 0
-    skipped: list[tuple[int, int]] = []  # (file seq, line) of malformed lines the reader left out
-    outcomes: list[FileOutcome] = []
-    with tempfile.TemporaryDirectory(prefix="wp-stage-") as scratch:
-        for courier in couriers:
-            fmt = courier.file
-            header = 1 if (fmt.header and fmt.format in DELIMITED) else 0
-            for landed in registered_files(conn, courier):
-                seqs: list[int] = []
-                file_skipped: list[tuple[int, int]] = []
-                try:
-                    with readables(landed, fmt) as members:
-                        for readable in members:
-                            seq += 1
-                            seqs.append(seq)
-                            rows, first_rowid, readable = _read_unit(conn, feed, fmt, readable, seq, settings,
-                                                                     Path(scratch))
-                            bad = record_bad_lines(conn, courier, feed, readable, rows, header) \
-                                if fmt.format in DELIMITED else []
-                            file_skipped += [(seq, line) for line in bad]
-                            conn.execute(f"INSERT INTO {staging_files_table(feed)} VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                                         [seq, courier.name, landed.relative, readable.label, first_rowid, rows,
-                                          header, len(bad)])
-                    total = conn.execute(f"SELECT sum(rows + bad_lines) FROM {staging_files_table(feed)} "
-                                         "WHERE _seq IN (SELECT unnest(?::INTEGER[]))", [seqs]).fetchone()[0]
-                    if not total:
-                        raise CourierError(f"{landed.relative}: " + ("has a header and no rows" if header
-                                                                     else "has no rows"))
-                except CourierError as exc:
-                    _drop_file(conn, feed, courier.name, landed.relative, seqs)
-                    outcomes.append(FileOutcome(courier.name, landed.relative, 0, 0, "quarantined", str(exc)))
-                    continue
-                skipped += file_skipped
+    outcomes, skipped = _read_files(conn, feed, couriers, settings)
     if not _exists(conn, feed):  # no readable file at all: an empty staging table with the feed's columns
         mapping = {c.name: c.name for c in feed.columns}
         empty = ", ".join(f"CAST(NULL AS VARCHAR) AS {ident(c.name)}" for c in feed.columns)
         conn.execute(f"{_create(staging_table(feed))} AS SELECT "
                      f"{_select_list(feed, mapping, settings, FileLimits())}, "
                      f"NULL::VARCHAR AS _file, NULL::DATE AS _file_date, 0 AS _seq FROM (SELECT {empty}) LIMIT 0")
+    _number_lines(conn, feed, skipped)
+    _pend_problems(conn, feed)
+    outcomes += _decide_files(conn, feed, feed.error_threshold if threshold_override is None else threshold_override)
+    loaded = [o for o in outcomes if o.status == "loaded"]
+    return FeedResult(rows_in=sum(o.rows for o in loaded), rows_staged=sum(o.rows - o.rejected for o in loaded),
+                      rows_rejected=sum(o.rejected for o in loaded), files=outcomes,
+                      values_nulled=sum(o.nulled for o in loaded))
 
-    # line numbers from the committed rowids, which follow file order (each file was appended in order)
+
+def _read_files(conn: duckdb.DuckDBPyConnection, feed: Feed, couriers: list[Courier],
+                settings: StitchSettings) -> tuple[list[FileOutcome], list[tuple[int, int]]]:
+    """Append every registered file to staging, in order; returns the files quarantined while reading, and the
+    (unit seq, line) of the malformed lines the reader left out of the others."""
+    seq = 0
+    skipped: list[tuple[int, int]] = []
+    quarantined: list[FileOutcome] = []
+    with tempfile.TemporaryDirectory(prefix="wp-stage-") as scratch:
+        for courier in couriers:
+            for landed in registered_files(conn, courier):
+                seqs: list[int] = []  # the file's units, as they are read
+                try:
+                    skipped += _read_file(conn, feed, courier, landed, settings, Path(scratch), seq + 1, seqs)
+                except UnreadableFile as exc:
+                    _drop_file(conn, feed, courier.name, landed.relative, seqs)
+                    quarantined.append(FileOutcome(courier.name, landed.relative, 0, 0, "quarantined", str(exc)))
+                seq += len(seqs)
+    return quarantined, skipped
+
+
+def _read_file(conn: duckdb.DuckDBPyConnection, feed: Feed, courier: Courier, landed: LandedFile,
+               settings: StitchSettings, scratch: Path, first_seq: int, seqs: list[int]) -> list[tuple[int, int]]:
+    """Append the units of one file (numbered from `first_seq`, each added to `seqs` before it is read) to
+    staging; returns its malformed lines. A file without a row raises UnreadableFile."""
+    fmt = courier.file
+    header = 1 if (fmt.header and fmt.format in DELIMITED) else 0
+    skipped: list[tuple[int, int]] = []
+    with readables(landed, fmt) as members:
+        for readable in members:
+            seq = first_seq + len(seqs)
+            seqs.append(seq)
+            rows, first_rowid, unit = _read_unit(conn, feed, fmt, readable, seq, settings, scratch)
+            bad = record_bad_lines(conn, courier, feed, unit, rows, header) if fmt.format in DELIMITED else []
+            skipped += [(seq, line) for line in bad]
+            conn.execute(f"INSERT INTO {staging_files_table(feed)} VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                         [seq, courier.name, landed.relative, unit.label, first_rowid, rows, header, len(bad)])
+    total = conn.execute(f"SELECT sum(rows + bad_lines) FROM {staging_files_table(feed)} "
+                         "WHERE _seq IN (SELECT unnest(?::INTEGER[]))", [seqs]).fetchone()[0]
+    if not total:
+        raise UnreadableFile(f"{landed.relative}: " + ("has a header and no rows" if header else "has no rows"))
+    return skipped
+
+
+def _number_lines(conn: duckdb.DuckDBPyConnection, feed: Feed, skipped: list[tuple[int, int]]) -> None:
+    """`_line`, each row's line in its file, from the committed rowids (they follow file order: each file was
+    appended in order) and past the malformed lines the reader skipped."""
     conn.execute(f"ALTER TABLE {staging_table(feed)} ADD COLUMN _line BIGINT")
     conn.execute(f"UPDATE {staging_table(feed)} s SET _line = s.rowid - f.first_rowid + f.header_rows + 1 "
                  f"FROM {staging_files_table(feed)} f WHERE s._seq = f._seq")
     if skipped:
         _shift_lines_past_skipped(conn, feed, skipped)
+
+
+def _pend_problems(conn: duckdb.DuckDBPyConnection, feed: Feed) -> None:
+    """Copy the rejected rows and the values loaded as NULL into the load's pending audit tables."""
     conn.execute(
         f"INSERT INTO {PENDING_REJECTS} SELECT f.courier, {literal(feed.name)}, s._file, s._line, "
         f"s._reject.column_name, s._reject.value, s._reject.reason, now() "
@@ -373,6 +382,11 @@ def stage_feed(conn: duckdb.DuckDBPyConnection, feed: Feed, couriers: list[Couri
         f"FROM {staging_table(feed)} WHERE _reject IS NULL AND _nulled IS NOT NULL) s "
         f"JOIN {staging_files_table(feed)} f USING (_seq) WHERE s.p IS NOT NULL"
     )
+
+
+def _decide_files(conn: duckdb.DuckDBPyConnection, feed: Feed, threshold: float) -> list[FileOutcome]:
+    """Each staged file loaded, or rejected (and taken out of staging) when its rejected share is over the
+    error threshold."""
     per_file = conn.execute(
         f"SELECT f.courier, f.landed, list(f._seq), sum(f.rows)::BIGINT, sum(coalesce(r.rejected, 0))::BIGINT, "
         f"sum(f.bad_lines)::BIGINT, sum(coalesce(r.nulled, 0))::BIGINT FROM {staging_files_table(feed)} f "
@@ -381,7 +395,7 @@ def stage_feed(conn: duckdb.DuckDBPyConnection, feed: Feed, couriers: list[Couri
         f"FROM {staging_table(feed)} WHERE _reject IS NOT NULL OR _nulled IS NOT NULL "
         f"GROUP BY _seq) r USING (_seq) GROUP BY f.courier, f.landed ORDER BY min(f._seq)"
     ).fetchall()
-    threshold = feed.error_threshold if threshold_override is None else threshold_override
+    outcomes = []
     for courier_name, landed, seqs, rows, rejected, bad_lines, nulled in per_file:
         total, refused = rows + bad_lines, rejected + bad_lines
         share = 100.0 * refused / total if total else 0.0
@@ -400,7 +414,4 @@ def stage_feed(conn: duckdb.DuckDBPyConnection, feed: Feed, couriers: list[Couri
                          "starts_with(file, ? || '!'))", [courier_name, landed, landed])
             outcome.nulled = 0
         outcomes.append(outcome)
-    loaded = [o for o in outcomes if o.status == "loaded"]
-    return FeedResult(rows_in=sum(o.rows for o in loaded), rows_staged=sum(o.rows - o.rejected for o in loaded),
-                      rows_rejected=sum(o.rejected for o in loaded), files=outcomes,
-                      values_nulled=sum(o.nulled for o in loaded))
+    return outcomes

@@ -1,25 +1,32 @@
-"""The file manifest `audit.files`: every file a courier met, by content (sha256), and what became of it.
+"""The load's audit tables, in one place: the file manifest `audit.files` (every file a courier met, by content,
+and what became of it), `audit.rejects` (every row a load refused) and `audit.value_problems` (every value it
+loaded as NULL because it did not fit its column: the value policy, docs/catalog.md).
 
-Statuses: `loaded` (its rows are in the domain table), `duplicate` (identical to a file already loaded: 0 rows
+File statuses: `loaded` (its rows are in the domain table), `duplicate` (identical to a file already loaded: 0 rows
 added), `rejected` (over the feed's error threshold; it stays in the landing location and is skipped until a run
 raises the threshold), `quarantined` (refused as a whole and moved to the location's quarantine folder), `dropped`
-(loaded, then its domain table was dropped: it loads again). Rows of a load are written in the same
-transaction as the merge into the domain table (domain/assets.py), so a crash leaves both old or both new.
+(loaded, then its domain table was dropped: it loads again).
+
+A load collects its rejects and value problems in temporary tables; `commit_rejects` copies them, and `record`
+writes its manifest rows, in the same transaction as the merge into the domain table (ingest/step.py): a crashed
+or refused load leaves nothing behind, and a re-run records them once.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 from dataclasses import dataclass, field
 
 import duckdb
-import fsspec
-
-from workflow_platform.couriers.landing import LandedFile
 
 MANIFEST_TABLE = "audit.files"
+REJECTS_TABLE = "audit.rejects"
+PENDING_REJECTS = "temp.main.wp_rejects"
+VALUE_PROBLEMS_TABLE = "audit.value_problems"
+PENDING_VALUE_PROBLEMS = "temp.main.wp_value_problems"
+COLUMNS = ("courier VARCHAR, feed VARCHAR, file VARCHAR, line BIGINT, column_name VARCHAR, value VARCHAR, "
+           "reason VARCHAR, rejected_at TIMESTAMP")
 
 
 @dataclass
@@ -55,15 +62,6 @@ def ensure_manifest(conn: duckdb.DuckDBPyConnection) -> None:
         "recorded_at TIMESTAMP)"
     )
     conn.execute(f"ALTER TABLE {MANIFEST_TABLE} ADD COLUMN IF NOT EXISTS values_nulled BIGINT DEFAULT 0")
-
-
-def sha256_of(fs: fsspec.AbstractFileSystem, landed: LandedFile) -> str:
-    """The file's sha256, read in 1 MiB chunks through the location's filesystem."""
-    digest = hashlib.sha256()
-    with fs.open(landed.url, "rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def earlier(conn: duckdb.DuckDBPyConnection, courier: str, digests: list[str]) -> dict[str, tuple[str, str]]:
@@ -106,3 +104,30 @@ def mark_dropped(conn: duckdb.DuckDBPyConnection, couriers: list[str]) -> int:
     return conn.execute(
         f"UPDATE {MANIFEST_TABLE} SET status = 'dropped' WHERE status = 'loaded' AND courier IN "
         f"(SELECT unnest(?::VARCHAR[]))", [couriers]).fetchone()[0]
+
+
+def ensure_rejects_table(conn) -> None:
+    conn.execute("CREATE SCHEMA IF NOT EXISTS audit")
+    conn.execute(f"CREATE TABLE IF NOT EXISTS {REJECTS_TABLE} ({COLUMNS})")
+    conn.execute(f"ALTER TABLE {REJECTS_TABLE} ADD COLUMN IF NOT EXISTS load_id VARCHAR")
+
+
+def ensure_pending_rejects(conn) -> None:
+    conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {PENDING_REJECTS.removeprefix('temp.main.')} ({COLUMNS})")
+    conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {PENDING_VALUE_PROBLEMS.removeprefix('temp.main.')} ({COLUMNS})")
+
+
+def commit_rejects(conn, load_id: str, with_values: bool = True) -> int:
+    """Copy the load's rejects into audit.rejects and its nulled values into audit.value_problems (call inside
+    the load's transaction; without `with_values` when none of the data loads); returns how many rows were
+    rejected."""
+    ensure_rejects_table(conn)
+    ensure_pending_rejects(conn)
+    conn.execute(f"CREATE TABLE IF NOT EXISTS {VALUE_PROBLEMS_TABLE} ({COLUMNS}, load_id VARCHAR)")
+    count = conn.execute(f"SELECT count(*) FROM {PENDING_REJECTS}").fetchone()[0]
+    conn.execute(f"INSERT INTO {REJECTS_TABLE} SELECT *, ? FROM {PENDING_REJECTS}", [load_id])
+    if with_values:
+        conn.execute(f"INSERT INTO {VALUE_PROBLEMS_TABLE} SELECT *, ? FROM {PENDING_VALUE_PROBLEMS}", [load_id])
+    conn.execute(f"DELETE FROM {PENDING_REJECTS}")
+    conn.execute(f"DELETE FROM {PENDING_VALUE_PROBLEMS}")
+    return count

@@ -18,7 +18,7 @@ import zoneinfo
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
-from workflow_platform.joda import format_datetime
+from workflow_platform.formats.joda import format_datetime
 
 VARIABLES = ("now", "name", "campaign", "sub_audience", "file_number")
 OLD_PLACEHOLDER = re.compile(r"(?<!{){(name|date)}(?!})")  # the first release's {name} / {date}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import fnmatch
+import hashlib
 import os
 import re
 from dataclasses import dataclass, field
@@ -17,17 +18,10 @@ from dataclasses import dataclass, field
 import fsspec
 
 from workflow_platform.catalog.models import Courier, Location
-from workflow_platform.couriers.patterns import FilePattern
-from workflow_platform.couriers.textfiles import remember_filesystem
+from workflow_platform.formats.patterns import FilePattern
+from workflow_platform.ingest.files.landed import LandedFile
+from workflow_platform.ingest.files.textfiles import remember_filesystem
 from workflow_platform.storage import is_local, open_url
-
-
-@dataclass(frozen=True)
-class LandedFile:
-    url: str  # what DuckDB reads: a local path or a protocol URL
-    relative: str  # path relative to the location root, as the pattern sees it
-    day: dt.date | None  # the date the pattern matched it for (None for undated couriers)
-    size: int
 
 
 class LandingEscape(ValueError):
@@ -113,6 +107,15 @@ def find_files(courier: Courier, location: Location, days: list[dt.date] | None)
             missing.append(day)
         found.extend(sorted(matched, key=lambda f: f.relative))
     return FileSearch(found, missing, directories)
+
+
+def sha256_of(fs: fsspec.AbstractFileSystem, landed: LandedFile) -> str:
+    """The file's sha256, read in 1 MiB chunks through the location's filesystem."""
+    digest = hashlib.sha256()
+    with fs.open(landed.url, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def inside(path: str, folder: str) -> bool:

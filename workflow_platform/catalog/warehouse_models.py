@@ -1,0 +1,112 @@
+"""Catalog sections built in the warehouse: Stitch (identity resolution), databases and segments."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, StringConstraints, model_validator
+
+from workflow_platform.catalog.fields import Identifier, Model
+
+# --------------------------------------------------------------------------- stitch
+
+
+class StitchSettings(Model):
+    """Identity resolution settings. The deterministic rules link records outright."""
+
+    email_blocklist: list[str] = Field(
+        default_factory=lambda: [
+            "test@", "noemail@", "none@", "no@", "na@", "null@", "fake@", "example@", "@example.com",
+            "@test.com", "noreply@", "donotreply@",
+        ],
+        description="an email that starts with (x@) or ends with (@x) an entry is treated as missing",
+    )
+    phone_blocklist: list[str] = Field(
+        default_factory=lambda: ["1234567890", "0123456789", "5555555555"],
+        description="10-digit phones treated as missing (all-same-digit phones always are)",
+    )
+    rules: list[Literal["email", "phone_surname", "name_birthdate", "foreign_key"]] = Field(
+        default_factory=lambda: ["email", "phone_surname", "name_birthdate", "foreign_key"],
+        description="exact rules: the probabilistic resolver links on `email` and `foreign_key` outright; the "
+        "deterministic resolver uses them all",
+    )
+    resolver: Literal["probabilistic", "deterministic"] = Field(
+        "probabilistic", description="probabilistic: Splink model from the semantic tags; deterministic: exact rules")
+    match_threshold: Literal["excellent", "high", "moderate", "weak"] = Field(
+        "moderate", description="pairs scored at or below this level are not linked (default: link high and better)")
+    mode: Literal["normal", "force_refresh", "incremental"] = Field(
+        "normal", description="normal: reuse the trained model, re-cluster everything; force_refresh: retrain too; "
+        "incremental: only attach new records (never split or merge)")
+    blocking_rules: list[str] | None = Field(
+        None, description="replace the derived blocking rules: Splink SQL conditions over l. and r.")
+    comparisons: list[dict[str, Any]] | None = Field(
+        None, description="replace the derived comparisons: Splink comparison dictionaries")
+    name_blocklist: list[str] = Field(
+        default_factory=lambda: ["TEST", "UNKNOWN", "CUSTOMER", "GUEST", "NONE", "NA", "NULL", "ANONYMOUS", "XXX"],
+        description="given names or surnames treated as missing when matching")
+    max_records_per_value: int = Field(
+        50, ge=2, description="an email or phone held by more records than this is junk: it never drives a match")
+    max_names_per_value: int = Field(
+        5, ge=1, description="an email or phone held by more differently named people than this is junk too")
+    max_cluster_size: int = Field(
+        500, ge=2, description="clusters above this are re-clustered on their strongest links, and alert")
+    churn_warning_pct: float = Field(2.0, ge=0, description="alert when more records than this changed customer id")
+
+    class MatchColumn(Model):
+        """An extra match column whose feed columns are named differently per feed."""
+
+        kind: Literal["exact", "typo", "fuzzy"]
+        columns: dict[Identifier, Identifier] = Field(
+            default_factory=dict, description="feed -> its column; feeds not listed use a column of the match name")
+
+    identifiers: dict[Annotated[str, StringConstraints(pattern=r"^fk-[a-z][a-z0-9_]*$")],
+                      Literal["link", "evidence"]] = Field(
+        default_factory=dict,
+        description="how far a shared fk-<namespace> value is trusted: link (links outright) or evidence (a strong "
+        "comparison that contradicting names and birthdates can outweigh); unlisted namespaces: link")
+    match_columns: dict[Identifier, Literal["exact", "typo", "fuzzy"] | StitchSettings.MatchColumn] = Field(
+        default_factory=dict,
+        description="extra columns of the Stitch feeds compared by the model (e.g. street_number: typo): exact; "
+        "typo (exact, one edit or transposition); fuzzy (exact, Jaro-Winkler >= 0.92, >= 0.8)")
+
+
+# --------------------------------------------------------------------------- databases and segments
+
+
+class DatabaseTable(Model):
+    name: Identifier
+    sql: str
+    description: str = ""
+
+
+class Database(Model):
+    """A schema of tables. A `customer_360` database gets unified_coalesced, merged_customers and
+    customer_360 built from Stitch, plus its custom SQL tables."""
+
+    name: Identifier
+    type: Literal["customer_360", "empty"] = "customer_360"
+    description: str = ""
+    tables: list[DatabaseTable] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_tables(self) -> Database:
+        names = [t.name for t in self.tables]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"duplicate table names: {', '.join(dupes)}")
+        return self
+
+
+class RowThresholds(Model):
+    min_rows: int | None = Field(None, ge=0)
+    max_rows: int | None = Field(None, ge=0)
+
+
+class Segment(Model):
+    """A SQL SELECT over database tables (a query or an audience), materialized as `segment.<name>`."""
+
+    name: Identifier
+    sql: str
+    description: str = ""
+    warn_when: RowThresholds | None = None
+    fail_when: RowThresholds | None = None
