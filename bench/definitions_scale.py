@@ -27,8 +27,8 @@ location). Growth is reported as time per courier and as the marginal cost per c
 is the child's ru_maxrss from os.wait4 (the parent never imports dagster, so it stays lean).
 It is a benchmark, not a test: the exit code is 0 unless something crashed (e.g. a generated catalog is invalid).
 
-    /work/venv/bin/python bench/definitions_scale.py                      # 100, 500, 2,000 couriers, one round
-    /work/venv/bin/python bench/definitions_scale.py --couriers 500 --repeat 1 --json /tmp/scale.json
+    .venv/bin/python bench/definitions_scale.py                      # 100, 500, 2,000 couriers, one round
+    .venv/bin/python bench/definitions_scale.py --couriers 500 --repeat 1 --json /tmp/scale.json
 """
 
 from __future__ import annotations
@@ -45,10 +45,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-
-REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
 
 DEFAULT_SIZES = (100, 500, 2000)
 GROUP_POINTS = ((100, 30), (500, 100), (2000, 200))  # couriers -> courier groups (from the issue)

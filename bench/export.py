@@ -20,8 +20,8 @@ child), peak RSS, the ratios send/baseline, and PASS/FAIL for peak RSS < 1024 MB
 1,000,000 rows) for both send paths. It is a benchmark, not a test: the exit code is 0 unless something
 crashed or an output's rows are wrong (1); ``--strict`` also exits 1 on an RSS FAIL.
 
-    /work/venv/bin/python bench/export.py                    # 1,000,000 rows
-    /work/venv/bin/python bench/export.py --rows 100000      # CI size
+    .venv/bin/python bench/export.py                    # 1,000,000 rows
+    .venv/bin/python bench/export.py --rows 100000      # CI size
 """
 
 from __future__ import annotations
@@ -38,10 +38,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-
-REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
 
 # DuckDB and the product modules are imported inside the children that use them: the baseline child's RSS holds
 # only DuckDB, and the parent (whose peak RSS every child's ru_maxrss starts from) holds neither.

@@ -7,20 +7,15 @@ table agrees with the rows audit.files says were loaded, then re-runs to complet
 must be in its domain table exactly once. The harness is workflow_platform_tests/fault_injection.py (CI runs 20
 kills through test_fault_injection.py).
 
-    /work/venv/bin/python bench/fault_injection.py --kills 100 --rows 2000
+    .venv/bin/python bench/fault_injection.py --kills 100 --rows 2000
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 from pathlib import Path
-
-REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
 
 
 def main() -> None:

@@ -15,8 +15,8 @@ ours/baseline (target >= 0.5), per-phase seconds and peak RSS (target < 2048 MB)
 and for OURS alone in a child process. It is a benchmark, not a test: the exit code is 0 unless
 something crashed; PASS/MISS is printed against each target.
 
-    /work/venv/bin/python bench/ingest.py                 # 2,000,000 rows, best of 3
-    /work/venv/bin/python bench/ingest.py --rows 200000 --repeat 1 --json /tmp/ingest.json
+    .venv/bin/python bench/ingest.py                 # 2,000,000 rows, best of 3
+    .venv/bin/python bench/ingest.py --rows 200000 --repeat 1 --json /tmp/ingest.json
 """
 
 from __future__ import annotations
@@ -35,10 +35,6 @@ from pathlib import Path
 
 import duckdb
 
-REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
 from workflow_platform.catalog.models import (
     Catalog,
     Courier,
@@ -47,12 +43,12 @@ from workflow_platform.catalog.models import (
     Location,
     StitchSettings,
 )
-from workflow_platform.couriers.ingest import check_file, register_files
-from workflow_platform.couriers.landing import attach_location, find_files
-from workflow_platform.couriers.manifest import FileEntry, earlier, ensure_manifest, record, sha256_of
-from workflow_platform.domain.load import merge_staged
-from workflow_platform.feeds.rejects import commit_rejects
-from workflow_platform.feeds.typing import stage_feed
+from workflow_platform.ingest.audit import FileEntry, commit_rejects, earlier, ensure_manifest, record
+from workflow_platform.ingest.couriers.check import check_file
+from workflow_platform.ingest.couriers.landing import attach_location, find_files, sha256_of
+from workflow_platform.ingest.domain.merge import merge_staged
+from workflow_platform.ingest.feeds.typing import stage_feed
+from workflow_platform.ingest.staging import register_files
 from workflow_platform.settings import warehouse_memory_limit
 from workflow_platform.sql import transaction
 
@@ -252,7 +248,7 @@ def run_ours(catalog: Catalog, workdir: Path, upsert_reload: bool = True) -> Our
     conn = duckdb.connect(str(database), config={"custom_user_agent": "workflow_platform", "memory_limit": warehouse_memory_limit()})
     phases["find+connect"] = time.perf_counter() - mark
     try:
-        mark = time.perf_counter()  # as couriers/assets.py: hash each file, look it up in audit.files
+        mark = time.perf_counter()  # as ingest/collect.py: hash each file, look it up in audit.files
         fs = attach_location(conn, catalog.location(courier.location))
         ensure_manifest(conn)
         entries = []
@@ -271,10 +267,10 @@ def run_ours(catalog: Catalog, workdir: Path, upsert_reload: bool = True) -> Our
         phases["courier (check files)"] = time.perf_counter() - mark
 
         mark = time.perf_counter()
-        staged = stage_feed(conn, feed, [courier], catalog.stitch)  # as feeds/assets.py: no enclosing transaction
+        staged = stage_feed(conn, feed, [courier], catalog.stitch)  # as ingest/step.py: no enclosing transaction
         phases["feed (read+type+standardize)"] = time.perf_counter() - mark
 
-        mark = time.perf_counter()  # as domain/assets.py: merge, rejects and audit.files in one transaction
+        mark = time.perf_counter()  # as ingest/step.py: merge, rejects and audit.files in one transaction
         load_time = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         with transaction(conn):
             merged = merge_staged(conn, feed, courier.load, load_time)

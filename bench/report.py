@@ -124,8 +124,8 @@ def stitch_public_rows(d: dict) -> list[tuple[str, str, str]]:
         p, plain = s["project"], s["plain_splink"]
         rows.append((f"{name.upper()} ({s['task']}, {p['records']:,} records): pairwise P / R / F1, "
                      f"{p['lost']:,} lost" + ("" if p["success"] else ", run FAILED"),
-                     f"{_num(p['precision'], 4)} / {_num(p['recall'], 4)} / {_num(p['f1'], 4)} (plain Splink "
-                     f"{_num(plain['precision'], 4)} / {_num(plain['recall'], 4)} / {_num(plain['f1'], 4)})",
+                     (f"{_num(p['precision'], 4)} / {_num(p['recall'], 4)} / {_num(p['f1'], 4)} (plain Splink "
+                     f"{_num(plain['precision'], 4)} / {_num(plain['recall'], 4)} / {_num(plain['f1'], 4)})"),
                      _verdict(all(s["pass"].values()))))
     return rows
 

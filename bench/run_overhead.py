@@ -32,9 +32,9 @@ ratio wall / floor, and PASS/FAIL for the issue's target: median WALL <= 10 s. A
 exit code is 0 unless something crashed or a run did not succeed (1). The last line of output is the figures as
 one JSON line.
 
-    /work/venv/bin/python bench/run_overhead.py                      # 10 couriers, 3 executors, 3 runs each
-    /work/venv/bin/python bench/run_overhead.py --full --repeat 2
-    /work/venv/bin/python bench/run_overhead.py --executors in_process --dequeue-interval 1
+    .venv/bin/python bench/run_overhead.py                      # 10 couriers, 3 executors, 3 runs each
+    .venv/bin/python bench/run_overhead.py --full --repeat 2
+    .venv/bin/python bench/run_overhead.py --executors in_process --dequeue-interval 1
 """
 
 from __future__ import annotations
@@ -55,8 +55,6 @@ import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
 
 BIN = Path(sys.executable).parent
 EXECUTORS = ("in_process", "multiprocess", "forkserver")

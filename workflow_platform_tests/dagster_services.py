@@ -17,11 +17,10 @@ from pathlib import Path
 import dagster as dg
 
 from workflow_platform.demo.generate import DemoSummary, generate_demo_data
-from workflow_platform_tests.test_definitions import free_port
+from workflow_platform_tests.support import REPO, free_port
 
 LOCATION = "workflow_platform"
 IN_PROGRESS = ["QUEUED", "NOT_STARTED", "STARTING", "STARTED", "CANCELING"]
-REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 

@@ -67,7 +67,7 @@ START = dt.date(2026, 1, 1)
 ZYGOTE = textwrap.dedent("""
     import datetime as dt, json, os, sys
     import dagster as dg
-    from workflow_platform.automation.runner import run_workflow
+    from workflow_platform.runner import run_workflow
     from workflow_platform.catalog.loader import load_catalog
     import workflow_platform.definitions  # every module the run needs, imported once before forking
 

@@ -14,43 +14,12 @@ import pytest
 from workflow_platform.automation.campaigns import SEND_NUMBER_TAG, campaign_cron
 from workflow_platform.campaigns.split import CampaignSplitError, build_campaign_table
 from workflow_platform.catalog.models import Campaign
-from workflow_platform.definitions import build_definitions
-from workflow_platform_tests.conftest import CUSTOMER_SOURCE, customer_file, run_courier_group
-from workflow_platform_tests.test_definitions import free_port
-
-
-def tenant_catalog(activations: str, segment_options: str = "") -> str:
-    return f"""
-{CUSTOMER_SOURCE}
-segments:
-  - name: everyone
-    sql: SELECT customer_id, given_name, surname, email FROM c360.customer_360
-    {segment_options}
-alerts:
-  courier_groups:
-    slack: ["#data-alerts"]
-{activations}
-"""
-
-
-def build_audience(tenant, rows: int, activations: str, segment_options: str = ""):
-    """Write the catalog, land `rows` customers and run the courier group: segment `everyone` is ready."""
-    tenant.write_catalog(tenant_catalog(activations, segment_options))
-    tenant.land("in/c_20260105.csv", customer_file(rows))
-    defs = build_definitions(tenant.catalog(), str(tenant.warehouse))
-    with dg.instance_for_test() as instance:
-        return defs, run_courier_group(defs, instance, "2026-01-05")
-
-
-def run_job(defs, name: str, *keys: str) -> dg.ExecuteInProcessResult:
-    selection = [dg.AssetKey(k.split("/")) for k in keys] or None
-    with dg.instance_for_test() as instance:
-        return defs.resolve_job_def(name).execute_in_process(instance=instance, raise_on_error=False,
-                                                             asset_selection=selection)
-
-
-def step_events(result: dg.ExecuteInProcessResult, kind: dg.DagsterEventType) -> list:
-    return [e for e in result.all_events if e.event_type == kind]
+from workflow_platform_tests.support import (
+    build_audience,
+    free_port,
+    run_job,
+    step_events,
+)
 
 
 def test_an_orchestration_sends_its_data_template_to_a_webhook_through_429_and_500(tenant, webhook_server,

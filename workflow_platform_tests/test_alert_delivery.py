@@ -13,12 +13,11 @@ import dagster as dg
 import pytest
 
 from workflow_platform.alerts import dispatch
-from workflow_platform.alerts.channels import AlertChannelsResource
 from workflow_platform.alerts.dispatch import OUTBOX_TRIES, deliver, deliver_all
+from workflow_platform.alerts.resource import AlertChannelsResource
 from workflow_platform.automation.courier_groups import build_courier_group_sensors
 from workflow_platform_tests.servers import BlackHole, SlackServer
-from workflow_platform_tests.test_alerts import ALERT, SETTINGS, channels, smtp  # noqa: F401 - the smtp fixture
-from workflow_platform_tests.test_courier_groups import TICK, group, land
+from workflow_platform_tests.support import ALERT, SETTINGS, TICK, channels, group, land
 
 
 @pytest.fixture
@@ -61,10 +60,10 @@ def test_the_default_budget_bounds_one_alert_within_a_sensor_evaluation():
 
 
 def test_a_sensor_requests_its_run_while_slack_and_smtp_hang_then_delivers_later(
-        tenant, black_hole, short_budget, smtp, monkeypatch):  # noqa: F811 - smtp is a fixture
+        tenant, black_hole, short_budget, smtp, monkeypatch):
     import workflow_platform.automation.courier_groups as module
 
-    catalog, daily = group(tenant)
+    catalog, _daily = group(tenant)
     land(tenant, "club")  # web is missing: at TICK + 3 h its wait is over, the run goes on without it
 
     class FixedNow(dt.datetime):
@@ -96,7 +95,7 @@ def test_a_sensor_requests_its_run_while_slack_and_smtp_hang_then_delivers_later
             slack.close()
 
 
-def test_a_permanent_slack_error_is_not_retried_and_is_reported_on_email(smtp, caplog):  # noqa: F811
+def test_a_permanent_slack_error_is_not_retried_and_is_reported_on_email(smtp, caplog):
     refusing = SlackServer(error="channel_not_found")
     try:
         resource = channels(refusing, smtp)
@@ -110,7 +109,7 @@ def test_a_permanent_slack_error_is_not_retried_and_is_reported_on_email(smtp, c
         refusing.close()
 
 
-def test_an_alert_a_channel_keeps_failing_is_tried_at_each_evaluation_then_given_up(smtp):  # noqa: F811
+def test_an_alert_a_channel_keeps_failing_is_tried_at_each_evaluation_then_given_up(smtp):
     failing = SlackServer(fail_first=10_000)
     try:
         resource = channels(failing, smtp)
@@ -127,7 +126,7 @@ def test_an_alert_a_channel_keeps_failing_is_tried_at_each_evaluation_then_given
         failing.close()
 
 
-def test_an_email_subject_stays_on_one_line(smtp):  # noqa: F811
+def test_an_email_subject_stays_on_one_line(smtp):
     long_group = ALERT.__class__(**{**ALERT.__dict__, "group": "daily_sources_of_the_north_american_stores_and_web"})
     resource = channels(None, smtp)
     deliver(long_group, SETTINGS, None, resource.email(), backoff=0)

@@ -3,53 +3,12 @@
 import logging
 
 import dagster as dg
-import pytest
-from aiosmtpd.controller import Controller
 
-from workflow_platform.alerts.channels import AlertChannelsResource
 from workflow_platform.alerts.dispatch import deliver
-from workflow_platform.alerts.model import Alert
 from workflow_platform.alerts.sensors import build_alert_sensors
-from workflow_platform.catalog.models import Alerts, Recipients
 from workflow_platform.definitions import build_definitions
 from workflow_platform_tests.servers import SlackServer
-from workflow_platform_tests.test_definitions import free_port
-
-# the catalog refuses an address outside allowed_email_domains; delivery filters again in case one gets through
-SETTINGS = Alerts.model_construct(
-    allowed_email_domains=["acme.example"],
-    courier_groups=Recipients(email=["data@acme.example", "someone@elsewhere.example"], slack=["#data-alerts"]),
-    orchestration_groups=Recipients(), campaigns=Recipients(),
-)
-
-
-class Inbox:
-    def __init__(self):
-        self.messages = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append((envelope.rcpt_tos, envelope.content.decode()))
-        return "250 OK"
-
-
-@pytest.fixture
-def smtp():
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    inbox.port = controller.port
-    yield inbox
-    controller.stop()
-
-
-def channels(slack: SlackServer | None, smtp: Inbox | None) -> AlertChannelsResource:
-    return AlertChannelsResource(slack_token="xoxb-test" if slack else None,
-                                 slack_api_url=slack.url if slack else "http://127.0.0.1:9/",
-                                 smtp_host="127.0.0.1" if smtp else None, smtp_port=smtp.port if smtp else 25)
-
-
-ALERT = Alert(kind="missing_files", severity="error", audience="courier_groups", group="daily",
-              cause="no file matching pos/2026/01/05/orders-*.csv for 2026-01-05", action="drop the file", run_id="abc")
+from workflow_platform_tests.support import ALERT, SETTINGS, channels, people_catalog
 
 
 def test_an_alert_reaches_slack_and_allowed_email(slack, smtp, caplog):
@@ -92,17 +51,7 @@ def test_with_no_channel_the_alert_goes_to_the_log(caplog):
 
 
 def test_a_failed_group_run_alerts_its_recipients_without_customer_values(tenant, slack, smtp):
-    tenant.write_catalog("""
-couriers:
-  - name: shop
-    pattern: "'in/c_'yyyyMMdd'.csv'"
-    feed: people
-feeds:
-  - name: people
-    source: shop
-    columns:
-      - {name: id, type: integer, tag: pk}
-      - {name: email, tag: email}
+    tenant.write_catalog(people_catalog(["{name: id, type: integer, tag: pk}", "{name: email, tag: email}"], rest="""\
 courier_groups:
   - name: daily
     couriers: [{courier: shop, stop_when_missing: true}]  # a refused file stops the run
@@ -110,7 +59,7 @@ alerts:
   courier_groups:
     email: [ops@acme.example]
     slack: ["#data-alerts"]
-""")
+"""))
     tenant.land("in/c_20260105.csv", "id,email\n1,secret.person@example.org\nx,other.person@example.org\n")
     catalog = tenant.catalog()
     defs = build_definitions(catalog, str(tenant.warehouse))
@@ -136,15 +85,7 @@ alerts:
 
 
 def test_success_alerts_are_opt_in_and_cancels_are_alerted(tenant, slack):
-    tenant.write_catalog("""
-couriers:
-  - name: shop
-    pattern: "'in/c_'yyyyMMdd'.csv'"
-    feed: people
-feeds:
-  - name: people
-    source: shop
-    columns: [{name: id, tag: pk}]
+    tenant.write_catalog(people_catalog(["{name: id, tag: pk}"], rest="""\
 courier_groups:
   - name: daily
     couriers: [shop]
@@ -152,7 +93,7 @@ courier_groups:
 alerts:
   courier_groups:
     slack: ["#data-alerts"]
-""")
+"""))
     tenant.land("in/c_20260105.csv", "id\n1\n")
     catalog = tenant.catalog()
     defs = build_definitions(catalog, str(tenant.warehouse))

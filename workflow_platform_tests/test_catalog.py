@@ -146,7 +146,7 @@ def test_feed_rules(tenant):
 
 def test_cli_validate_exit_codes(tmp_path):
     ok = subprocess.run([sys.executable, "-m", "workflow_platform.cli", "validate", str(DEMO_CATALOG)],
-                        capture_output=True, text=True)
+                        capture_output=True, text=True, check=False)
     assert ok.returncode == 0, ok.stderr
     assert "is valid: 4 couriers, 4 feeds" in ok.stdout
     broken = tmp_path / "catalog"
@@ -155,7 +155,7 @@ def test_cli_validate_exit_codes(tmp_path):
     sources.write_text(sources.read_text().replace("feed: pos_orders", "feed: pos_order").replace(
         "tag: surname}", "tag: surnme}"))
     bad = subprocess.run([sys.executable, "-m", "workflow_platform.cli", "validate", str(broken)],
-                         capture_output=True, text=True)
+                         capture_output=True, text=True, check=False)
     assert bad.returncode == 1
     assert "did you mean 'pos_orders'?" in bad.stderr
     assert "did you mean 'surname'?" in bad.stderr

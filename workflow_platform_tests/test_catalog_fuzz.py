@@ -272,6 +272,7 @@ def test_mutated_demo_catalogs_load_or_report_clear_errors(files):
         load_or_report(folder)
 
 
+@pytest.mark.slow  # hypothesis: many random catalogs loaded, ~25 s
 @FUZZ
 @given(random_catalog())
 def test_random_catalogs_load_or_report_clear_errors(files):

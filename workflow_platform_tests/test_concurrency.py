@@ -21,6 +21,7 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+import pytest
 
 from workflow_platform.catalog.loader import load_catalog
 from workflow_platform.definitions import build_definitions
@@ -200,6 +201,7 @@ def test_every_op_that_opens_the_warehouse_is_in_the_pool_and_no_sensor_or_sched
     assert [i.name for i in instigators if "warehouse" in i.required_resource_keys] == []
 
 
+@pytest.mark.slow  # dagster-webserver + dagster-daemon running concurrent runs
 def test_concurrent_runs_share_the_warehouse_and_code_servers_never_open_it(tmp_path):
     now = dt.datetime.now(dt.UTC)
     tick = (now - dt.timedelta(minutes=1)).replace(second=0, microsecond=0)

@@ -6,52 +6,12 @@ import json
 import dagster as dg
 
 from workflow_platform.automation.courier_groups import build_courier_group_sensors, decide
-from workflow_platform.automation.window import SCHEDULED_AT_TAG, SINCE_TAG, SKIP_MISSING_TAG, run_days
+from workflow_platform.ingest.window import run_days
+from workflow_platform.tags import SCHEDULED_AT_TAG, SINCE_TAG, SKIP_COURIERS_TAG, SKIP_MISSING_TAG
 from workflow_platform_tests.servers import SlackServer
-from workflow_platform_tests.test_alerts import channels
+from workflow_platform_tests.support import COURIER_GROUP_CATALOG, TICK, channels, group, land
 
 UTC = dt.UTC
-CATALOG = """
-couriers:
-  - name: web
-    pattern: "'web_'yyyyMMdd'.csv'"
-    feed: web
-  - name: club
-    pattern: "'club_'yyyyMMdd'.csv'"
-    feed: club
-    optional: {club_optional}
-feeds:
-  - name: web
-    source: web
-    columns: [{{name: id, tag: pk}}]
-  - name: club
-    source: club
-    columns: [{{name: id, tag: pk}}]
-courier_groups:
-  - name: daily
-    schedule: "{schedule}"
-    active: {active}
-    couriers:
-      - {{courier: web, wait: 2 hours, stop_when_missing: {stop}}}
-      - {{courier: club, wait: 0 seconds}}
-alerts:
-  courier_groups:
-    slack: ["#data-alerts"]
-"""
-TICK = dt.datetime(2026, 1, 6, 6, 0, tzinfo=UTC)  # window of a 1-day look-back: 2026-01-05
-
-
-def group(tenant, stop=False, club_optional=False, schedule="0 6 * * *", active=True):
-    tenant.write_catalog(CATALOG.format(stop=str(stop).lower(), club_optional=str(club_optional).lower(),
-                                        schedule=schedule, active=str(active).lower()))
-    catalog = tenant.catalog()
-    return catalog, catalog.courier_groups[0]
-
-
-def land(tenant, *names, day="20260105"):
-    for name in names:
-        tenant.land(f"{name}_{day}.csv", "id\n1\n")
-
 
 def test_all_files_present_launches_one_run_per_tick(tenant):
     catalog, daily = group(tenant)
@@ -141,7 +101,7 @@ def test_a_weekly_group_loads_every_day_since_its_previous_tick(tenant):
 def test_the_sensor_alerts_once_and_an_inactive_group_starts_stopped(tenant, monkeypatch):
     import workflow_platform.automation.courier_groups as module
 
-    catalog, daily = group(tenant)
+    catalog, _daily = group(tenant)
     land(tenant, "club")
 
     class FixedNow(dt.datetime):
@@ -173,7 +133,8 @@ def test_the_sensor_alerts_once_and_an_inactive_group_starts_stopped(tenant, mon
 
 
 def test_a_wait_longer_than_the_schedule_interval_is_still_decided(tenant):
-    tenant.write_catalog(CATALOG.format(stop="true", club_optional="false", schedule="*/10 * * * *", active="true"))
+    tenant.write_catalog(COURIER_GROUP_CATALOG.format(stop="true", club_optional="false", schedule="*/10 * * * *",
+                                                      active="true"))
     catalog = tenant.catalog()
     every_ten = catalog.courier_groups[0]  # web waits 2 hours, ticks come every 10 minutes
     land(tenant, "club", day="20260105")
@@ -187,7 +148,6 @@ def test_a_wait_longer_than_the_schedule_interval_is_still_decided(tenant):
 
 
 def test_a_catch_up_run_leaves_out_the_couriers_that_already_loaded(tenant):
-    from workflow_platform.automation.window import SKIP_COURIERS_TAG
 
     catalog, daily = group(tenant)
     land(tenant, "club")
@@ -209,10 +169,10 @@ def test_the_same_file_missing_at_a_later_tick_is_alerted_again(tenant):
 
 
 def test_after_a_stop_the_catch_up_run_loads_every_courier_of_the_tick(tenant):
-    from workflow_platform.automation.window import SKIP_COURIERS_TAG
     from workflow_platform.definitions import build_definitions
 
-    tenant.write_catalog(CATALOG.format(stop="true", club_optional="false", schedule="0 6 * * *", active="true")
+    tenant.write_catalog(COURIER_GROUP_CATALOG.format(stop="true", club_optional="false", schedule="0 6 * * *",
+                                                      active="true")
                          .replace("alerts:", "databases: []\nalerts:"))
     catalog = tenant.catalog()
     daily = catalog.courier_groups[0]
@@ -237,8 +197,8 @@ def test_a_file_gone_after_its_run_was_scheduled_follows_the_groups_policy(tenan
     from workflow_platform.definitions import build_definitions
 
     for stop in (False, True):
-        tenant.write_catalog(CATALOG.format(stop=str(stop).lower(), club_optional="false", schedule="0 6 * * *",
-                                            active="true"))
+        tenant.write_catalog(COURIER_GROUP_CATALOG.format(stop=str(stop).lower(), club_optional="false",
+                                                          schedule="0 6 * * *", active="true"))
         catalog = tenant.catalog()
         land(tenant, "club", day="2026010" + ("6" if stop else "5"))
         tags = {SCHEDULED_AT_TAG: (TICK + dt.timedelta(days=int(stop))).isoformat()}  # as the sensor launched it
@@ -251,8 +211,8 @@ def test_a_file_gone_after_its_run_was_scheduled_follows_the_groups_policy(tenan
             failures = [e.step_failure_data.user_failure_data.description for e in result.all_events
                         if e.is_step_failure]
             assert not result.success and failures == [
-                "courier 'web': no file matching web_20260106.csv for 2026-01-06 (required file; window 2026-01-06 "
-                ".. 2026-01-06)"]
+                ("courier 'web': no file matching web_20260106.csv for 2026-01-06 (required file; window 2026-01-06 "
+                ".. 2026-01-06)")]
         else:  # notify and continue: the run goes on without web, alerts and says why
             assert result.success
             assert ("the file was there when the run was scheduled; the group goes on without it: continuing"

@@ -7,7 +7,7 @@ import zipfile
 import duckdb
 import pytest
 
-from workflow_platform_tests.conftest import CUSTOMER_FEED
+from workflow_platform_tests.support import CUSTOMER_FEED
 
 HEADER = "id,first_name,last_name,email,phone,birth_date,updated_at"
 ROWS = [
@@ -147,7 +147,7 @@ def test_several_files_load_in_day_then_name_order(tenant):
     newer = "1,Ann,Lee,ann.new@example.org,5551110000,1990-01-01,2026-01-01 00:00:00"
     tenant.land("in/2026/01/05/customers-b.csv", "\n".join([HEADER, ROWS[0]]) + "\n")
     tenant.land("in/2026/01/05/customers-a.csv", "\n".join([HEADER, ROWS[1]]) + "\n")
-    tenant.land("in/2026/01/06/customers-a.csv", "\n".join([HEADER, newer]) + "\n")
+    tenant.land("in/2026/01/06/customers-a.csv", f"{HEADER}\n{newer}" + "\n")
     tenant.land("in/2026/01/06/customers.csv", "\n".join([HEADER, ROWS[0]]) + "\n")  # does not match
     outcome = tenant.run("2026-01-05", until="2026-01-06", ingest_only=True)
     assert outcome.success, outcome.failures
@@ -257,7 +257,8 @@ def test_cli_output_keeps_brackets_and_colons_literal(tenant, tmp_path):
     data = tmp_path / "wp[x]:100:"
     env = {**os.environ, "WORKFLOW_PLATFORM_DATA": str(data)}
     out = subprocess.run([sys.executable, "-m", "workflow_platform.cli", "run", "--catalog", str(tenant.catalog_dir),
-                          "--date", "2026-01-05", "--ingest-only"], env=env, capture_output=True, text=True)
+                          "--date", "2026-01-05", "--ingest-only"], env=env, capture_output=True, text=True,
+                         check=False)
     assert out.returncode == 1
     assert "wp[x]:100:" in out.stderr + out.stdout  # the path as it is: no markup, no emoji
     assert "contains * ? [ ] { }" in out.stderr

@@ -25,9 +25,9 @@ import pytest
 from dagster._utils.schedules import schedule_execution_time_iterator  # what the daemon iterates (no public API)
 from pydantic import ValidationError
 
-from workflow_platform import cron  # attributes read in the tests, so an older cron.py fails per test
 from workflow_platform.catalog.loader import CatalogInvalid
 from workflow_platform.catalog.models import CourierGroup, OrchestrationGroup
+from workflow_platform.formats import cron  # attributes read in the tests, so an older cron.py fails per test
 
 UTC = dt.UTC
 YEAR = 2026
@@ -243,7 +243,7 @@ def test_campaign_crons_are_valid_dagster_crons():
 
 
 def test_shifted_deadline_crons_follow_dagster_syntax():
-    from workflow_platform.automation.runtime import shifted_cron
+    from workflow_platform.formats.cron import shifted_cron
 
     assert shifted_cron("@daily", 30) == "30 0 * * *"
     assert shifted_cron("@DAILY", 30) == "30 0 * * *"

@@ -3,8 +3,11 @@ launched through the webserver's GraphQL API is queued, executed by the daemon i
 the demo tenant's files."""
 
 import duckdb
+import pytest
 
 from workflow_platform_tests.dagster_services import graphql, start_services
+
+pytestmark = pytest.mark.slow  # dagster-webserver + dagster-daemon for a run of the demo tenant
 
 
 def test_daemon_runs_a_courier_group_launched_from_the_webserver(tmp_path):

@@ -3,31 +3,27 @@ incomplete one (stop when missing) launches nothing and alerts the local Slack a
 run still going past its group's runtime threshold is warned about, once."""
 
 import datetime as dt
-import os
-import shutil
-import signal
-import subprocess
-import sys
 import textwrap
 import time
-from pathlib import Path
 
 import dagster as dg
 import duckdb
+import pytest
 
 from workflow_platform_tests.servers import SlackServer
-from workflow_platform_tests.test_alerts import Inbox
-from workflow_platform_tests.test_definitions import free_port
+from workflow_platform_tests.support import (
+    Inbox,
+    daemon_env,
+    daemon_tenant,
+    dagster_daemon,
+    dated_couriers,
+    free_port,
+    wait_until,
+)
 
-REPO = Path(__file__).resolve().parents[1]
-CATALOG = """
-couriers:
-  - name: web
-    pattern: "'web_'yyyyMMdd'.csv'"
-    feed: web
-  - name: club
-    pattern: "'club_'yyyyMMdd'.csv'"
-    feed: club
+pytestmark = pytest.mark.slow  # the real dagster-daemon for a few minutes
+
+CATALOG = dated_couriers("web", "club") + """\
 feeds:
   - name: web
     source: web
@@ -52,24 +48,10 @@ alerts:
 """
 
 
-def wait_for(predicate, timeout: float):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := predicate():
-            return value
-        time.sleep(1)
-    return None
-
-
-def test_the_daemon_runs_scheduled_courier_groups_and_alerts_once(tmp_path):
+def test_the_daemon_runs_scheduled_courier_groups_and_alerts_once(tmp_path, monkeypatch):
     from aiosmtpd.controller import Controller
 
-    home, data, catalog = tmp_path / "home", tmp_path / "data", tmp_path / "catalog"
-    for folder in (home, data / "landing", catalog):
-        folder.mkdir(parents=True)
-    shutil.copy(REPO / ".dagster_home" / "dagster.yaml", home / "dagster.yaml")
-    with dg.DagsterInstance.from_config(str(home)):  # storages created once, before the services race to it
-        pass
+    home, data, catalog = daemon_tenant(tmp_path)
     (catalog / "catalog.yaml").write_text(textwrap.dedent(CATALOG))
     yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
     (data / "landing" / f"web_{yesterday:%Y%m%d}.csv").write_text("id,email\n1,a@example.org\n2,b@example.org\n")
@@ -77,38 +59,31 @@ def test_the_daemon_runs_scheduled_courier_groups_and_alerts_once(tmp_path):
     slack, inbox = SlackServer(), Inbox()
     smtp = Controller(inbox, hostname="127.0.0.1", port=free_port())
     smtp.start()
-    env = {**os.environ, "DAGSTER_HOME": str(home), "WORKFLOW_PLATFORM_DATA": str(data),
-           "WORKFLOW_PLATFORM_CATALOG": str(catalog), "WORKFLOW_PLATFORM_SENSOR_INTERVAL": "5",
-           "WORKFLOW_PLATFORM_SLACK_TOKEN": "xoxb-test", "WORKFLOW_PLATFORM_SLACK_API_URL": slack.url,
-           "WORKFLOW_PLATFORM_SMTP_HOST": "127.0.0.1", "WORKFLOW_PLATFORM_SMTP_PORT": str(smtp.port)}
-    log = open(tmp_path / "daemon.log", "w")  # noqa: SIM115
-    daemon = subprocess.Popen([str(Path(sys.executable).parent / "dagster-daemon"), "run"], cwd=REPO, env=env,
-                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    env = daemon_env(home, data, catalog, slack.url, WORKFLOW_PLATFORM_SMTP_HOST="127.0.0.1",
+                     WORKFLOW_PLATFORM_SMTP_PORT=str(smtp.port))
     try:
-        os.environ["DAGSTER_HOME"] = str(home)  # read the daemon's instance from this process
-        with dg.DagsterInstance.get() as instance:
-            # a run of the group that is still going (its worker is elsewhere): the runtime sensor must warn
-            instance.add_run(dg.DagsterRun(job_name="courier_group__complete", run_id="still-going",
-                                           status=dg.DagsterRunStatus.STARTED))
+        with dagster_daemon(env, tmp_path / "daemon.log"):
+            monkeypatch.setenv("DAGSTER_HOME", str(home))  # read the daemon's instance from this process
+            with dg.DagsterInstance.get() as instance:
+                # a run of the group that is still going (its worker is elsewhere): the runtime sensor must warn
+                instance.add_run(dg.DagsterRun(job_name="courier_group__complete", run_id="still-going",
+                                               status=dg.DagsterRunStatus.STARTED))
 
-            def succeeded():
-                runs = instance.get_runs(dg.RunsFilter(job_name="courier_group__complete",
-                                                       statuses=[dg.DagsterRunStatus.SUCCESS]))
-                return runs or None
+                def succeeded():
+                    runs = instance.get_runs(dg.RunsFilter(job_name="courier_group__complete",
+                                                           statuses=[dg.DagsterRunStatus.SUCCESS]))
+                    return runs or None
 
-            runs = wait_for(succeeded, 150)
-            assert runs, "no successful run of the complete group:\n" + (tmp_path / "daemon.log").read_text()[-3000:]
-            assert all(r.tags["dagster/sensor_name"] == "courier_group__complete__schedule" for r in runs)
-            assert len({r.tags["dagster/run_key"] for r in runs}) == len(runs)  # one run per tick
-            assert wait_for(lambda: [m for m in slack.messages if "files missing" in m["text"]], 60)
-            assert wait_for(lambda: [m for m in slack.messages if "runs/still-going" in m["text"]], 60)
-            time.sleep(15)  # later ticks: the same missing file and the same slow run are not alerted again
-            incomplete = instance.get_runs(dg.RunsFilter(job_name="courier_group__incomplete"))
+                runs = wait_until(succeeded, 150)
+                assert runs, ("no successful run of the complete group:\n"
+                              + (tmp_path / "daemon.log").read_text()[-3000:])
+                assert all(r.tags["dagster/sensor_name"] == "courier_group__complete__schedule" for r in runs)
+                assert len({r.tags["dagster/run_key"] for r in runs}) == len(runs)  # one run per tick
+                assert wait_until(lambda: [m for m in slack.messages if "files missing" in m["text"]], 60)
+                assert wait_until(lambda: [m for m in slack.messages if "runs/still-going" in m["text"]], 60)
+                time.sleep(15)  # later ticks: the same missing file and the same slow run are not alerted again
+                incomplete = instance.get_runs(dg.RunsFilter(job_name="courier_group__incomplete"))
     finally:
-        os.environ.pop("DAGSTER_HOME", None)
-        os.killpg(daemon.pid, signal.SIGTERM)
-        daemon.wait(timeout=60)
-        log.close()
         smtp.stop()
         slack.close()
     assert incomplete == []  # stop when missing: nothing launched

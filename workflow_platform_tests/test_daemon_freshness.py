@@ -4,14 +4,8 @@ new materialization; then they turn FAIL, and `courier_group_runtime_alerts`, wh
 through `instance.get_freshness_state_records` (not public in Dagster 1.13), alerts Slack once."""
 
 import datetime as dt
-import os
-import shutil
-import signal
-import subprocess
-import sys
 import textwrap
 import time
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import dagster as dg
@@ -19,16 +13,13 @@ import pytest
 
 from workflow_platform.catalog.loader import load_catalog
 from workflow_platform.definitions import build_definitions
-from workflow_platform_tests.conftest import run_courier_group
 from workflow_platform_tests.servers import SlackServer
+from workflow_platform_tests.support import daemon_env, daemon_tenant, dagster_daemon, dated_couriers, run_courier_group
 
-REPO = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow  # the real dagster-daemon for about four minutes
+
 # active: false: the group's schedule sensor is off, so nothing but the test materializes its assets
-CATALOG = """
-couriers:
-  - name: web
-    pattern: "'web_'yyyyMMdd'.csv'"
-    feed: web
+CATALOG = dated_couriers("web") + """\
 feeds:
   - name: web
     source: web
@@ -48,12 +39,8 @@ alerts:
 KEYS = [dg.AssetKey([layer, "web"]) for layer in ("courier", "feed", "domain")]
 
 
-@pytest.mark.slow
 def test_the_freshness_daemon_turns_a_missed_deadline_into_a_data_not_fresh_alert(tmp_path, monkeypatch):
-    home, data, catalog = tmp_path / "home", tmp_path / "data", tmp_path / "catalog"
-    for folder in (home, data / "landing", catalog):
-        folder.mkdir(parents=True)
-    shutil.copy(REPO / ".dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    home, data, catalog = daemon_tenant(tmp_path)
     yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
     (data / "landing" / f"web_{yesterday:%Y%m%d}.csv").write_text("id,email\n1,a@example.org\n")
     # a zone where the deadline stays within the day (a deadline past midnight is no cron: no cron policy)
@@ -73,17 +60,11 @@ def test_the_freshness_daemon_turns_a_missed_deadline_into_a_data_not_fresh_aler
     (catalog / "catalog.yaml").write_text(textwrap.dedent(CATALOG.format(schedule=f"{tick:%M %H} * * *",
                                                                           timezone=zone)))
     slack = SlackServer()
-    env = {**os.environ, "DAGSTER_HOME": str(home), "WORKFLOW_PLATFORM_DATA": str(data),
-           "WORKFLOW_PLATFORM_CATALOG": str(catalog), "WORKFLOW_PLATFORM_SENSOR_INTERVAL": "5",
-           "FRESHNESS_DAEMON_INTERVAL_SECONDS": "5",
-           "WORKFLOW_PLATFORM_SLACK_TOKEN": "xoxb-test", "WORKFLOW_PLATFORM_SLACK_API_URL": slack.url}
+    env = daemon_env(home, data, catalog, slack.url, FRESHNESS_DAEMON_INTERVAL_SECONDS="5")
     log_path = tmp_path / "daemon.log"
-    log = open(log_path, "w")  # noqa: SIM115
-    daemon = subprocess.Popen([str(Path(sys.executable).parent / "dagster-daemon"), "run"], cwd=REPO, env=env,
-                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     states: list[tuple[float, str]] = []  # courier/web's state as the daemon recorded it, on each change
     try:
-        with dg.DagsterInstance.from_config(str(home)) as instance:
+        with dagster_daemon(env, log_path), dg.DagsterInstance.from_config(str(home)) as instance:
             give_up = deadline.timestamp() + 150
             while time.time() < give_up and not [m for m in slack.messages if "data not fresh" in m["text"]]:
                 record = instance.get_freshness_state_records([KEYS[0]]).get(KEYS[0])
@@ -93,13 +74,6 @@ def test_the_freshness_daemon_turns_a_missed_deadline_into_a_data_not_fresh_aler
             time.sleep(12)  # two more sensor evaluations: the same FAIL is not alerted again
             final = instance.get_freshness_state_records(KEYS)
     finally:
-        os.killpg(daemon.pid, signal.SIGTERM)
-        try:
-            daemon.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(daemon.pid, signal.SIGKILL)
-            daemon.wait(timeout=30)
-        log.close()
         slack.close()
     context = f"states {states}, T {tick}, materialized {materialized}\n{log_path.read_text()[-3000:]}"
     assert materialized < tick.timestamp()

@@ -19,9 +19,9 @@ import pytest
 import workflow_platform
 from workflow_platform.catalog.loader import load_catalog
 from workflow_platform.catalog.models import Catalog, Courier
-from workflow_platform.couriers.patterns import FilePattern
 from workflow_platform.demo.generate import DemoSummary, generate_demo_data
-from workflow_platform.feeds.semantics import clean_text, email, phone
+from workflow_platform.formats.patterns import FilePattern
+from workflow_platform.ingest.feeds.semantics import clean_text, email, phone
 
 CATALOG_DIR = Path(workflow_platform.__file__).parent / "demo" / "catalog"
 END = dt.date(2026, 11, 5)  # the window 2026-11-01 (a Sunday) .. 2026-11-05

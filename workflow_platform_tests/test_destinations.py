@@ -25,10 +25,10 @@ import pytest
 from fsspec.implementations.local import LocalFileSystem
 
 from workflow_platform.catalog.models import Destination
+from workflow_platform.formats.filenames import render_filename
 from workflow_platform.orchestrations.destinations import classify
 from workflow_platform.orchestrations.errors import PermanentSendError, SendError, TransientSendError
 from workflow_platform.orchestrations.export import template_select
-from workflow_platform.orchestrations.filenames import render_filename
 from workflow_platform.orchestrations.send import SendNames, SendSummary, send_rows
 from workflow_platform.storage import MissingSecret
 from workflow_platform_tests.servers import s3_server, sftp_server  # noqa: F401

@@ -23,11 +23,12 @@ def demo_run(tmp_path_factory) -> dict:
     env.pop("WORKFLOW_PLATFORM_WAREHOUSE", None)
     cli = [sys.executable, "-m", "workflow_platform.cli"]
     generated = subprocess.run(cli + ["demo-data", "--days", str(DAYS), "--customers", "800", "--seed", "7",
-                                      "--end", END.isoformat()], env=env, capture_output=True, text=True, timeout=300)
+                                      "--end", END.isoformat()], env=env, capture_output=True, text=True, timeout=300,
+                               check=False)
     assert generated.returncode == 0, generated.stderr
     start = END - dt.timedelta(days=DAYS - 1)
     run = subprocess.run(cli + ["run", "--from", start.isoformat(), "--to", (END + dt.timedelta(days=1)).isoformat()],
-                         env=env, capture_output=True, text=True, timeout=600)
+                         env=env, capture_output=True, text=True, timeout=600, check=False)
     return {"data": data, "generated": generated, "run": run}
 
 
@@ -109,7 +110,7 @@ def test_rerun_keeps_every_customer_id(demo_run):
     before = dict(query(demo_run, "SELECT record_key, customer_id FROM stitch.customer_ids"))
     env = {**os.environ, "WORKFLOW_PLATFORM_DATA": str(demo_run["data"])}
     again = subprocess.run([sys.executable, "-m", "workflow_platform.cli", "run", "--date", END.isoformat()],
-                           env=env, capture_output=True, text=True, timeout=600)
+                           env=env, capture_output=True, text=True, timeout=600, check=False)
     assert again.returncode == 0, again.stdout + again.stderr
     after = dict(query(demo_run, "SELECT record_key, customer_id FROM stitch.customer_ids"))
     assert after == before
@@ -119,9 +120,10 @@ def test_cli_group_run_with_ingest_only_and_a_skipped_courier(demo_run):
     env = {**os.environ, "WORKFLOW_PLATFORM_DATA": str(demo_run["data"])}
     cli = [sys.executable, "-m", "workflow_platform.cli", "run", "--group", "daily_sources", "--date", END.isoformat()]
     run = subprocess.run(cli + ["--ingest-only", "--skip-courier", "ecommerce_orders"], env=env, capture_output=True,
-                         text=True, timeout=600)
+                         text=True, timeout=600, check=False)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "domain/pos_orders" in run.stdout
     assert "stitch/identity" not in run.stdout and "segment/" not in run.stdout  # ingest only
-    unknown = subprocess.run(cli + ["--group", "nightly"], env=env, capture_output=True, text=True, timeout=600)
+    unknown = subprocess.run(cli + ["--group", "nightly"], env=env, capture_output=True, text=True, timeout=600,
+                             check=False)
     assert unknown.returncode == 2 and "unknown courier group 'nightly'; groups: daily_sources" in unknown.stderr

@@ -3,7 +3,11 @@ then re-run: nothing lost, nothing doubled, no table ever half-written (see faul
 
 import json
 
+import pytest
+
 from workflow_platform_tests.fault_injection import Harness
+
+pytestmark = pytest.mark.slow  # fault injection: 20 killed runs and their re-runs
 
 KILLS = 20
 

@@ -4,8 +4,9 @@ import duckdb
 import pytest
 
 from workflow_platform.catalog.models import StitchSettings
-from workflow_platform.feeds.semantics import standardize
-from workflow_platform.joda import joda_to_strftime
+from workflow_platform.formats.joda import joda_to_strftime
+from workflow_platform.ingest.feeds.semantics import standardize
+from workflow_platform_tests.support import people_catalog
 
 SETTINGS = StitchSettings()
 
@@ -55,24 +56,17 @@ def test_joda_formats():
     assert joda_to_strftime("yyyyMMdd'T'HHmm") == "%Y%m%dT%H%M"
 
 
-FEED = """
-couriers:
-  - name: shop
-    pattern: "'in/c_'yyyyMMdd'.csv'"
-    feed: people
-feeds:
-  - name: people
-    source: shop
-    error_threshold: {threshold}
-    columns:
-      - {{name: id, type: integer, tag: pk}}
-      - {{name: email, tag: email}}
-      - {{name: born, type: date, format: MM/dd/yyyy, tag: birthdate, on_invalid: reject_row}}
-      - {{name: seen, type: datetime, format: "yyyy-MM-dd HH:mm"}}
-      - {{name: score, type: "decimal(5,2)"}}
-      - {{name: ratio, type: float}}
-      - {{name: active, type: boolean}}
-"""
+def feed_catalog(threshold: int) -> str:
+    """Feed `people` of every column type, refusing its file past `threshold` percent of rejected rows."""
+    return people_catalog([
+        "{name: id, type: integer, tag: pk}",
+        "{name: email, tag: email}",
+        "{name: born, type: date, format: MM/dd/yyyy, tag: birthdate, on_invalid: reject_row}",
+        '{name: seen, type: datetime, format: "yyyy-MM-dd HH:mm"}',
+        '{name: score, type: "decimal(5,2)"}',
+        "{name: ratio, type: float}",
+        "{name: active, type: boolean}",
+    ], feed_options=[f"error_threshold: {threshold}"])
 
 
 def people_file(bad_rows: int, good_rows: int = 20) -> str:
@@ -85,7 +79,7 @@ def people_file(bad_rows: int, good_rows: int = 20) -> str:
 
 
 def test_types_are_parsed_and_values_standardized(tenant):
-    tenant.write_catalog(FEED.format(threshold=1))
+    tenant.write_catalog(feed_catalog(1))
     tenant.land("in/c_20260105.csv", people_file(bad_rows=0))
     assert tenant.run("2026-01-05", ingest_only=True).success
     row = tenant.query("SELECT id, email, born, seen, score, ratio, active FROM domain.people WHERE id = 3")[0]
@@ -98,7 +92,7 @@ def test_types_are_parsed_and_values_standardized(tenant):
 
 
 def test_rejected_rows_are_recorded_and_within_threshold_the_rest_loads(tenant):
-    tenant.write_catalog(FEED.format(threshold=10))
+    tenant.write_catalog(feed_catalog(10))
     tenant.land("in/c_20260105.csv", people_file(bad_rows=2))
     outcome = tenant.run("2026-01-05", ingest_only=True)
     assert outcome.success, outcome.failures
@@ -111,7 +105,7 @@ def test_rejected_rows_are_recorded_and_within_threshold_the_rest_loads(tenant):
 
 
 def test_a_file_over_the_threshold_is_rejected_and_leaves_the_domain_table_unchanged(tenant):
-    tenant.write_catalog(FEED.format(threshold=1))
+    tenant.write_catalog(feed_catalog(1))
     tenant.land("in/c_20260105.csv", people_file(bad_rows=0))
     assert tenant.run("2026-01-05", ingest_only=True).success
     before = tenant.query("SELECT * FROM domain.people ORDER BY id")
@@ -129,7 +123,7 @@ def test_a_file_over_the_threshold_is_rejected_and_leaves_the_domain_table_uncha
 
 
 def test_threshold_override_for_one_run(tenant):
-    tenant.write_catalog(FEED.format(threshold=1))
+    tenant.write_catalog(feed_catalog(1))
     tenant.land("in/c_20260106.csv", people_file(bad_rows=1, good_rows=5))
     assert not tenant.run("2026-01-06", ingest_only=True).success
     assert tenant.scalar("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'people'") == 0
@@ -140,7 +134,7 @@ def test_threshold_override_for_one_run(tenant):
 
 
 def test_empty_primary_key_and_malformed_lines_are_rejected(tenant):
-    tenant.write_catalog(FEED.format(threshold=50))
+    tenant.write_catalog(feed_catalog(50))
     tenant.land("in/c_20260105.csv", "id,email,born,seen,score,ratio,active\n"
                 ",a@example.org,01/01/1990,,,,\n"
                 "2,b@example.org,01/01/1990,,,,\n"
@@ -155,7 +149,7 @@ def test_empty_primary_key_and_malformed_lines_are_rejected(tenant):
 
 
 def test_line_numbers_stay_exact_after_malformed_lines(tenant):
-    tenant.write_catalog(FEED.format(threshold=60))
+    tenant.write_catalog(feed_catalog(60))
     tenant.land("in/c_20260105.csv", "id,email,born,seen,score,ratio,active\n"
                 "1,a@example.org,01/01/1990,,,,\n"
                 "2,b@example.org,01/01/1990,,,,,extra\n"

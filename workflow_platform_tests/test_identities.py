@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from workflow_platform.catalog.loader import load_catalog
-from workflow_platform.couriers.patterns import FilePattern
 from workflow_platform.demo.identities import (
     COLUMNS,
     EVAL_SOURCES,
@@ -25,6 +24,7 @@ from workflow_platform.demo.identities import (
     eval_catalog,
     generate_identities,
 )
+from workflow_platform.formats.patterns import FilePattern
 
 DAY = "20260105"
 NAME_COLUMNS = {"ecommerce": ("first_name", "last_name"), "loyalty": ("given_name", "surname"),

@@ -14,8 +14,8 @@ import dagster as dg
 import pytest
 from click.testing import CliRunner
 
-from workflow_platform.automation.runner import run_workflow
 from workflow_platform.cli import main
+from workflow_platform.runner import run_workflow
 
 DAY = "2026-01-05"
 HEADER = "id,given,surname,email,phone,birth,visits,spend"

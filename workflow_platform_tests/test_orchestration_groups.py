@@ -13,8 +13,7 @@ from dagster._utils.schedules import cron_string_iterator  # the scheduler's own
 from workflow_platform.automation.orchestration_groups import UPSTREAM_RUN_TAG
 from workflow_platform.catalog.loader import CatalogInvalid
 from workflow_platform.definitions import build_definitions
-from workflow_platform_tests.conftest import CUSTOMER_SOURCE, customer_file, run_courier_group
-from workflow_platform_tests.test_alerts import channels
+from workflow_platform_tests.support import CUSTOMER_SOURCE, channels, customer_file, run_courier_group
 
 
 def catalog_text(enabled: bool = True, group_options: str = "run_after: daily", fail_when: str = "") -> str:

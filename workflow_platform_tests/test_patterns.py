@@ -4,7 +4,7 @@ import datetime as dt
 
 import pytest
 
-from workflow_platform.couriers.patterns import FilePattern
+from workflow_platform.formats.patterns import FilePattern
 
 DOC_PATTERN = "'files/'yyyy'/'MM'/'dd'/customers-*.csv'"
 DAY = dt.date(2020, 4, 10)

@@ -14,8 +14,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from workflow_platform.automation.runner import run_workflow
-from workflow_platform_tests.conftest import CUSTOMER_FEED, CUSTOMER_HEADER
+from workflow_platform.runner import run_workflow
+from workflow_platform_tests.support import CUSTOMER_FEED, CUSTOMER_HEADER
 
 DAY = "2026-01-05"
 ALERTS = '\nalerts:\n  courier_groups:\n    slack: ["#data-alerts"]\n'

@@ -16,10 +16,8 @@ import requests
 from workflow_platform.orchestrations.errors import PermanentSendError, TransientSendError
 from workflow_platform.retries import TRANSIENT_RETRY, fail_fast, is_permanent
 from workflow_platform.storage import MissingSecret
-from workflow_platform_tests.dagster_services import REPO
 from workflow_platform_tests.servers import ScriptedResponse
-from workflow_platform_tests.test_activations import build_audience, run_job, step_events
-from workflow_platform_tests.test_definitions import free_port
+from workflow_platform_tests.support import REPO, build_audience, free_port, run_job, step_events
 
 STEP = "orchestration__everyone_to_crm"
 

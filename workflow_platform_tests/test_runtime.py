@@ -5,11 +5,12 @@ import time
 import dagster as dg
 
 from workflow_platform.automation.jobs import courier_group_job_name
-from workflow_platform.automation.runtime import build_runtime_sensors, freshness_policy, shifted_cron
+from workflow_platform.automation.runtime import build_runtime_sensors
 from workflow_platform.definitions import build_definitions
+from workflow_platform.formats.cron import shifted_cron
+from workflow_platform.presentation import freshness_policy
 from workflow_platform_tests.servers import SlackServer
-from workflow_platform_tests.test_alerts import channels
-from workflow_platform_tests.test_courier_groups import CATALOG
+from workflow_platform_tests.support import COURIER_GROUP_CATALOG, channels
 
 
 def test_the_deadline_is_the_schedule_plus_the_threshold():
@@ -20,7 +21,7 @@ def test_the_deadline_is_the_schedule_plus_the_threshold():
 
 
 def test_group_assets_carry_the_freshness_policy(tenant):
-    tenant.write_catalog(CATALOG.format(stop="false", club_optional="false", schedule="0 6 * * *", active="true")
+    tenant.write_catalog(COURIER_GROUP_CATALOG.format(stop="false", club_optional="false", schedule="0 6 * * *", active="true")
                          .replace("    active: true", "    active: true\n    runtime_threshold: 45 minutes"))
     catalog = tenant.catalog()
     policy = freshness_policy(catalog.courier_groups[0])
@@ -32,7 +33,7 @@ def test_group_assets_carry_the_freshness_policy(tenant):
 
 
 def test_a_run_over_its_threshold_is_warned_once_while_it_runs(tenant):
-    tenant.write_catalog(CATALOG.format(stop="false", club_optional="false", schedule="0 6 * * *", active="true")
+    tenant.write_catalog(COURIER_GROUP_CATALOG.format(stop="false", club_optional="false", schedule="0 6 * * *", active="true")
                          .replace("    active: true", "    active: true\n    runtime_threshold: 1 second"))
     catalog = tenant.catalog()
     [sensor] = build_runtime_sensors(catalog)
@@ -57,14 +58,14 @@ def test_a_run_over_its_threshold_is_warned_once_while_it_runs(tenant):
 
 
 def test_no_threshold_no_runtime_sensor(tenant):
-    tenant.write_catalog(CATALOG.format(stop="false", club_optional="false", schedule="0 6 * * *", active="true"))
+    tenant.write_catalog(COURIER_GROUP_CATALOG.format(stop="false", club_optional="false", schedule="0 6 * * *", active="true"))
     assert build_runtime_sensors(tenant.catalog()) == []
 
 
 def test_a_freshness_state_turning_warn_or_fail_alerts_once_per_transition(tenant, monkeypatch):
     from types import SimpleNamespace
 
-    tenant.write_catalog(CATALOG.format(stop="false", club_optional="false", schedule="0 6 * * *", active="true")
+    tenant.write_catalog(COURIER_GROUP_CATALOG.format(stop="false", club_optional="false", schedule="0 6 * * *", active="true")
                          .replace("    active: true", "    active: true\n    runtime_threshold: 30 minutes"))
     catalog = tenant.catalog()
     defs = build_definitions(catalog, str(tenant.warehouse))

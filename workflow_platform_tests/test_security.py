@@ -15,19 +15,19 @@ import duckdb
 import pytest
 import yaml
 
-from workflow_platform.alerts.channels import AlertChannelsResource
+from workflow_platform.alerts.resource import AlertChannelsResource
 from workflow_platform.alerts.sensors import build_alert_sensors
 from workflow_platform.catalog.loader import CatalogInvalid
 from workflow_platform.catalog.models import Courier, Destination, Location, Orchestration
-from workflow_platform.couriers.landing import LandingEscape, find_files
-from workflow_platform.couriers.patterns import FilePattern
 from workflow_platform.definitions import build_definitions
+from workflow_platform.formats.filenames import FilenameTemplateError, render_filename
+from workflow_platform.formats.patterns import FilePattern
+from workflow_platform.ingest.couriers.landing import LandingEscape, find_files
 from workflow_platform.orchestrations.errors import PermanentSendError
-from workflow_platform.orchestrations.filenames import FilenameTemplateError, render_filename
 from workflow_platform.orchestrations.send import SendNames, send_rows
 from workflow_platform.storage import UnsafePath
-from workflow_platform_tests.conftest import CUSTOMER_HEADER, CUSTOMER_SOURCE, customer_file
 from workflow_platform_tests.servers import ScriptedResponse
+from workflow_platform_tests.support import CUSTOMER_HEADER, CUSTOMER_SOURCE, customer_file
 
 DAY = dt.date(2026, 1, 5)
 NOW = dt.datetime(2026, 3, 1, 5, 30, tzinfo=dt.UTC)

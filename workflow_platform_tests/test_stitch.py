@@ -1,18 +1,8 @@
 """Deterministic Stitch (`stitch.resolver: deterministic`): exact links, connected components, stable ids."""
 
-from workflow_platform_tests.conftest import Tenant
+from workflow_platform_tests.support import Tenant, dated_couriers, separation_catalog
 
-CATALOG = """
-couriers:
-  - name: web
-    pattern: "'web_'yyyyMMdd'.csv'"
-    feed: web
-  - name: club
-    pattern: "'club_'yyyyMMdd'.csv'"
-    feed: club
-  - name: sales
-    pattern: "'sales_'yyyyMMdd'.csv'"
-    feed: sales
+CATALOG = dated_couriers("web", "club", "sales") + """\
 feeds:
   - name: web
     source: web
@@ -164,9 +154,8 @@ def test_segment_sql_runs_sandboxed_from_the_file_system(tmp_path):
     secret.write_text("password\nhunter2\n")
     # validation refuses table functions; even SQL that slipped past it cannot reach files at run time
     leak = Segment.model_validate({"name": "leak", "sql": f"SELECT * FROM '{secret}'"})
-    with duckdb.connect(str(tmp_path / "w.duckdb")) as conn:
-        with pytest.raises(SegmentSqlError, match="Permission"):
-            build_segment(conn, leak)
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as conn, pytest.raises(SegmentSqlError, match="Permission"):
+        build_segment(conn, leak)
 
 
 def test_a_shared_phone_links_only_with_the_same_surname(tenant):
@@ -182,31 +171,7 @@ w3,Ann,Lee,,(555) 100 2000,,
 
 
 def test_the_exact_rules_never_join_two_values_of_a_separation_key(tenant):
-    tenant.write_catalog("""
-couriers:
-  - {name: web, pattern: "'web_'yyyyMMdd'.csv'", feed: web}
-  - {name: club, pattern: "'club_'yyyyMMdd'.csv'", feed: club}
-feeds:
-  - name: web
-    source: web
-    columns:
-      - {name: id, tag: pk}
-      - {name: first, tag: given-name}
-      - {name: last, tag: surname}
-      - {name: email, tag: email}
-      - {name: region, tag: sk-region}
-  - name: club
-    source: club
-    columns:
-      - {name: member, tag: pk}
-      - {name: first, tag: given-name}
-      - {name: last, tag: surname}
-      - {name: email, tag: email}
-stitch:
-  resolver: deterministic
-databases:
-  - {name: c360, type: customer_360}
-""")
+    tenant.write_catalog(separation_catalog(resolver="deterministic"))
     # w1 and w2 share an email but not the region; m1 (no region) shares it too and joins one of them
     tenant.land("web_20260105.csv", "id,first,last,email,region\n"
                                     "w1,Ann,Lee,ann.lee@example.net,north\n"

@@ -17,7 +17,7 @@ from workflow_platform.demo.identities import generate_identities
 from workflow_platform.stitch.evaluation import evaluate
 from workflow_platform.stitch.qa import last_qa, run_stitch
 from workflow_platform.stitch.records import mailbox
-from workflow_platform_tests.conftest import Tenant
+from workflow_platform_tests.support import Tenant, separation_catalog
 
 DAY = "2026-01-05"
 RECORDS = 5_000
@@ -90,6 +90,7 @@ def last_qa_of(tenant: Tenant):
         return last_qa(conn)
 
 
+@pytest.mark.slow  # several Splink trainings on the labelled set: ~32 s
 def test_ids_are_identical_on_unchanged_input_and_stable_when_one_percent_arrives(tenant):
     _, held = load_set(tenant, 4_000, hold_back=0.01)
     assert tenant.run(DAY).success
@@ -107,6 +108,7 @@ def test_ids_are_identical_on_unchanged_input_and_stable_when_one_percent_arrive
     assert last_qa_of(tenant).id_churn_pct <= 1.0
 
 
+@pytest.mark.slow  # several Splink trainings on the labelled set: ~33 s
 def test_incremental_mode_only_attaches_new_records(tenant):
     _, held = load_set(tenant, 4_000, hold_back=0.02, extra="\nstitch:\n  mode: incremental\n")
     assert tenant.run(DAY).success  # no previous run: runs as normal
@@ -128,6 +130,7 @@ def test_incremental_mode_only_attaches_new_records(tenant):
     assert qa.new_customer_ids == len({after[k] for k in new} - set(before.values()))
 
 
+@pytest.mark.slow  # several Splink trainings on the labelled set: ~23 s
 def test_a_junk_email_shared_by_many_people_never_merges_them(tenant):
     load_set(tenant, 2_000)
     # 30 different people sign up with one made-up address that no blocklist knows
@@ -167,6 +170,7 @@ def test_household_members_stay_apart(tenant):
     assert merged_household_people / people_in_households < 0.01
 
 
+@pytest.mark.slow  # several Splink trainings on the labelled set: ~21 s
 def test_churn_above_the_threshold_alerts_and_the_run_continues(tenant, slack, monkeypatch):
     monkeypatch.setenv("WORKFLOW_PLATFORM_SLACK_TOKEN", "xoxb-test")
     monkeypatch.setenv("WORKFLOW_PLATFORM_SLACK_API_URL", slack.url)
@@ -187,6 +191,7 @@ def test_churn_above_the_threshold_alerts_and_the_run_continues(tenant, slack, m
     assert f"Stitch run {qa.run}: customer id churn {qa.id_churn_pct:.2f}%" in message["text"]
 
 
+@pytest.mark.slow  # Splink on the labelled set: 15-23 s
 def test_stitch_report_prints_the_last_run(tenant, monkeypatch):
     load_set(tenant, 2_000)
     assert tenant.run(DAY).success
@@ -219,6 +224,7 @@ def test_an_unknown_mode_in_the_catalog_is_a_catalog_error(tenant, mode):
     assert "stitch" in str(error.value) and "mode" in str(error.value)
 
 
+@pytest.mark.slow  # several Splink trainings on the labelled set: ~24 s
 def test_catalog_blocking_rules_replace_the_derived_ones(tenant):
     load_set(tenant, 2_000)
     assert tenant.run(DAY).success
@@ -243,35 +249,8 @@ def test_a_broken_blocking_rule_is_a_catalog_error_with_file_and_line(tenant):
     assert "catalog.yaml:" in text and "stitch.blocking_rules[0]" in text and "does not parse" in text
 
 
-SEPARATION_CATALOG = """
-couriers:
-  - {name: web, pattern: "'web_'yyyyMMdd'.csv'", feed: web}
-  - {name: club, pattern: "'club_'yyyyMMdd'.csv'", feed: club}
-feeds:
-  - name: web
-    source: web
-    columns:
-      - {name: id, tag: pk}
-      - {name: first, tag: given-name}
-      - {name: last, tag: surname}
-      - {name: email, tag: email}
-      - {name: phone, tag: phone}
-      - {name: region, tag: sk-region}
-  - name: club
-    source: club
-    columns:
-      - {name: member, tag: pk}
-      - {name: first, tag: given-name}
-      - {name: last, tag: surname}
-      - {name: email, tag: email}
-      - {name: phone, tag: phone}
-databases:
-  - {name: c360, type: customer_360}
-"""
-
-
 def test_a_chain_of_links_never_joins_two_separation_key_values(tenant):
-    tenant.write_catalog(SEPARATION_CATALOG)
+    tenant.write_catalog(separation_catalog(phone=True))
     # w1 and m1 share an email (exact); m1 and w2 share a phone and the name; w1 and w2 differ in sk-region
     tenant.land("web_20260105.csv", "id,first,last,email,phone,region\n"
                                     "w1,Ann,Lee,ann.lee@example.net,,north\n"
@@ -316,6 +295,7 @@ def test_a_missing_part_is_no_evidence_and_a_sub_address_reaches_the_same_mailbo
     assert weight["Same given name (or nickname), no surname to compare"] > weight["Same given name, different surname"]
 
 
+@pytest.mark.slow  # several Splink trainings on the labelled set: ~33 s
 def test_one_run_can_force_a_refresh_from_the_launchpad_config(tenant):
     import dagster as dg
 
@@ -342,6 +322,7 @@ def test_one_run_can_force_a_refresh_from_the_launchpad_config(tenant):
     assert "stitch mode 'sometimes': use normal, force_refresh or incremental" in str(failure.event_specific_data.error)
 
 
+@pytest.mark.slow  # Splink on the labelled set: 19-25 s
 def test_clusters_above_the_cap_are_recut_and_alert(tenant, slack, monkeypatch):
     monkeypatch.setenv("WORKFLOW_PLATFORM_SLACK_TOKEN", "xoxb-test")
     monkeypatch.setenv("WORKFLOW_PLATFORM_SLACK_API_URL", slack.url)

@@ -12,7 +12,7 @@ import pytest
 from bench.stitch_sparse import generate_sparse
 from workflow_platform.stitch.evaluation import evaluate
 from workflow_platform.stitch.qa import last_qa, report, run_stitch
-from workflow_platform_tests.conftest import Tenant
+from workflow_platform_tests.support import Tenant
 
 DAY = "2026-01-05"
 

@@ -19,6 +19,8 @@ from workflow_platform.settings import DEMO_CATALOG
 from workflow_platform_tests.dagster_services import Services, start_services, wait_for
 from workflow_platform_tests.ui_browser import Browser, Seen, artifacts_dir, missing_browser_pieces
 
+pytestmark = pytest.mark.slow  # headless Chromium (Playwright) on dagster-webserver + dagster-daemon
+
 COURIER_JOB = "courier_group__daily_sources"
 ORCHESTRATION_JOB = "orchestration_group__daily_activations"
 COURIER_SENSOR = "courier_group__daily_sources__schedule"
