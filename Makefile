@@ -33,12 +33,16 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
 
-test: lint
-	$(PY) -m pytest -q
+# Two workers, each taking whole test modules (module fixtures stay shared; every test uses its own folders,
+# ports and Dagster instance).
+PYTEST := $(PY) -m pytest -q -n 2 --dist loadfile
 
-# Everything but the tests marked slow (a real daemon waiting on the clock); CI runs `make test`.
+test: lint
+	$(PYTEST)
+
+# Everything but the tests marked slow (a real daemon on the clock, the browser, crash injection); CI runs `make test`.
 test-fast: install
-	$(PY) -m pytest -q -m "not slow"
+	$(PYTEST) -m "not slow"
 
 # Every benchmark at a CI-friendly size -> bench/out/report.md + report.json (bench-full: the targets' sizes).
 bench: install
