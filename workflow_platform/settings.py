@@ -65,3 +65,51 @@ def executor_choice() -> str:
     if value not in EXECUTORS:
         raise ValueError(f"WORKFLOW_PLATFORM_EXECUTOR must be one of {', '.join(EXECUTORS)}, got {value!r}")
     return value
+
+
+# --------------------------------------------------------------------------- what a tenant's catalog may reach
+# Set by the operator in the environment, never by the catalog (docs/operations.md, "Security").
+
+
+def _listed(name: str) -> list[str]:
+    return [item.strip() for item in (os.environ.get(name) or "").split(",") if item.strip()]
+
+
+def allowed_roots() -> list[str]:
+    """`WORKFLOW_PLATFORM_ALLOWED_ROOTS`: where landing locations, their quarantine and file destinations may point
+    (comma-separated absolute local folders and remote prefixes such as `s3://bucket` or `sftp://host`); default:
+    the data folder alone."""
+    return _listed("WORKFLOW_PLATFORM_ALLOWED_ROOTS") or [str(data_dir())]
+
+
+def allowed_hosts() -> list[str]:
+    """`WORKFLOW_PLATFORM_ALLOWED_HOSTS`: loopback, private or link-local hosts that webhooks and remote storage may
+    reach anyway (comma-separated host names, addresses or CIDR networks); default: none, public addresses only."""
+    return _listed("WORKFLOW_PLATFORM_ALLOWED_HOSTS")
+
+
+SQL_TIMEOUT_SECONDS = 600.0
+SQL_MAX_ROWS = 100_000_000
+
+
+def sql_timeout_seconds() -> float:
+    """`WORKFLOW_PLATFORM_SQL_TIMEOUT`: seconds one catalog SQL statement (a segment, a database table) may run."""
+    return _positive("WORKFLOW_PLATFORM_SQL_TIMEOUT", SQL_TIMEOUT_SECONDS)
+
+
+def sql_max_rows() -> int:
+    """`WORKFLOW_PLATFORM_SQL_MAX_ROWS`: rows one catalog SQL statement may produce."""
+    return int(_positive("WORKFLOW_PLATFORM_SQL_MAX_ROWS", SQL_MAX_ROWS))
+
+
+def _positive(name: str, default: float) -> float:
+    value = (os.environ.get(name) or "").strip()
+    if not value:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        number = 0
+    if number <= 0:
+        raise ValueError(f"{name} must be a positive number, got {value!r}")
+    return number
