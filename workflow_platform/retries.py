@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from workflow_platform.network import BlockedHost
 from workflow_platform.storage import MissingSecret
 
 RETRY_DELAY_SECONDS = 2.0
@@ -50,7 +51,7 @@ _TRANSIENT_NAMES = frozenset({
     "IncompleteRead", "InternalError", "ProtocolError", "ReadTimeoutError", "RequestLimitExceeded", "RequestTimeout",
     "ServiceUnavailable", "SlowDown", "Throttling", "ThrottlingException", "Timeout", "TooManyRequestsException",
 })
-_PERMANENT_TYPES = (PermanentError, MissingSecret, PermissionError, FileNotFoundError, NotADirectoryError,
+_PERMANENT_TYPES = (PermanentError, MissingSecret, BlockedHost, PermissionError, FileNotFoundError, NotADirectoryError,
                     IsADirectoryError)
 _TRANSIENT_TYPES = (TransientError, TimeoutError, ConnectionError, BrokenPipeError)
 
@@ -115,7 +116,7 @@ def fail_fast(exc: BaseException, what: str) -> dg.Failure:
     status, code = _status_and_code(exc)
     if status and str(status) not in text:
         text = f"HTTP {status}{' ' + code if code else ''}{': ' + text if text else ''}"
-    reason = text if isinstance(exc, PermanentError | MissingSecret) else f"{type(exc).__name__}: {text}".rstrip(": ")
+    reason = text if isinstance(exc, PermanentError | MissingSecret | BlockedHost) else f"{type(exc).__name__}: {text}".rstrip(": ")
     named = what.split(" (")[0]
     if named and reason.startswith(named):  # send errors already name their destination
         reason = reason[len(named):].lstrip(" :")
