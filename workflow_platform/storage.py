@@ -4,8 +4,13 @@
 variable in the catalog (`storage_options_env`) and are read through `dg.EnvVar` when a run needs them; their
 values never go into errors, logs or metadata (`public_url` shows protocol, host and path only).
 
-A relative local URL lives under the data folder and may not leave it with '..'. Symbolic links are checked
-for local folders only (by the landing search and the destination writer); remote filesystems are out of scope.
+A relative local URL lives under the data folder and may not leave it with '..'. Every URL must lie inside one
+of the operator's allowed roots (`WORKFLOW_PLATFORM_ALLOWED_ROOTS`, default: the data folder; local paths compared
+after resolving symbolic links and '..'), and every host a remote URL connects to (an SFTP host, an S3
+`endpoint_url`) must be public or listed in `WORKFLOW_PLATFORM_ALLOWED_HOSTS` (network.py); `open_url` checks
+both before it connects, for landing locations (and so their quarantine folder) and destinations alike. Symbolic
+links inside a root are checked for local folders only (by the landing search and the destination writer); remote
+filesystems are out of scope.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ import fsspec
 from fsspec.core import url_to_fs
 
 from workflow_platform.catalog.models import OptionValue
+from workflow_platform.catalog.validate import outside_roots_message, within_roots
+from workflow_platform.network import check_host, check_url
 from workflow_platform.settings import resolve_local
 
 fsspec.register_implementation("sftp", "sshfs.SSHFileSystem", clobber=True)
@@ -29,6 +36,14 @@ class MissingSecret(RuntimeError):
 
 class UnsafePath(ValueError):
     """A path from the catalog that would lead outside the folder it must stay in."""
+
+
+class OutsideRoots(UnsafePath):
+    """A location or destination URL outside the operator's allowed roots (WORKFLOW_PLATFORM_ALLOWED_ROOTS)."""
+
+
+# URL schemes whose "host" is a bucket or account name, not a machine to connect to (their endpoint is an option)
+_BUCKET_SCHEMES = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "file", "local"})
 
 
 def secret(env: str, what: str) -> str:
@@ -52,8 +67,34 @@ def open_url(url: str, options: dict[str, OptionValue], options_env: dict[str, s
     if "://" not in url and not PurePosixPath(url).is_absolute() and ".." in url.replace("\\", "/").split("/"):
         raise UnsafePath(f"{what}: url {url!r} is relative to the data folder and must stay under it (no '..'); "
                          "use an absolute path for a folder elsewhere")
-    fs, root = url_to_fs(resolve_local(url), **resolved_options(options, options_env, what))
-    return fs, root.rstrip("/") or "/"
+    check_roots(url, what)
+    resolved = resolved_options(options, options_env, what)
+    check_hosts(url, resolved, what)
+    fs, root = url_to_fs(resolve_local(url), **resolved)
+    root = root.rstrip("/") or "/"
+    if is_local(fs):  # what the filesystem itself made of the URL, resolved again (links, '..')
+        check_roots(root, what)
+    return fs, root
+
+
+def check_roots(url: str, what: str) -> None:
+    """Raise OutsideRoots unless `url` lies inside one of the operator's allowed roots (settings.allowed_roots)."""
+    if not within_roots(url):
+        raise OutsideRoots(f"{what}: {outside_roots_message(url)}; refused, nothing read or written there")
+
+
+def check_hosts(url: str, options: dict, what: str) -> None:
+    """network.check_host for every machine a remote URL connects to: the URL's host (SFTP, HTTP) and the
+    `host` and `endpoint_url` storage options (S3 endpoints); raises network.BlockedHost."""
+    scheme = url.split("://", 1)[0].lower() if "://" in url else "file"
+    if scheme not in _BUCKET_SCHEMES:
+        check_url(url, what)
+    if isinstance(options.get("host"), str):
+        check_host(options["host"], what)
+    client = options.get("client_kwargs") if isinstance(options.get("client_kwargs"), dict) else {}
+    for endpoint in (options.get("endpoint_url"), client.get("endpoint_url")):
+        if isinstance(endpoint, str) and endpoint:
+            check_url(endpoint if "://" in endpoint else f"https://{endpoint}", f"{what} (endpoint_url)")
 
 
 def is_local(fs: fsspec.AbstractFileSystem) -> bool:

@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import difflib
 import functools
+import ipaddress
 import json
+import os
+import posixpath
+from urllib.parse import urlsplit
 
 import duckdb
 
 from workflow_platform.catalog.errors import CatalogError, SqlParseError
 from workflow_platform.catalog.models import PII_TAGS, Catalog, Destination
 from workflow_platform.formats.filenames import uses_file_number
+from workflow_platform.settings import allowed_hosts, allowed_roots, resolve_local
 
 RESERVED_SCHEMAS = {"raw", "staging", "domain", "stitch", "segment", "campaign", "audit", "main",
                     "information_schema"}
@@ -102,6 +107,7 @@ def check_references(
     _check_orchestrations(check)
     _check_campaigns(check)
     _check_orchestration_groups(check)
+    _check_reach(check)
     return check.errors
 
 
@@ -346,3 +352,138 @@ def _cycles(catalog: Catalog, origins) -> list[CatalogError]:
         if table not in state:
             visit(table, [])
     return errors
+
+
+# --------------------------------------------------------------------------- what the catalog may reach
+# The operator's settings (WORKFLOW_PLATFORM_ALLOWED_ROOTS, WORKFLOW_PLATFORM_ALLOWED_HOSTS). storage.open_url
+# enforces the roots again when a run opens a location or destination, and network.py checks every host at
+# connection time (a name can change its address); here the catalog is refused early, naming the setting.
+
+_SCHEME_ALIASES = {"ssh": "sftp", "s3a": "s3", "gs": "gcs", "local": "file"}
+
+
+def _scheme(url: str) -> str:
+    scheme = url.split("://", 1)[0].lower() if "://" in url else "file"
+    return _SCHEME_ALIASES.get(scheme, scheme)
+
+
+def local_path(url: str) -> str | None:
+    """The real local folder a location or destination URL names (symbolic links and '..' resolved; relative
+    paths under the data folder), or None for a remote URL."""
+    if _scheme(url) != "file":
+        return None
+    path = urlsplit(url).path if "://" in url else resolve_local(url)
+    return os.path.realpath(os.path.expanduser(path))
+
+
+def _remote_parts(url: str) -> tuple[str, str, int | None, str]:
+    """(scheme, host or bucket, port, normalized path) of a remote URL; user info and query left out."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1  # never matches a root
+    path = posixpath.normpath("/" + parts.path.lstrip("/")) if parts.path.strip("/") else "/"
+    return _scheme(url), (parts.hostname or "").lower(), port, path.replace("//", "/")
+
+
+def _under(path: str, folder: str, sep: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(sep) + sep)
+
+
+def within_roots(url: str) -> bool:
+    """Whether a location or destination URL lies inside one of the operator's allowed roots
+    (settings.allowed_roots): a local path compared after resolving links and '..', a remote URL by protocol,
+    host (or bucket), port when the root names one, and path prefix. Chained URLs (`a::b`) are never inside."""
+    if "::" in url:
+        return False
+    local = local_path(url)
+    for root in allowed_roots():
+        if _scheme(root) == "file":
+            if local is not None and _under(local, local_path(root) or os.sep, os.sep):
+                return True
+        elif local is None:
+            scheme, host, port, path = _remote_parts(url)
+            r_scheme, r_host, r_port, r_path = _remote_parts(root)
+            if (scheme, host) == (r_scheme, r_host) and r_port in (None, port) and _under(path, r_path, "/"):
+                return True
+    return False
+
+
+def shown_url(url: str) -> str:
+    """A URL for messages: a local path as given, a remote one without user info or query string."""
+    if _scheme(url) == "file":
+        return url
+    parts = urlsplit(url)
+    netloc = parts.hostname or ""
+    try:
+        netloc += f":{parts.port}" if parts.port else ""
+    except ValueError:
+        pass
+    return f"{parts.scheme}://{netloc}{parts.path}"
+
+
+def outside_roots_message(url: str) -> str:
+    return (f"url {shown_url(url)!r} is outside the folders and remote prefixes the operator allows; add it to "
+            "WORKFLOW_PLATFORM_ALLOWED_ROOTS (set by the operator, default: the data folder) or use a folder "
+            "under the data folder")
+
+
+def literal_blocked_host(url: str) -> str | None:
+    """The host of `url` when it is a literal loopback, private, link-local or reserved IP address that
+    WORKFLOW_PLATFORM_ALLOWED_HOSTS does not list; None otherwise (names are checked when connecting)."""
+    host = urlsplit(url).hostname if "://" in url else None
+    if not host:
+        return None
+    try:
+        address = ipaddress.ip_address(host.split("%")[0])
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    if address.is_global and not address.is_multicast:
+        return None
+    for entry in allowed_hosts():
+        if entry.lower() == host.lower():
+            return None
+        try:
+            if address in ipaddress.ip_network(entry, strict=False):
+                return None
+        except (ValueError, TypeError):
+            continue
+    return host
+
+
+def _blocked_message(host: str) -> str:
+    return (f"host {host} is a loopback, private or link-local address; the operator can allow it in "
+            "WORKFLOW_PLATFORM_ALLOWED_HOSTS")
+
+
+def _endpoints(options: dict) -> list[str]:
+    """endpoint_url storage options (top level or in client_kwargs) written in the catalog."""
+    found = [options.get("endpoint_url")]
+    if isinstance(options.get("client_kwargs"), dict):
+        found.append(options["client_kwargs"].get("endpoint_url"))
+    return [value for value in found if isinstance(value, str)]
+
+
+def _check_reach(check: _Checker) -> None:
+    """Locations and file destinations stay inside the operator's allowed roots; literal addresses the operator has
+    not allowed are refused (webhooks, SFTP hosts, S3 endpoints)."""
+    locations = list(check.catalog.locations)
+    if any(c.location == "landing" for c in check.catalog.couriers) and "landing" not in check.names("locations"):
+        locations.append(check.catalog.location("landing"))  # the implicit one: `landing` under the data folder
+    for location in locations:
+        if not within_roots(location.url):
+            check.err("locations", location.name, "url", outside_roots_message(location.url))
+        for field, url in (("url", location.url),
+                           *(("storage_options.endpoint_url", e) for e in _endpoints(location.storage_options))):
+            if host := literal_blocked_host(url):
+                check.err("locations", location.name, field, _blocked_message(host))
+    for destination in check.catalog.destinations:
+        if destination.type != "webhook" and not within_roots(destination.url):
+            check.err("destinations", destination.name, "url", outside_roots_message(destination.url))
+        for field, url in (("url", destination.url),
+                           *(("storage_options.endpoint_url", e) for e in _endpoints(destination.storage_options))):
+            if host := literal_blocked_host(url):
+                check.err("destinations", destination.name, field, _blocked_message(host))

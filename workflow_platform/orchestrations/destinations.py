@@ -4,6 +4,8 @@ Each file is uploaded under a hidden temporary name (`.<name>.partial`) in the t
 final name only when whole (a rename on local disks and SFTP, a server-side copy on S3, which is atomic per
 object). The optional success file `<first name>.DONE` is written after every part has its final name.
 
+The URL itself must lie inside the operator's allowed roots and reach only allowed hosts (storage.open_url:
+WORKFLOW_PLATFORM_ALLOWED_ROOTS, WORKFLOW_PLATFORM_ALLOWED_HOSTS); a refusal is permanent, nothing is written.
 Nothing is written outside the destination's root (its URL): the folder may not climb with '..', file names are
 plain names, and in a local folder every path written to must resolve inside the root, so a symbolic link (a
 linked folder, or a planted link named like the file) pointing elsewhere is refused. Symbolic links on remote
@@ -20,6 +22,7 @@ import fsspec
 
 from workflow_platform.catalog.models import Destination
 from workflow_platform.formats.filenames import is_plain_file_name
+from workflow_platform.network import BlockedHost
 from workflow_platform.orchestrations.errors import PermanentSendError, SendError, TransientSendError
 from workflow_platform.orchestrations.export import ExportPart
 from workflow_platform.storage import MissingSecret, UnsafePath, is_local, open_url, public_url
@@ -109,13 +112,15 @@ def write_parts(parts: list[ExportPart], destination: Destination, fs: fsspec.Ab
 
 
 def classify(exc: Exception, what: str) -> SendError:
-    """Permanent (auth, missing bucket or folder, missing secret) or transient (anything else: retry)."""
+    """Permanent (auth, missing bucket or folder, missing secret, a URL outside the allowed roots, a blocked host)
+    or transient (anything else: retry)."""
     if isinstance(exc, SendError):
         return exc
     name = type(exc).__name__
     text = str(exc).splitlines()[0] if str(exc) else name
+    text = text[len(what):].lstrip(": ") if text.startswith(what) and len(text) > len(what) else text
     permanent = (PermissionError, FileNotFoundError, NotADirectoryError, IsADirectoryError, MissingSecret,
-                 UnsafePath)
+                 UnsafePath, BlockedHost)
     if isinstance(exc, permanent) or name in ("PermissionDenied", "HostKeyNotVerifiable", "NoSuchBucket"):
         return PermanentSendError(f"{what}: {name}: {text}")
     return TransientSendError(f"{what}: {name}: {text}")

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
+from workflow_platform.network import BlockedHost, check_url
 from workflow_platform.orchestrations.errors import PermanentSendError, TransientSendError
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,9 @@ def post_batches(batches: Iterable[list[dict]], url: str, headers: dict[str, str
     once. Batches before the failing one have been delivered; errors say how many rows. Header values (secrets)
     never appear in logs or errors, nor does the URL's user info or query string; a rejection's response body is
     quoted with the URL, the batch's values and anything like an email or phone number masked (no PII in logs).
+    Before each request the host is checked (network.check_url): a loopback, private or link-local address
+    the operator has not listed in WORKFLOW_PLATFORM_ALLOWED_HOSTS raises `PermanentSendError`; redirects are
+    never followed (a 3xx is a permanent error naming the status), so a redirect cannot lead elsewhere.
     """
     if max_attempts < 1:
         raise ValueError("max_attempts must be at least 1")
@@ -118,6 +122,10 @@ def redact_url(url: str) -> str:
 def _post(session: requests.Session, url: str, body: bytes, headers: dict[str, str], timeout: float, where: str,
           number: int, rows_sent: int, secrets: list[str], batch: list[dict]) -> tuple[str | None, str | None]:
     """Send once; return (None, None) on 2xx, or (what went wrong, Retry-After) if retrying may help."""
+    try:
+        check_url(url, where)  # at send time: the name may resolve elsewhere than when the catalog was checked
+    except BlockedHost as exc:
+        raise PermanentSendError(f"{exc}; batch {number} not sent, {rows_sent} rows delivered before it") from None
     try:
         response = session.post(url, data=body, headers=headers, timeout=timeout, allow_redirects=False)
     except requests.exceptions.SSLError:
