@@ -11,6 +11,7 @@ from workflow_platform.databases import build
 from workflow_platform.keys import STITCH_KEY, database_key, domain_key, table_key
 from workflow_platform.metadata import Stopwatch, pii_columns, table_metadata
 from workflow_platform.resources import WAREHOUSE_POOL, WarehouseResource
+from workflow_platform.segments.build import SegmentSqlError
 from workflow_platform.tags import DATABASE_TAG
 
 DESCRIPTIONS = {
@@ -37,7 +38,10 @@ def _table_asset(catalog: Catalog, db: Database, table: str, deps: list[dg.Asset
     def _build(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
         clock = Stopwatch()
         with warehouse.get_connection() as conn:
-            run(conn)
+            try:
+                run(conn)
+            except SegmentSqlError as exc:  # past the time or row limit of catalog SQL: say which, not a traceback
+                raise dg.Failure(description=str(exc)) from exc
             metadata = table_metadata(conn, db.name, table, pii=pii_columns(catalog))
         return dg.MaterializeResult(metadata={**metadata, "elapsed_seconds": dg.MetadataValue.float(clock.seconds)})
 

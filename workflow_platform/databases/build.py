@@ -5,7 +5,8 @@ from __future__ import annotations
 import duckdb
 
 from workflow_platform.catalog.models import Catalog, Database, DatabaseTable
-from workflow_platform.sql import ident, sandbox, table_exists, user_select
+from workflow_platform.segments.build import materialize_catalog_select
+from workflow_platform.sql import ident, run_interruptible, table_exists
 from workflow_platform.stitch.records import RECORDS_TABLE, fk_namespaces, tag_column
 from workflow_platform.stitch.resolver import CLUSTERS_TABLE
 
@@ -23,7 +24,8 @@ FIELD_GROUPS = {
 
 def build_unified_coalesced(conn: duckdb.DuckDBPyConnection, db: Database) -> int:
     conn.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(db.name)}")
-    conn.execute(
+    run_interruptible(
+        conn,
         f"""
         CREATE OR REPLACE TABLE {ident(db.name)}.unified_coalesced AS
         SELECT i.customer_id, r.*, c.match_rule, c.match_score, c.match_level
@@ -47,7 +49,8 @@ def build_merged_customers(conn: duckdb.DuckDBPyConnection, db: Database) -> int
         )
     select_cols = ", ".join(f"{g}.{ident(c)}" for g, cols in FIELD_GROUPS.items() for c in cols)
     joins = " ".join(f"JOIN {g} USING (customer_id)" for g in FIELD_GROUPS)
-    conn.execute(
+    run_interruptible(
+        conn,
         f"""
         CREATE OR REPLACE TABLE {schema}.merged_customers AS
         WITH base AS (SELECT customer_id, count(*) AS source_records, string_agg(DISTINCT source, ',' ORDER BY source)
@@ -95,7 +98,8 @@ def build_customer_360(conn: duckdb.DuckDBPyConnection, catalog: Catalog, db: Da
         "SELECT NULL::VARCHAR AS customer_id, NULL::VARCHAR AS order_id, NULL::TIMESTAMP AS order_datetime, "
         "NULL::DOUBLE AS revenue, false AS is_return, false AS is_cancellation WHERE false"
     )
-    conn.execute(
+    run_interruptible(
+        conn,
         f"""
         CREATE OR REPLACE TABLE {schema}.customer_360 AS
         WITH lines AS ({transactions}),
@@ -119,8 +123,7 @@ def build_customer_360(conn: duckdb.DuckDBPyConnection, catalog: Catalog, db: Da
 
 
 def build_custom_table(conn: duckdb.DuckDBPyConnection, db: Database, table: DatabaseTable) -> int:
+    """The catalog's SELECT as `<db>.<table>`, sandboxed and within the limits of one catalog SQL statement
+    (SegmentSqlError past a limit; the previous table stays)."""
     conn.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(db.name)}")
-    sandbox(conn)
-    target = f"{ident(db.name)}.{ident(table.name)}"
-    conn.execute(f"CREATE OR REPLACE TABLE {target} AS {user_select(table.sql)}")
-    return conn.execute(f"SELECT count(*) FROM {target}").fetchone()[0]
+    return materialize_catalog_select(conn, db.name, table.name, table.sql, what=f"table {db.name}.{table.name}")
