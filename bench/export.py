@@ -39,6 +39,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import bench_env  # noqa: F401  (the benchmark's allowed roots: it is its own operator)
+
 # DuckDB and the product modules are imported inside the children that use them: the baseline child's RSS holds
 # only DuckDB, and the parent (whose peak RSS every child's ru_maxrss starts from) holds neither.
 

@@ -17,6 +17,8 @@ import json
 import tempfile
 from pathlib import Path
 
+import bench_env  # noqa: F401  (the benchmark's allowed roots: it is its own operator)
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

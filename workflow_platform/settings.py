@@ -76,10 +76,10 @@ def _listed(name: str) -> list[str]:
 
 
 def allowed_roots() -> list[str]:
-    """`WORKFLOW_PLATFORM_ALLOWED_ROOTS`: where landing locations, their quarantine and file destinations may point
-    (comma-separated absolute local folders and remote prefixes such as `s3://bucket` or `sftp://host`); default:
-    the data folder alone."""
-    return _listed("WORKFLOW_PLATFORM_ALLOWED_ROOTS") or [str(data_dir())]
+    """Where landing locations, their quarantine and file destinations may point: the data folder (where relative
+    urls resolve), plus `WORKFLOW_PLATFORM_ALLOWED_ROOTS` (comma-separated absolute local folders and remote
+    prefixes such as `s3://bucket` or `sftp://host`)."""
+    return [str(data_dir()), *_listed("WORKFLOW_PLATFORM_ALLOWED_ROOTS")]
 
 
 def allowed_hosts() -> list[str]:

@@ -5,7 +5,7 @@ variable in the catalog (`storage_options_env`) and are read through `dg.EnvVar`
 values never go into errors, logs or metadata (`public_url` shows protocol, host and path only).
 
 A relative local URL lives under the data folder and may not leave it with '..'. Every URL must lie inside one
-of the operator's allowed roots (`WORKFLOW_PLATFORM_ALLOWED_ROOTS`, default: the data folder; local paths compared
+of the operator's allowed roots (the data folder, plus `WORKFLOW_PLATFORM_ALLOWED_ROOTS`; local paths compared
 after resolving symbolic links and '..'), and every host a remote URL connects to (an SFTP host, an S3
 `endpoint_url`) must be public or listed in `WORKFLOW_PLATFORM_ALLOWED_HOSTS` (network.py); `open_url` checks
 both before it connects, for landing locations (and so their quarantine folder) and destinations alike. Symbolic

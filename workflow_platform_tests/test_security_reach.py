@@ -1,5 +1,5 @@
 """A tenant's catalog reaches only what the operator gave it (issue #23): landing locations, their quarantine and
-file destinations stay inside WORKFLOW_PLATFORM_ALLOWED_ROOTS (default: the data folder), and webhooks, SFTP hosts
+file destinations stay inside the data folder or WORKFLOW_PLATFORM_ALLOWED_ROOTS, and webhooks, SFTP hosts
 and S3 endpoints reach loopback, private or link-local addresses only when WORKFLOW_PLATFORM_ALLOWED_HOSTS lists
 them. Refused both when the catalog is validated and when a run is about to read, write or connect."""
 
@@ -162,11 +162,11 @@ def test_remote_roots_compare_protocol_host_and_path_prefix(monkeypatch):
     monkeypatch.setenv(ROOTS, "/srv/landing,s3://acme/exports,sftp://files.partner.example:2222/in,"
                               "sftp://drop.example")
     inside = ["/srv/landing/x", "s3://acme/exports", "s3://acme/exports/crm", "s3a://acme/exports/a",
-              "sftp://user@files.partner.example:2222/in/daily", "ssh://drop.example/any", "sftp://drop.example:22/"]
+              "sftp://user@files.partner.example:2222/in/daily", "ssh://drop.example/any", "sftp://drop.example:22/",
+              "relative-under-the-data-folder"]  # the data folder is always a root
     outside = ["/srv/landing-evil", "/srv", "s3://acme/other", "s3://acme-evil/exports", "s3://acme/exports/../x",
                "sftp://files.partner.example/in", "sftp://files.partner.example:2222/inbox",
-               "sftp://elsewhere.example/in", "http://acme/exports", "simplecache::s3://acme/exports",
-               "relative-under-the-data-folder"]
+               "sftp://elsewhere.example/in", "http://acme/exports", "simplecache::s3://acme/exports"]
     assert [u for u in inside if not within_roots(u)] == []
     assert [u for u in outside if within_roots(u)] == []
 

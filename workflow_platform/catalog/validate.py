@@ -425,7 +425,7 @@ def shown_url(url: str) -> str:
 
 def outside_roots_message(url: str) -> str:
     return (f"url {shown_url(url)!r} is outside the folders and remote prefixes the operator allows; add it to "
-            "WORKFLOW_PLATFORM_ALLOWED_ROOTS (set by the operator, default: the data folder) or use a folder "
+            "WORKFLOW_PLATFORM_ALLOWED_ROOTS (set by the operator; the data folder is always allowed) or use a folder "
             "under the data folder")
 
 
