@@ -1,0 +1,1 @@
+"""Feeds: type and standardize a feed's files into the staging table; rejects and the value policy."""
