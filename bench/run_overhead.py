@@ -4,7 +4,8 @@ The script writes a catalog of N small couriers (default 10), each loading its o
 name, surname, email, updated_at; 100 rows in one file for one day) into its own domain table, all in one courier
 group. By default the group has ``run_type: source`` (ingest only: courier -> feed -> domain, one ``load__<feed>``
 step per feed, so 10 steps, all in the ``warehouse`` pool); ``--full`` adds a ``customer_360`` database and makes the
-group ``run_type: full``, which adds the Stitch step and the database step(s) after the loads.
+group ``run_type: full``: its run still holds the loads only (what is measured here), and the daemon's sensor
+``courier_groups__build`` then launches the Stitch and database steps as a run of job ``build`` (not measured).
 
 For each executor (``WORKFLOW_PLATFORM_EXECUTOR`` = ``in_process`` | ``multiprocess`` (spawn) | ``forkserver``) it
 starts a fresh ``dagster-webserver`` + ``dagster-daemon`` from the repo root (temp ``DAGSTER_HOME`` with the repo's
@@ -551,7 +552,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--executors", nargs="+", choices=EXECUTORS, default=list(EXECUTORS),
                         help="executors to measure (default all three)")
     parser.add_argument("--full", action="store_true",
-                        help="run_type full with a customer_360 database (adds the Stitch and database steps)")
+                        help="run_type full with a customer_360 database (the build run that follows is not measured)")
     parser.add_argument("--poll", type=float, default=0.2, help="run status poll interval in seconds (default 0.2)")
     parser.add_argument("--dequeue-interval", type=int,
                         help="variant: set run_queue.dequeue_interval_seconds in the temp dagster.yaml "

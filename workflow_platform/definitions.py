@@ -6,6 +6,7 @@ import dagster as dg
 
 from workflow_platform.alerts.resource import channels_from_environment
 from workflow_platform.alerts.sensors import build_alert_sensors
+from workflow_platform.automation.build import build_follow_sensor, builds_after_groups, follow_up
 from workflow_platform.automation.campaigns import build_campaign_automation
 from workflow_platform.automation.courier_groups import build_courier_group_sensors
 from workflow_platform.automation.jobs import build_jobs
@@ -42,13 +43,17 @@ def build_assets(catalog: Catalog) -> list[dg.AssetsDefinition]:
 def build_definitions(catalog: Catalog, warehouse: str | None = None) -> dg.Definitions:
     """Definitions for a validated catalog. Steps run in one process: they share the warehouse's single
     writer anyway, and a process per step would spend most of a small run starting Python."""
+    assets = build_assets(catalog)
     jobs = {job.name: job for job in build_jobs(catalog)}
-    group_sensors, group_schedules = build_orchestration_group_automation(catalog, jobs)
+    builds = builds_after_groups(catalog, assets)
+    group_sensors, group_schedules = build_orchestration_group_automation(catalog, jobs, builds)
     campaign_sensors, campaign_schedules = build_campaign_automation(catalog)
+    follow = build_follow_sensor(catalog, jobs, builds)
     return dg.Definitions(
-        assets=build_assets(catalog),
+        assets=assets,
         jobs=list(jobs.values()),
-        sensors=build_alert_sensors(catalog) + build_courier_group_sensors(catalog) + build_runtime_sensors(catalog)
+        sensors=build_alert_sensors(catalog, lambda run: not follow_up(run, builds))
+        + build_courier_group_sensors(catalog) + ([follow] if follow else []) + build_runtime_sensors(catalog)
         + group_sensors + campaign_sensors,
         schedules=group_schedules + campaign_schedules,
         resources={"warehouse": WarehouseResource(database=str(warehouse or warehouse_path())),

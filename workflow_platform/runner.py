@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
-from workflow_platform.automation.jobs import WORKFLOW_JOB, courier_group_job_name, ingest_selection
+from workflow_platform.automation.build import build_run_tags, builds_after_groups, follow_up
+from workflow_platform.automation.jobs import BUILD_JOB, WORKFLOW_JOB, courier_group_job_name, ingest_keys
 from workflow_platform.catalog.models import Catalog
 from workflow_platform.definitions import build_definitions
 from workflow_platform.ingest.window import window_tags
@@ -34,6 +35,7 @@ class RunOutcome:
     rows: list[AssetRow] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)  # "file (status): reason" of files quarantined or rejected
+    build_run_id: str | None = None  # the build run that followed a courier group's load
 
 
 def run_workflow(catalog: Catalog, window: tuple[dt.date, dt.date] | None = None, group: str | None = None,
@@ -41,7 +43,8 @@ def run_workflow(catalog: Catalog, window: tuple[dt.date, dt.date] | None = None
                  skip_couriers: list[str] | None = None, job_name: str | None = None,
                  warehouse: str | None = None,
                  instance: dg.DagsterInstance | None = None, log_level: str = "CRITICAL") -> RunOutcome:
-    """Run a courier group's job (or the whole workflow, or `job_name`) in this process and summarize it."""
+    """Run a courier group's job (or the whole workflow, or `job_name`) in this process and summarize it; after a
+    successful full or refresh courier-group run, its build run too (as sensor courier_groups__build does)."""
     warehouse = str(warehouse or warehouse_path())
     defs = build_definitions(catalog, warehouse)
     if group and group not in {g.name for g in catalog.courier_groups}:
@@ -52,22 +55,29 @@ def run_workflow(catalog: Catalog, window: tuple[dt.date, dt.date] | None = None
     if ingest_only:
         couriers = ([c.courier for c in next(g for g in catalog.courier_groups if g.name == group).couriers]
                     if group else [c.name for c in catalog.couriers])
-        selection = list(ingest_selection(catalog, couriers).resolve(defs.resolve_asset_graph()))
+        selection = ingest_keys(catalog, couriers)
     own_instance = instance is None
     instance = instance or (dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral())
+    run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
     try:
-        result = job.execute_in_process(
-            instance=instance, tags=tags, asset_selection=selection, raise_on_error=False,
-            run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
-        )
+        results = [job.execute_in_process(instance=instance, tags=tags, asset_selection=selection,
+                                          raise_on_error=False, run_config=run_config)]
+        run = instance.get_run_by_id(results[0].run_id)
+        keys = follow_up(run, builds_after_groups(catalog, defs.assets)) if results[0].success else []
+        if keys:
+            results.append(defs.resolve_job_def(BUILD_JOB).execute_in_process(
+                instance=instance, tags=build_run_tags(run), asset_selection=keys, raise_on_error=False,
+                run_config=run_config))
     finally:
         if own_instance:
             instance.dispose()
     outcome = RunOutcome(
-        run_id=result.run_id, success=result.success,
+        run_id=results[0].run_id, success=all(r.success for r in results),
         window_text=f"{window[0]} .. {window[1]}" if window else "default look-back window", warehouse=warehouse,
+        build_run_id=results[1].run_id if len(results) > 1 else None,
     )
-    _summarize(result, outcome)
+    for result in results:
+        _summarize(result, outcome)
     return outcome
 
 

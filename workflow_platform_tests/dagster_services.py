@@ -142,6 +142,16 @@ class Services:
         except AssertionError:
             return f"not finished after {timeout:.0f} s (status {self.run_status(run_id)})"
 
+    def run_after(self, run_id: str, timeout: float = 90) -> dict:
+        """The run a sensor launched after run `run_id` (tag upstream_run_id), waited for: {runId, jobName, tags}."""
+        def launched():
+            runs = graphql(self.port, """query($f: RunsFilter) { runsOrError(filter: $f) {
+                  ... on Runs { results { runId jobName tags { key value } } } } }""",
+                           {"f": {"tags": [{"key": "upstream_run_id", "value": run_id}]}})
+            return (runs["data"]["runsOrError"]["results"] or [None])[0]
+
+        return wait_for(launched, timeout, f"a run after {run_id}")
+
     def runs_in_progress(self) -> list[dict]:
         return graphql(self.port, """query($f: RunsFilter) { runsOrError(filter: $f) {
               ... on Runs { results { runId jobName status } } } }""",

@@ -25,12 +25,14 @@ import duckdb
 
 from workflow_platform.alerts.model import Alert
 from workflow_platform.alerts.resource import AlertChannelsResource
+from workflow_platform.automation.jobs import BUILD_JOB
 from workflow_platform.catalog.loader import load_catalog
 from workflow_platform.catalog.models import Alerts, Catalog, Recipients
 from workflow_platform.definitions import build_definitions
 from workflow_platform.runner import RunOutcome, run_workflow
 
 REPO = Path(__file__).resolve().parents[1]
+BUILD_SENSOR = "courier_groups__build"
 T = TypeVar("T")
 
 
@@ -120,12 +122,53 @@ class Tenant:
                           "file", [courier])
 
 
+@dataclass
+class GroupRun:
+    """A courier group's workflow run in-process: its load, then the build run that follows it (if any)."""
+
+    load: dg.ExecuteInProcessResult
+    build: dg.ExecuteInProcessResult | None
+
+    @property
+    def results(self) -> list[dg.ExecuteInProcessResult]:
+        return [self.load] + ([self.build] if self.build else [])
+
+    @property
+    def success(self) -> bool:
+        return all(r.success for r in self.results)
+
+    @property
+    def run_id(self) -> str:
+        """The run that completed the workflow (an orchestration group after the group starts on it)."""
+        return self.results[-1].run_id
+
+    def get_asset_check_evaluations(self) -> list:
+        return [e for r in self.results for e in r.get_asset_check_evaluations()]
+
+
 def run_courier_group(defs: dg.Definitions, instance: dg.DagsterInstance, day: str,
-                      group: str = "daily") -> dg.ExecuteInProcessResult:
-    """The group's job for one day, as the schedule sensor would launch it."""
-    return defs.resolve_job_def(f"courier_group__{group}").execute_in_process(
+                      group: str = "daily") -> GroupRun:
+    """The group's job for one day, as the schedule sensor would launch it, then the build run that sensor
+    courier_groups__build requests after it (the sensor is evaluated against the instance, as the daemon does)."""
+    sensor = next((s for s in defs.sensors if s.name == BUILD_SENSOR), None)
+    before = evaluate_sensor(defs, instance, BUILD_SENSOR, None).cursor if sensor else None
+    load = defs.resolve_job_def(f"courier_group__{group}").execute_in_process(
         instance=instance, raise_on_error=False,
         tags={"workflow_platform/date_from": day, "workflow_platform/date_to": day})
+    requests = evaluate_sensor(defs, instance, BUILD_SENSOR, before).run_requests if sensor else []
+    build = None
+    for request in requests:  # one at most: its run key is the load's run id
+        assert request.run_key == load.run_id
+        build = defs.resolve_job_def(BUILD_JOB).execute_in_process(
+            instance=instance, raise_on_error=False, tags=request.tags, asset_selection=request.asset_selection)
+    return GroupRun(load, build)
+
+
+def evaluate_sensor(defs: dg.Definitions, instance: dg.DagsterInstance, name: str, cursor: str | None,
+                    resources: dict | None = None):
+    """One tick of sensor `name` against the instance, as the daemon evaluates it."""
+    context = dg.build_sensor_context(instance=instance, definitions=defs, cursor=cursor, resources=resources)
+    return defs.resolve_sensor_def(name).evaluate_tick(context)
 
 
 # ---------------------------------------------------------------------------------------- catalog builders

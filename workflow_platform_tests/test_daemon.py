@@ -1,6 +1,6 @@
 """The real services: dagster-webserver and dagster-daemon started from the repo root with no arguments; a run
 launched through the webserver's GraphQL API is queued, executed by the daemon in the warehouse pool, and loads
-the demo tenant's files."""
+the demo tenant's files; the daemon's sensor then launches the build run (Stitch, databases) after it."""
 
 import duckdb
 import pytest
@@ -16,6 +16,11 @@ def test_daemon_runs_a_courier_group_launched_from_the_webserver(tmp_path):
         run_id = services.launch("courier_group__daily_sources")
         status = services.wait_for_run(run_id, timeout=180)
         assert status == "SUCCESS", f"run {status}; daemon exit code {services.processes[1].poll()}\n{services.logs()}"
+        build = services.run_after(run_id, timeout=120)  # sensor courier_groups__build, on the real daemon
+        assert build["jobName"] == "build"
+        assert {t["key"]: t["value"] for t in build["tags"]}["courier_group"] == "daily_sources"
+        assert services.wait_for_run(build["runId"], timeout=180) == "SUCCESS", services.logs()
+        assert services.latest_materialization("database/c360/customer_360")["run_id"] == build["runId"]
         health = graphql(services.port, "{ instance { daemonHealth { allDaemonStatuses { daemonType healthy } } } }")
         statuses = {d["daemonType"]: d["healthy"] for d in health["data"]["instance"]["daemonHealth"]["allDaemonStatuses"]}
         assert statuses["QUEUED_RUN_COORDINATOR"] and statuses["SENSOR"] and statuses["SCHEDULER"]

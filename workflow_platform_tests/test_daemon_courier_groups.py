@@ -67,7 +67,8 @@ def test_the_daemon_runs_scheduled_courier_groups_and_alerts_once(tmp_path, monk
             with dg.DagsterInstance.get() as instance:
                 # a run of the group that is still going (its worker is elsewhere): the runtime sensor must warn
                 instance.add_run(dg.DagsterRun(job_name="courier_group__complete", run_id="still-going",
-                                               status=dg.DagsterRunStatus.STARTED))
+                                               status=dg.DagsterRunStatus.STARTED,
+                                               tags={"courier_group": "complete"}))  # as the job tags its runs
 
                 def succeeded():
                     runs = instance.get_runs(dg.RunsFilter(job_name="courier_group__complete",

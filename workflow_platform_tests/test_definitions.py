@@ -56,10 +56,13 @@ def test_jobs_select_their_assets(demo_defs):
     graph = demo_defs.resolve_asset_graph()
     group_job = demo_defs.resolve_job_def("courier_group__daily_sources")
     selected = {k.to_user_string() for k in group_job.asset_layer.selected_asset_keys}
-    assert "domain/pos_orders" in selected and "database/c360/customer_360" in selected
+    # a courier group's job loads its couriers; the build (Stitch, databases) is a job of its own
+    assert "domain/pos_orders" in selected and {k.split("/")[0] for k in selected} == {"courier", "feed", "domain"}
+    build = {k.to_user_string() for k in demo_defs.resolve_job_def("build").asset_layer.selected_asset_keys}
+    assert "stitch/identity" in build and "database/c360/customer_360" in build
     # queries with thresholds always run with the database build; plain segments and sends do not
-    assert "segment/high_value_customers" in selected and "segment/lapsed_customers" not in selected
-    assert not any(k.startswith("orchestration/") for k in selected)
+    assert "segment/high_value_customers" in build and "segment/lapsed_customers" not in build
+    assert not any(k.startswith(("orchestration/", "courier/", "domain/")) for k in build)
     orchestration_job = demo_defs.resolve_job_def("orchestration_group__daily_activations")
     assert {k.to_user_string() for k in orchestration_job.asset_layer.selected_asset_keys} == {
         "orchestration/high_value_to_crm", "segment/high_value_customers"}

@@ -27,7 +27,7 @@ from workflow_platform.orchestrations.errors import PermanentSendError
 from workflow_platform.orchestrations.send import SendNames, send_rows
 from workflow_platform.storage import UnsafePath
 from workflow_platform_tests.servers import ScriptedResponse
-from workflow_platform_tests.support import CUSTOMER_HEADER, CUSTOMER_SOURCE, customer_file
+from workflow_platform_tests.support import CUSTOMER_HEADER, CUSTOMER_SOURCE, customer_file, run_courier_group
 
 DAY = dt.date(2026, 1, 5)
 NOW = dt.datetime(2026, 3, 1, 5, 30, tzinfo=dt.UTC)
@@ -359,10 +359,8 @@ alerts:
     job = defs.resolve_job_def("workflow")
     keys = [dg.AssetKey(["orchestration", name]) for name in ("to_bucket", "to_partner", "to_crm")]
     with dg.instance_for_test() as instance, caplog.at_level(logging.INFO):
-        built = defs.resolve_job_def("courier_group__daily").execute_in_process(
-            instance=instance, raise_on_error=False,
-            tags={"workflow_platform/date_from": "2026-01-05", "workflow_platform/date_to": "2026-01-05"})
-        assert built.success, [e.message for e in built.all_events if e.is_failure]
+        built = run_courier_group(defs, instance, "2026-01-05")
+        assert built.success, [e.message for r in built.results for e in r.all_events if e.is_failure]
         sent = job.execute_in_process(instance=instance, raise_on_error=False, asset_selection=keys)
         assert not sent.success  # the webhook rejected its batch; the folder sends went through
         failure = next(e for e in sent.all_events if e.event_type == dg.DagsterEventType.RUN_FAILURE)
@@ -372,7 +370,7 @@ alerts:
             resources={"alert_channels": AlertChannelsResource(
                 slack_token=secrets["WORKFLOW_PLATFORM_SLACK_TOKEN"], slack_api_url=slack.url)},
         ).for_run_failure())
-        recorded, previews = scan_text(instance, [built.run_id, sent.run_id])
+        recorded, previews = scan_text(instance, [r.run_id for r in built.results] + [sent.run_id])
 
     client = s3_server.client()
     s3_keys = [o["Key"] for o in client.list_objects_v2(Bucket=s3_server.bucket).get("Contents", [])]

@@ -1,5 +1,7 @@
 """Sensors that turn the workflow's runs into alerts."""
 
+from collections.abc import Callable
+
 import dagster as dg
 
 from workflow_platform.alerts.model import audience_of, run_alert
@@ -7,7 +9,11 @@ from workflow_platform.alerts.resource import AlertChannelsResource
 from workflow_platform.catalog.models import Catalog
 
 
-def build_alert_sensors(catalog: Catalog) -> list[dg.SensorDefinition]:
+def build_alert_sensors(catalog: Catalog, last_run: Callable[[dg.DagsterRun], bool] = lambda run: True
+                        ) -> list[dg.SensorDefinition]:
+    """Failure, success and cancel alerts; a courier group's success alert waits for the last run of its workflow
+    (`last_run`: false for a load that a build run follows)."""
+
     @dg.run_failure_sensor(
         name="workflow_failure_alerts",
         description="Alerts the group's recipients (Slack, email, log) once for every failed run of this location.",
@@ -35,6 +41,8 @@ def build_alert_sensors(catalog: Catalog) -> list[dg.SensorDefinition]:
         wanted = {g.name for g in catalog.courier_groups if g.alert_on_success}
         if audience != "courier_groups" or group not in wanted:
             return dg.SkipReason(f"no success alert for {run.job_name}")
+        if not last_run(run):
+            return dg.SkipReason(f"the group's workflow goes on after run {run.run_id} (its build run alerts)")
         alert_channels.send(run_alert(run, "success", "info", cause=f"run of job {run.job_name} succeeded",
                                       action="nothing to do"), catalog.alerts, context.log)
         return None

@@ -1,4 +1,6 @@
-"""Jobs: one per courier group and orchestration group (asset selections), and the whole workflow."""
+"""Jobs (asset selections): one per courier group (its couriers' load), the build that follows a full or refresh
+courier-group run (Stitch, the databases and the segments with thresholds), one per orchestration group and
+campaign, and the whole workflow."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from workflow_platform.keys import campaign_key, courier_key, domain_key, feed_k
 from workflow_platform.tags import CAMPAIGN_TAG, COURIER_GROUP_TAG, ORCHESTRATION_GROUP_TAG, RUN_TYPE_TAG
 
 WORKFLOW_JOB = "workflow"
+BUILD_JOB = "build"
 
 
 def courier_group_job_name(group: str) -> str:
@@ -24,13 +27,30 @@ def campaign_job_name(campaign: str) -> str:
 
 
 def ingest_selection(catalog: Catalog, couriers: list[str]) -> dg.AssetSelection:
+    return dg.AssetSelection.assets(*ingest_keys(catalog, couriers))
+
+
+def ingest_keys(catalog: Catalog, couriers: list[str]) -> list[dg.AssetKey]:
+    """The assets of the couriers' load: each courier, and its feed and domain table unless it only lands files."""
     keys = []
     for name in couriers:
         courier = catalog.courier(name)
         keys.append(courier_key(name))
         if courier.load != "land_only":
             keys += [feed_key(courier.feed), domain_key(courier.feed)]
-    return dg.AssetSelection.assets(*keys)
+    return keys
+
+
+def watched_segments(catalog: Catalog) -> list[dg.AssetKey]:
+    """The queries with thresholds: they run with the database build (a failing one stops it)."""
+    return [segment_key(s.name) for s in catalog.segments if s.warn_when or s.fail_when]
+
+
+def build_selection(catalog: Catalog) -> dg.AssetSelection:
+    """Stitch, every database table, and the queries with thresholds (a failing one stops the build, so no
+    orchestration group follows)."""
+    return dg.AssetSelection.key_prefixes(["stitch"], ["database"]) | dg.AssetSelection.assets(
+        *watched_segments(catalog))
 
 
 def build_jobs(catalog: Catalog) -> list[dg.UnresolvedAssetJobDefinition]:
@@ -41,18 +61,21 @@ def build_jobs(catalog: Catalog) -> list[dg.UnresolvedAssetJobDefinition]:
                                 description="The whole workflow: every courier, feed, domain table, Stitch, "
                                 "database, segment and automatic orchestration (manual orchestrations run when "
                                 "launched on their own; campaigns on their schedules).")]
-    for group in catalog.courier_groups:
-        ingest = ingest_selection(catalog, [c.courier for c in group.couriers])
-        selection = ingest
-        if group.run_type in ("full", "refresh"):
-            builds = dg.AssetSelection.key_prefixes(["stitch"], ["database"])
-            # queries with thresholds always run (fail: the run stops, and no orchestration group follows)
-            watched = dg.AssetSelection.assets(*[segment_key(s.name) for s in catalog.segments
-                                                 if s.warn_when or s.fail_when])
-            selection = ingest | (ingest.downstream() & (builds | watched))
+    if catalog.databases or watched_segments(catalog):
         jobs.append(dg.define_asset_job(
-            courier_group_job_name(group.name), selection=selection,
-            description=group.description or f"Courier group {group.name} ({group.run_type} run).",
+            BUILD_JOB, selection=build_selection(catalog),
+            description="Stitch, the databases and the segments with thresholds. Launched after each run of a full "
+            "or refresh courier group (sensor courier_groups__build) over what lies downstream of the group's "
+            "couriers, tagged with the group; or by hand.",
+        ))
+    # A courier group's job holds only its couriers' load: a job that holds Stitch also holds, as inputs, every
+    # table Stitch reads, and a job per group over that much of the graph made the location slow to serve.
+    for group in catalog.courier_groups:
+        follows = " Job build follows, over what lies downstream of its couriers." if group.run_type != "source" else ""
+        jobs.append(dg.define_asset_job(
+            courier_group_job_name(group.name),
+            selection=ingest_selection(catalog, [c.courier for c in group.couriers]),
+            description=(group.description or f"Courier group {group.name} ({group.run_type} run).") + follows,
             tags={COURIER_GROUP_TAG: group.name, RUN_TYPE_TAG: group.run_type},
         ))
     for group in catalog.orchestration_groups:

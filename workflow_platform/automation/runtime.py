@@ -10,9 +10,10 @@ import dagster as dg
 
 from workflow_platform.alerts.model import Alert
 from workflow_platform.alerts.resource import AlertChannelsResource
-from workflow_platform.automation.jobs import courier_group_job_name, ingest_selection
+from workflow_platform.automation.jobs import ingest_keys
 from workflow_platform.catalog.models import Catalog, CourierGroup, duration_seconds
 from workflow_platform.settings import sensor_interval_seconds
+from workflow_platform.tags import COURIER_GROUP_TAG
 
 
 def build_runtime_sensors(catalog: Catalog) -> list[dg.SensorDefinition]:
@@ -35,7 +36,8 @@ def build_runtime_sensors(catalog: Catalog) -> list[dg.SensorDefinition]:
         notes, alerts = [], []
         for group in groups:
             threshold = duration_seconds(group.runtime_threshold)
-            runs = context.instance.get_run_records(dg.RunsFilter(job_name=courier_group_job_name(group.name),
+            # the group's runs and the build runs that follow them (tagged with the group)
+            runs = context.instance.get_run_records(dg.RunsFilter(tags={COURIER_GROUP_TAG: group.name},
                                                                   statuses=[dg.DagsterRunStatus.STARTED]))
             for record in runs:
                 started = record.start_time or record.create_timestamp.timestamp()
@@ -64,8 +66,7 @@ def _freshness_transitions(context, catalog: Catalog, group: CourierGroup, seen:
                            alerts: list[Alert]) -> list[str]:
     """Alert once per transition of a group asset's freshness state to WARN or FAIL (state kept in `seen`): the
     alert is added to `alerts`."""
-    keys = list(ingest_selection(catalog, [c.courier for c in group.couriers]).resolve(
-        context.repository_def.asset_graph)) if context.repository_def else []
+    keys = ingest_keys(catalog, [c.courier for c in group.couriers])
     try:  # get_freshness_state_records is not @public in Dagster 1.13: pinned, and covered by a test
         records = context.instance.get_freshness_state_records(keys) if keys else {}
     except Exception as exc:  # noqa: BLE001 - a storage without freshness support: no freshness alerts
