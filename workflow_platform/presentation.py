@@ -1,7 +1,10 @@
 """How the assets show in the UI, applied once to every spec where the definitions are assembled
 (definitions.py): the group (the courier group or orchestration group an asset runs in, else its layer), the
 owners (that group's, else the tenant's), the tags a person filters by (the courier group; the semantic tags a feed
-carries) and, for the assets of a courier group with a duration threshold, its freshness policy.
+carries) and, for a courier group with a duration threshold, its freshness policy on the last asset of each of
+its loads (the domain table; a `land_only` courier's own asset). The courier and feed assets of a load are
+materialized in the same step as its domain table, so they would only repeat its state; and every cron policy
+costs the webserver and each daemon about 5 ms to read back (Dagster re-checks its cron on deserialization).
 
 The builders of the stages make plain specs (key, deps, kinds, metadata) and never ask the catalog how to present
 them.
@@ -16,7 +19,7 @@ from collections.abc import Sequence
 import dagster as dg
 
 from workflow_platform.catalog.models import Catalog, CourierGroup, duration_seconds
-from workflow_platform.formats.cron import shifted_cron
+from workflow_platform.formats.cron import longest_gap
 from workflow_platform.tags import COURIER_GROUP_TAG, SEMANTIC_TAG_PREFIX
 
 
@@ -36,9 +39,10 @@ def present(catalog: Catalog, spec: dg.AssetSpec) -> dg.AssetSpec:
         for column in catalog.feed(name).columns:
             for tag in column.tag:
                 tags[f"{SEMANTIC_TAG_PREFIX}{tag}"] = column.name
+    fresh = group and (layer == "domain" or (layer == "courier" and catalog.courier(name).load == "land_only"))
     return spec.replace_attributes(
         group_name=asset_group(catalog, spec.key), owners=owners_of(catalog, spec.key), tags=tags,
-        freshness_policy=freshness_policy(group) if group else spec.freshness_policy)
+        freshness_policy=freshness_policy(group) if fresh else spec.freshness_policy)
 
 
 def _couriers(catalog: Catalog, layer: str, name: str) -> list[str]:
@@ -86,8 +90,10 @@ def owners_of(catalog: Catalog, key: dg.AssetKey) -> list[str]:
 
 
 def freshness_policy(group: CourierGroup) -> dg.FreshnessPolicy | None:
-    """For a scheduled group: data must be materialized by tick + threshold (a cron policy); otherwise, or when
-    the deadline cannot be written as a cron, within threshold + one day of the last materialization."""
+    """Data no older than the group's longest gap between two ticks plus its threshold (a day and 30 minutes for a
+    daily group with `30 minutes`; three days and 30 minutes for a weekday one); one day plus the threshold for a
+    group without a schedule. A time-window policy: Dagster re-checks a cron policy's cron over 1,000 ticks each
+    time it reads one back (5-35 ms per asset in the webserver and in each daemon, at every load)."""
     if not group.runtime_threshold:
         return None
     return _policy(group.schedule, group.timezone, group.runtime_threshold)
@@ -95,9 +101,6 @@ def freshness_policy(group: CourierGroup) -> dg.FreshnessPolicy | None:
 
 @functools.lru_cache(maxsize=1024)
 def _policy(schedule: str | None, timezone: str, runtime_threshold: str) -> dg.FreshnessPolicy:
-    """One policy per (schedule, zone, threshold): Dagster checks the cron of each new policy (~14 ms)."""
-    threshold = dt.timedelta(seconds=duration_seconds(runtime_threshold))
-    if schedule and (deadline := shifted_cron(schedule, int(threshold.total_seconds() // 60))):
-        return dg.FreshnessPolicy.cron(deadline_cron=deadline, lower_bound_delta=max(threshold, dt.timedelta(minutes=1)),
-                                       timezone=timezone)
-    return dg.FreshnessPolicy.time_window(fail_window=dt.timedelta(days=1) + threshold)
+    """One policy per (schedule, zone, threshold)."""
+    gap = (longest_gap(schedule, timezone) if schedule else None) or dt.timedelta(days=1)
+    return dg.FreshnessPolicy.time_window(fail_window=gap + dt.timedelta(seconds=duration_seconds(runtime_threshold)))

@@ -242,19 +242,15 @@ def test_campaign_crons_are_valid_dagster_crons():
             assert dagster_accepts(campaign_cron(campaign)), (recurrence, start)
 
 
-def test_shifted_deadline_crons_follow_dagster_syntax():
-    from workflow_platform.formats.cron import shifted_cron
+def test_the_longest_gap_between_ticks_follows_the_schedule():
+    from workflow_platform.formats.cron import longest_gap
 
-    assert shifted_cron("@daily", 30) == "30 0 * * *"
-    assert shifted_cron("@DAILY", 30) == "30 0 * * *"
-    assert shifted_cron("@weekly", 90) == "30 1 * * 0"
-    assert shifted_cron("0 6 L * *", 45) == "45 6 L * *"
-    assert shifted_cron("0 6 * * mon#2", 60) == "0 7 * * mon#2"
-    assert shifted_cron("0 5-1 * * *", 10) is None  # hour not a single number
-    assert shifted_cron("@hourly", 10) is None
-    assert shifted_cron("0 23 L * *", 90) is None  # past midnight: another day
-    for schedule in ("@daily", "0 6 L * *", "0 6 * * mon#2"):
-        dg.FreshnessPolicy.cron(deadline_cron=shifted_cron(schedule, 30), lower_bound_delta=dt.timedelta(minutes=30))
+    assert longest_gap("0 6 * * *", "America/Los_Angeles") == dt.timedelta(days=1)
+    assert longest_gap("30 7 * * 1-5", "UTC") == dt.timedelta(days=3)  # Friday to Monday
+    assert longest_gap("0 */4 * * *", "Europe/London") == dt.timedelta(hours=4)
+    assert longest_gap("0 7 1 * *", "UTC") == dt.timedelta(days=31)
+    assert longest_gap("@weekly", "UTC") == dt.timedelta(days=7)
+    assert longest_gap("0 0 31 4 *", "UTC") is None  # Dagster accepts it; it never fires
 
 
 # ----------------------------------------------------------------------------- pins on Dagster's non-public helpers

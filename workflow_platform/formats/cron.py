@@ -22,7 +22,7 @@ import datetime as dt
 import functools
 import itertools
 
-from dagster._utils.schedules import is_valid_cron_schedule, reverse_cron_string_iterator
+from dagster._utils.schedules import cron_string_iterator, is_valid_cron_schedule, reverse_cron_string_iterator
 from dagster._vendored.croniter.croniter import CroniterBadDateError
 
 # the aliases Dagster's (vendored) croniter accepts, as 5 fields
@@ -75,14 +75,19 @@ def previous_tick(expr: str, timezone: str, now: dt.datetime) -> dt.datetime | N
         return None
 
 
-def shifted_cron(schedule: str, minutes: int) -> str | None:
-    """`schedule` moved later by `minutes` when its minute and hour are plain numbers (an alias such as `@daily`
-    is read as its 5 fields) and the shift stays within the day; None otherwise."""
-    fields = CRON_ALIASES.get(schedule.strip().lower(), schedule).split()
-    if len(fields) != 5 or not (fields[0].isdigit() and fields[1].isdigit()):
+def longest_gap(expr: str, timezone: str, ticks: int = 60) -> dt.timedelta | None:
+    """The longest time between two consecutive ticks of `expr` in `timezone` among its first `ticks` ticks after
+    2026-01-05 (a Monday): a day for a daily schedule, three days for a weekday one, 31 days for a monthly one;
+    None when it does not tick twice."""
+    return _longest_gap(expr, timezone, ticks)
+
+
+@functools.lru_cache(maxsize=1024)
+def _longest_gap(expr: str, timezone: str, ticks: int) -> dt.timedelta | None:
+    start = dt.datetime(2026, 1, 5, tzinfo=dt.UTC).timestamp()
+    try:
+        stamps = [t.timestamp() for t in itertools.islice(cron_string_iterator(start, expr, timezone), ticks)]
+    except CroniterBadDateError:
         return None
-    total = int(fields[1]) * 60 + int(fields[0]) + minutes
-    if total >= 24 * 60:
-        return None
-    shifted = " ".join([str(total % 60), str(total // 60), *fields[2:]])
-    return shifted if is_valid_cron(shifted) else None
+    gaps = [b - a for a, b in itertools.pairwise(stamps)]
+    return dt.timedelta(seconds=max(gaps)) if gaps else None
