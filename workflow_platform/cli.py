@@ -6,13 +6,13 @@ Each command imports what it runs inside its function (the runner loads Dagster,
 from __future__ import annotations
 
 import datetime as dt
+import re
 import sys
 from pathlib import Path
 
 import click
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from workflow_platform import settings
 from workflow_platform.catalog.loader import CatalogInvalid, load_catalog
@@ -97,18 +97,93 @@ def run(catalog_dir, date, start, end, group, ingest_only, skip_missing, error_t
     sys.exit(0 if outcome.success else 1)
 
 
+_KEY = re.compile(r"(?P<key>[a-z_]+)=|(?P<missing>missing): ")
+_NEXT = re.compile(r", (?:[a-z_]+=|missing: )")
+_TABLE = re.compile(r"\|[^\n]*\|(?:\n\|[^\n]*\|)*")  # a markdown table: lines from | to |
+
+
+def _detail_items(detail: str) -> list[tuple[str, str]]:
+    """The runner's detail of an asset (`key=value, key=value, missing: a; b`, a value possibly a markdown table)
+    as (key, value) pairs; text it cannot read comes back whole under the key ""."""
+    items: list[tuple[str, str]] = []
+    pos = 0
+    while pos < len(detail):
+        found = _KEY.match(detail, pos)
+        if not found:
+            items.append(("", detail[pos:]))
+            break
+        key, start = found["key"] or "missing", found.end()
+        table = _TABLE.match(detail, start) if key != "missing" else None
+        if table:
+            end = table.end()
+        else:
+            following = _NEXT.search(detail, start)
+            end = following.start() if following else len(detail)
+        items.append((key, detail[start:end]))
+        pos = end + 2 if detail.startswith(", ", end) else end
+    return items
+
+
+def _number(value: str) -> str:
+    return f"{int(value):,}" if value.isdigit() else value
+
+
+def _files_lines(key: str, table: str) -> list[str]:
+    """A markdown table of files as a count, then one line for each file that was not simply loaded (its status,
+    its rejected rows); the asset's metadata in the UI has the whole table."""
+    lines = [line.strip().strip("|").split("|") for line in table.splitlines() if line.strip().startswith("|")]
+    header = [cell.strip() for cell in lines[0]] if lines else []
+    rows = [dict(zip(header, (cell.strip() for cell in line), strict=False)) for line in lines[2:]]
+    out = [f"{key}: {len(rows):,}"]
+    for row in rows:
+        notes = [row["status"]] if row.get("status") not in (None, "", "loaded") else []
+        if row.get("rejected") not in (None, "", "0"):
+            notes.append(f"{_number(row['rejected'])} rows rejected")
+        if notes:
+            out.append(f"  {row.get('file', '?')}: {', '.join(notes)}")
+    return out
+
+
+def _detail_lines(detail: str) -> list[str]:
+    """An asset's detail as lines: the plain values on one line, then the files, then what is missing."""
+    plain, lines, missing = [], [], []
+    for key, value in _detail_items(detail):
+        if key == "missing":
+            missing.append(f"missing: {value}")
+        elif key == "":
+            lines.append(value)
+        elif value.startswith("|") or value == "(none)":
+            lines += _files_lines(key, value) if value.startswith("|") else [f"{key}: 0"]
+        else:
+            plain.append(f"{key}={_number(value)}")
+    return ([", ".join(plain)] if plain else []) + lines + missing
+
+
 def _print_outcome(outcome, title: str) -> None:
-    """Rows per materialized asset, then the refused files and the failed steps with their messages."""
-    table = Table(title=title)
-    for column in ("asset", "rows", "detail"):
-        table.add_column(column)
-    for row in outcome.rows:
-        table.add_row(escape(row.key), "" if row.rows is None else f"{row.rows:,}", escape(row.detail))
-    console.print(table)
+    """One line per materialized asset with its rows aligned and its details indented below it, then the refused
+    files and the failed steps. Only keys, counts, file names and reasons: never a customer's values."""
+    assets = len(outcome.rows)
+    verdict = "succeeded" if outcome.success else "FAILED"
+    console.print(f"{title}: {verdict}, {assets} asset{'' if assets == 1 else 's'} materialized", highlight=False,
+                  markup=False)
+    if outcome.rows:
+        width = max(len("asset"), *(len(row.key) for row in outcome.rows))
+        counts = ["-" if row.rows is None else f"{row.rows:,}" for row in outcome.rows]
+        digits = max(len("rows"), *(len(count) for count in counts))
+        console.print(f"  {'asset':<{width}}  {'rows':>{digits}}", highlight=False, markup=False)
+        for row, count in zip(outcome.rows, counts, strict=True):
+            console.print(f"  {row.key:<{width}}  {count:>{digits}}", highlight=False, markup=False)
+            for line in _detail_lines(row.detail):
+                console.print(f"      {line}", highlight=False, markup=False)
+    if outcome.refused:
+        err_console.print(f"refused files ({len(outcome.refused)}), moved to quarantine or rejected:", highlight=False,
+                          markup=False)
     for refused in outcome.refused:
-        err_console.print(f"[yellow]refused[/yellow] {escape(refused)}", highlight=False)
+        err_console.print(f"  [yellow]refused[/yellow] {escape(refused)}", highlight=False)
+    if outcome.failures:
+        err_console.print(f"failed steps ({len(outcome.failures)}):", highlight=False, markup=False)
     for failure in outcome.failures:
-        err_console.print(f"[red]failed[/red] {escape(failure)}", highlight=False)
+        err_console.print(f"  [red]failed[/red] {escape(failure)}", highlight=False)
 
 
 @main.command()
