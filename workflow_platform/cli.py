@@ -257,16 +257,40 @@ def stitch_report(warehouse: Path | None) -> None:
 @click.option("--customers", default=1000, show_default=True, help="number of people")
 @click.option("--out", type=click.Path(path_type=Path), help="landing folder [default: <data>/landing]")
 @click.option("--seed", default=42, show_default=True)
-@click.option("--end", type=click.DateTime(["%Y-%m-%d"]), help="last day [default: yesterday]")
-def demo_data(days, customers, out, seed, end) -> None:
-    """Write dated landing files for the demo catalog, plus ground_truth.csv for Stitch evaluation."""
-    from workflow_platform.demo.generate import generate_demo_data
+@click.option("--end", type=click.DateTime(["%Y-%m-%d"]), help="last day [default: yesterday, UTC]")
+@click.option("--late-day", type=click.DateTime(["%Y-%m-%d"]),
+              help="hold this day's web-shop customer file back in late/ beside the landing folder (a late file)")
+@click.option("--deliver-late", is_flag=True, help="write nothing: move the held-back files into the landing folder")
+def demo_data(days, customers, out, seed, end, late_day, deliver_late) -> None:
+    """Write dated landing files for the demo catalog, plus ground_truth.csv for Stitch evaluation.
+
+    The first day's order files also carry the year before (so some customers are lapsed), one inner day's
+    optional web-order file is left out, and with --late-day one file waits in late/ for --deliver-late."""
+    from workflow_platform.demo import generate
 
     out = out or settings.data_dir() / "landing"
-    summary = generate_demo_data(out, days=days, customers=customers, seed=seed, end=end and end.date(), progress=True)
+    late_dir = out.parent / "late"
+    if deliver_late:
+        moved = generate.deliver_late(late_dir, out)
+        for relative in moved:
+            console.print(f"delivered {relative} to {out}", highlight=False)
+        console.print(f"nothing held back in {late_dir}" if not moved else
+                      "the courier group's sensor loads it at its next evaluation: in a catch-up run (and a 'late "
+                      "file' alert) if it had reported the file missing", highlight=False)
+        return
+    summary = generate.generate_demo_data(out, days=days, customers=customers, seed=seed, end=end and end.date(),
+                                 progress=True, late_day=late_day and late_day.date(), late_dir=late_dir)
     rows = ", ".join(f"{feed}: {count:,}" for feed, count in summary.rows.items())
-    console.print(f"wrote {len(summary.files)} files to {out} ({rows}); ground truth: {summary.truth_path}",
-                  highlight=False)
+    console.print(f"wrote {len(summary.files)} files to {out} for {summary.start} .. {summary.end} ({rows}); "
+                  f"ground truth: {summary.truth_path}", highlight=False)
+    console.print(f"  order history: the first day's order files also hold the year before; {summary.lapsed:,} of "
+                  f"{summary.people:,} people last ordered more than {generate.LAPSED_AFTER_DAYS} days before "
+                  f"{summary.end + dt.timedelta(days=1)} (segment lapsed_customers)", highlight=False)
+    for relative in summary.left_out:
+        console.print(f"  left out (a missing optional file): {relative}", highlight=False)
+    for relative in summary.late:
+        console.print(f"  held back (a late file): {relative} in {summary.late_dir}; deliver it with "
+                      "`workflow-platform demo-data --deliver-late`", highlight=False)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ import difflib
 import gzip
 import io
 import json
+import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,7 @@ CATALOG_DIR = Path(workflow_platform.__file__).parent / "demo" / "catalog"
 END = dt.date(2026, 11, 5)  # the window 2026-11-01 (a Sunday) .. 2026-11-05
 DAYS = 5
 FORMATS = {"yyyy-MM-dd": "%Y-%m-%d", "MM/dd/yyyy": "%m/%d/%Y", "yyyy-MM-dd HH:mm:ss": "%Y-%m-%d %H:%M:%S"}
+ORDER_FEEDS = ("pos_orders", "ecommerce_orders")
 
 
 @dataclass
@@ -105,6 +107,8 @@ def test_every_file_matches_one_catalog_pattern_and_each_day_is_covered(demo: De
 
 
 def test_headers_equal_feed_columns_and_values_fit_their_types(demo: Demo):
+    from workflow_platform.demo.generate import HISTORY_DAYS
+
     for relative in demo.summary.files:
         courier, day = demo.courier_of(relative)
         feed = demo.catalog.feed(courier.feed)
@@ -120,7 +124,11 @@ def test_headers_equal_feed_columns_and_values_fit_their_types(demo: Demo):
             default = "%Y-%m-%d" if column.type == "date" else "%Y-%m-%d %H:%M:%S"
             values = [row[column.name] for row in rows if row[column.name]]
             parsed = [dt.datetime.strptime(v, FORMATS.get(column.format or "", default)) for v in values]
-            if column.type == "datetime":  # updated_at, order_ts and ordered_at fall on the file's day
+            if column.type == "datetime" and day == window()[0] and courier.feed in ORDER_FEEDS:
+                # the first day's order files also hold the order history before the window
+                first = day - dt.timedelta(days=HISTORY_DAYS)
+                assert all(first <= p.date() <= day for p in parsed), (relative, column.name)
+            elif column.type == "datetime":  # updated_at, order_ts and ordered_at fall on the file's day
                 assert all(p.date() == day for p in parsed), (relative, column.name)
 
 
@@ -248,9 +256,114 @@ def test_pos_files_have_a_few_bad_values_never_over_one_percent(tmp_path: Path):
 def test_defaults_progress_and_truth_path(tmp_path: Path):
     truth = tmp_path / "elsewhere" / "truth.csv"
     summary = generate_demo_data(tmp_path / "landing", days=1, customers=20, truth_path=truth, progress=True)
-    yesterday = dt.date.today() - dt.timedelta(days=1)
+    yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)  # the days of the scheduled windows are UTC
     assert summary.start == summary.end == yesterday and summary.truth_path == truth and truth.is_file()
     assert f"ecommerce/customers_{yesterday:%Y%m%d}.csv" in summary.files
     assert f"ecommerce/orders_{yesterday:%Y%m%d}.ndjson" in summary.files
+    assert summary.late == [] and summary.late_dir is None and summary.left_out == []  # one day: no inner day
     with pytest.raises(ValueError):
         generate_demo_data(tmp_path, days=0)
+
+
+# --------------------------------------------------------------------------- the demo's story (issue #21)
+def people_orders(out: Path, files: list[str], truth_path: Path) -> dict[str, list[dt.date]]:
+    """person -> the days of the orders the files give them (store lines through the member id, web orders through
+    the customer id)."""
+    truth = {(row["source"], row["pk"]): row["person_id"] for row in read_truth(truth_path)}
+    days = defaultdict(list)
+    for relative in files:
+        if relative.startswith("pos/"):
+            for row in read_table(out / relative)[1]:
+                if row["member_id"]:
+                    days[truth["loyalty_members", row["member_id"]]].append(dt.date.fromisoformat(row["order_ts"][:10]))
+        elif relative.startswith("ecommerce/orders_"):
+            for row in read_table(out / relative)[1]:
+                days[truth["ecommerce_customers", row["customer_id"]]].append(
+                    dt.date.fromisoformat(row["ordered_at"][:10]))
+    return days
+
+
+def test_the_lapsed_threshold_is_the_one_the_demo_segment_asks_for(catalog: Catalog):
+    """The history is built around the demo segment's own cutoff (`current_date - INTERVAL 90 DAY`)."""
+    from workflow_platform.demo.generate import HISTORY_DAYS, LAPSED_AFTER_DAYS
+
+    [sql] = [s.sql for s in catalog.segments if s.name == "lapsed_customers"]
+    [days] = re.findall(r"last_order_date\s*<\s*current_date\s*-\s*INTERVAL\s+(\d+)\s+DAY", sql, re.IGNORECASE)
+    assert int(days) == LAPSED_AFTER_DAYS
+    assert HISTORY_DAYS > LAPSED_AFTER_DAYS
+    [campaign] = [c for c in catalog.campaigns if c.name == "winback_offer"]
+    assert campaign.segment == "lapsed_customers"
+
+
+def test_order_history_gives_a_plausible_lapsed_audience(demo: Demo):
+    """Some people last ordered more than 90 days before the day after the window (what the segment selects): a
+    share of those with orders, derived from their orders, and the summary counts them."""
+    from workflow_platform.demo.generate import LAPSED_AFTER_DAYS
+
+    first = window()[0]
+    history = [rel for rel in demo.summary.files if rel.endswith("orders-history.csv")]
+    assert history == [f"pos/{first:%Y/%m/%d}/orders-history.csv"]
+    orders = people_orders(demo.out, demo.summary.files, demo.summary.truth_path)
+    cutoff = END + dt.timedelta(days=1 - LAPSED_AFTER_DAYS)
+    lapsed = {person for person, days in orders.items() if max(days) < cutoff}
+    assert demo.summary.lapsed == len(lapsed)
+    assert 0.15 <= len(lapsed) / len(orders) <= 0.6, (len(lapsed), len(orders))
+    assert min(min(days) for days in orders.values()) < cutoff <= first
+    recent = {person for person, days in orders.items() if max(days) >= first}
+    assert len(recent) / len(orders) > 0.3  # the rest still shop, in the window
+
+
+def test_one_optional_file_is_missing_for_one_inner_day(demo: Demo):
+    [left_out] = demo.summary.left_out
+    pattern = FilePattern.parse(demo.catalog.courier("ecommerce_orders").pattern)
+    [day] = [d for d in window() if pattern.matches(left_out, d)]
+    assert window()[0] < day < END and demo.catalog.courier("ecommerce_orders").optional
+    assert not (demo.out / left_out).exists() and left_out not in demo.summary.files
+    others = {c.name for rel in demo.summary.files for c, d in [demo.courier_of(rel)] if d == day}
+    assert others == {"ecommerce_customers", "loyalty_members", "pos_orders"}  # only the optional file is missing
+
+
+@pytest.fixture(scope="module")
+def late_demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
+    """The fixture `demo` again, with the customer file of the day before END held back."""
+    data = tmp_path_factory.mktemp("late") / "data"
+    summary = generate_demo_data(data / "landing", days=DAYS, customers=300, seed=7, end=END,
+                                 late_day=END - dt.timedelta(days=1))
+    return Demo(data / "landing", summary, load_catalog(CATALOG_DIR))
+
+
+def test_a_late_file_waits_outside_the_landing_folder_and_changes_nothing_else(demo: Demo, late_demo: Demo):
+    late = f"ecommerce/customers_{END - dt.timedelta(days=1):%Y%m%d}.csv"
+    assert late_demo.summary.late == [late] and late_demo.summary.late_dir == late_demo.out.parent / "late"
+    assert not (late_demo.out / late).exists() and late not in late_demo.summary.files
+    assert late_demo.summary.files == [rel for rel in demo.summary.files if rel != late]
+    for relative in demo.summary.files:  # the same bytes, the late one in late/
+        folder = late_demo.summary.late_dir if relative == late else late_demo.out
+        assert (folder / relative).read_bytes() == (demo.out / relative).read_bytes(), relative
+    assert late_demo.summary.rows == demo.summary.rows and late_demo.summary.left_out == demo.summary.left_out
+    with pytest.raises(ValueError, match="outside the demo days"):
+        generate_demo_data(late_demo.out.parent / "other", days=2, customers=10, end=END, late_day=END + dt.timedelta(1))
+
+
+def test_the_sensor_stops_for_the_late_file_then_catches_it_up(late_demo: Demo, monkeypatch: pytest.MonkeyPatch):
+    """What the daemon does with the demo's late file: at the tick whose window is the late day the group stops and
+    alerts (the courier stops when missing); once delivered, a catch-up run and a `late_file` alert."""
+    from workflow_platform.automation.courier_groups import decide
+    from workflow_platform.demo.generate import deliver_late
+
+    monkeypatch.setenv("WORKFLOW_PLATFORM_DATA", str(late_demo.out.parent))
+    catalog = late_demo.catalog
+    [group] = catalog.courier_groups
+    now = dt.datetime(2026, 11, 5, 14, 1, tzinfo=dt.UTC)  # the tick of 06:00 Los Angeles on END loads the day before
+    stopped = decide(catalog, group, now, {})
+    assert stopped.run_requests == [] and "stopped, missing ecommerce_customers" in stopped.message
+    assert [(a.kind, a.severity) for a in stopped.alerts] == [("missing_files", "error")]
+    assert [c.asset_key.path[-1] for c in stopped.checks if not c.passed] == ["ecommerce_customers"]
+    assert deliver_late(late_demo.summary.late_dir, late_demo.out) == late_demo.summary.late
+    assert not any(late_demo.summary.late_dir.rglob("*"))
+    caught_up = decide(catalog, group, now + dt.timedelta(minutes=1), stopped.cursor)
+    [request] = caught_up.run_requests
+    assert request.run_key.endswith(":late:ecommerce_customers")
+    assert [(a.kind, a.severity) for a in caught_up.alerts] == [("late_file", "warning")]
+    assert caught_up.cursor["late"] == []
+

@@ -7,6 +7,16 @@ realistic noise (nicknames, typos, formatting, missing and junk values, changed 
 in households, so the output exercises identity resolution; `ground_truth.csv` says which records
 belong to the same person and household.
 
+The files tell the demo's story (README, "What the demo shows"):
+- order history: the first day's order files also carry the year before the window (`orders-history.csv` among
+  the first day's store files, and the past web orders in the first day's NDJSON file). A share of the people
+  stopped buying long ago, so the segment `lapsed_customers` (last order more than LAPSED_AFTER_DAYS days ago)
+  and the campaign that reads it have an audience;
+- a missing optional file: the web orders of one day inside the window are never written (the courier
+  `ecommerce_orders` is `optional`, so its load warns and goes on);
+- a late file (on request, `late_day`): that day's web-shop customer extract is written to `late_dir` instead of
+  the landing folder; `deliver_late` moves it in later, and the courier group's sensor loads it in a catch-up run.
+
 Everything derives from `random.Random(seed)` and the dates, so the same arguments give byte-identical
 files.
 """
@@ -21,9 +31,12 @@ import gzip
 import io
 import itertools
 import json
+import os
 import random
 import re
+import shutil
 import unicodedata
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,7 +76,18 @@ GIVEN_TYPO, SURNAME_TYPO, LOYALTY_NICKNAME = 0.02, 0.015, 0.30
 TYPO_FIX_SHARE = 0.15  # chance per day that a web account with a typo gets corrected
 POS_ORDERS_PER_PERSON, WEB_ORDERS_PER_ACCOUNT = 0.15, 0.05  # per day
 MEMBER_ORDER_SHARE, RETURN_SHARE, BAD_VALUE_SHARE = 0.70, 0.03, 0.002
-WEB_ORDERS_SKIP_SHARE = 1 / 7
+
+# --------------------------------------------------------------------------- order history (the lapsed audience)
+# The demo catalog's segment lapsed_customers selects customers whose last order is more than 90 days old
+# (`last_order_date < current_date - INTERVAL 90 DAY`); the history reaches four such periods back, and a share of
+# the people stopped buying somewhere in it before that cutoff. Who is lapsed follows from each person's orders
+# (churned people, and the occasional shopper whose last order happens to be that old), not from a count.
+LAPSED_AFTER_DAYS = 90
+HISTORY_DAYS = 4 * LAPSED_AFTER_DAYS
+CHURN_SHARE = 0.20  # of the people with an account or a membership on the first day
+HISTORY_ORDERS_PER_YEAR = 1.5  # per person, times their activity
+HISTORY_STORE_SHARE = 0.65  # of the past orders of a person with a web account and a membership: in a store
+HISTORY_FILE = "orders-history.csv"  # among the first day's store files
 
 # --------------------------------------------------------------------------- reference data
 MALE_NAMES = ["James", "John", "Robert", "Michael", "William", "David", "Richard", "Joseph", "Thomas", "Charles", "Christopher", "Daniel", "Matthew", "Anthony", "Mark", "Donald", "Steven", "Paul", "Andrew", "Joshua", "Kenneth", "Kevin", "Brian", "George", "Timothy", "Ronald", "Edward", "Jason", "Jeffrey", "Ryan", "Jacob", "Gary", "Nicholas", "Eric", "Jonathan", "Stephen", "Lawrence", "Justin", "Scott", "Brandon", "Benjamin", "Samuel", "Gregory", "Alexander", "Frank", "Patrick", "Raymond", "Dennis", "Gerald", "Tyler", "Aaron", "Jose", "Adam", "Nathan", "Henry", "Douglas", "Zachary", "Peter", "Kyle", "Ethan", "Walter", "Noah", "Jeremy", "Christian", "Keith", "Roger", "Harold", "Sean", "Austin", "Carl", "Arthur", "Dylan", "Jesse", "Jordan", "Bryan", "Bruce", "Gabriel", "Logan", "Albert", "Alan", "Juan", "Wayne", "Elijah", "Randy", "Roy", "Vincent", "Ralph", "Eugene", "Russell", "Mason", "Philip", "Louis", "Frederick", "Nathaniel", "Theodore", "Marcus", "Luis", "Carlos", "Miguel", "Oscar", "Victor", "Martin", "Howard"]
@@ -119,8 +143,11 @@ QUANTITIES, QUANTITY_CUM = [1, 2, 3], [75, 93, 100]
 
 @dataclass(frozen=True)
 class DemoSummary:
-    """What `generate_demo_data` wrote: landing files relative to `out`, rows per feed, the number of
-    people with at least one customer or member record, and where the ground truth is."""
+    """What `generate_demo_data` wrote: landing files relative to `out`, rows per feed (the held-back files
+    included), the number of people with at least one customer or member record, and where the ground truth is;
+    the story: files held back for late delivery (relative to `late_dir`), optional files left out on purpose
+    (relative paths never written), and the people whose last order is more than LAPSED_AFTER_DAYS days before
+    the day after the window."""
 
     files: list[str]
     rows: dict[str, int]
@@ -128,6 +155,10 @@ class DemoSummary:
     truth_path: Path
     start: dt.date
     end: dt.date
+    late: list[str] = field(default_factory=list)
+    late_dir: Path | None = None
+    left_out: list[str] = field(default_factory=list)
+    lapsed: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +195,8 @@ class Person:
     activity: float
     hard: bool = False
     alt_phone: str = ""
+    churned: bool = False  # stopped buying before the window (no orders in the daily files)
+    last_order: dt.date | None = None  # of the orders written for them (history and daily files)
 
     @property
     def nickname(self) -> str | None:
@@ -295,6 +328,9 @@ class _Demo:
         self.web: list[Record] = []
         self.loyalty: list[Record] = []
         self.email_changes: dict[int, list[Record]] = {}  # day -> hard-case web accounts changing email
+        self.store_cum = list(itertools.accumulate(STORE_WEIGHTS))
+        self.history_lines: list[list[str]] = []  # POS lines of the orders before the window
+        self.history_web: list[str] = []  # NDJSON lines of the web orders before the window
 
     # ----------------------------------------------------------------------- people
     def make_people(self) -> None:
@@ -593,6 +629,82 @@ class _Demo:
                     row[surname_col] = person.surname
                     row[phone_col] = _phone_text(person.phone, style)
 
+    # ----------------------------------------------------------------------- order history
+    def make_history(self) -> None:
+        """The orders of the HISTORY_DAYS before the window of everyone with an account or a membership on the
+        first day, at their activity's rate (a Poisson process). CHURN_SHARE of them stopped at a last order before
+        the lapsed cutoff and buy nothing in the window. A member's store orders start when they joined; store
+        orders without a member keep their daily share (1 - MEMBER_ORDER_SHARE)."""
+        rng, first = self.rng, self.dates[0]
+        begin = first - dt.timedelta(days=HISTORY_DAYS)
+        cutoff = self.dates[-1] + dt.timedelta(days=1 - LAPSED_AFTER_DAYS)  # a last order before it is lapsed
+        accounts: dict[str, Record] = {}
+        for record in self.web:
+            if record.day == 0:
+                accounts.setdefault(record.person.pid, record)  # a duplicate account's orders go to the first one
+        members = {r.person.pid: r for r in self.loyalty if r.day == 0}
+        in_store: list[tuple[dt.date, int, str, str]] = []  # (day, seconds, store, member id)
+        online: list[tuple[dt.date, int, str]] = []  # (day, seconds, customer id)
+        for person in self.people:
+            account, member = accounts.get(person.pid), members.get(person.pid)
+            if not (account or member):
+                continue
+            joined = dt.date.fromisoformat(member.row["joined_on"]) if member else first
+            earliest = begin if account else max(begin, joined)
+            last = first
+            if rng.random() < CHURN_SHARE and earliest < cutoff:
+                person.churned = True
+                last = earliest + dt.timedelta(days=rng.randrange((cutoff - earliest).days))
+            rate = HISTORY_ORDERS_PER_YEAR * person.activity / 365  # orders per day
+            span, days, elapsed = (last - earliest).days, [], rng.expovariate(rate)
+            while elapsed < span:
+                days.append(earliest + dt.timedelta(days=int(elapsed)))
+                elapsed += rng.expovariate(rate)
+            if person.churned:
+                days.append(last)  # the last order they placed
+            for day in days:
+                if member and day >= joined and (account is None or rng.random() < HISTORY_STORE_SHARE):
+                    in_store.append((day, 9 * 3600 + rng.randrange(12 * 3600), self._store(day), member.pk))
+                else:
+                    online.append((day, rng.randrange(86400), account.pk))
+                person.last_order = max(person.last_order or day, day)
+        anonymous = round(len(in_store) * (1 - MEMBER_ORDER_SHARE) / MEMBER_ORDER_SHARE)
+        for _ in range(anonymous):
+            day = begin + dt.timedelta(days=rng.randrange(HISTORY_DAYS))
+            in_store.append((day, 9 * 3600 + rng.randrange(12 * 3600), self._store(day), ""))
+        self.history_lines = self._store_lines(sorted(in_store))
+        self._spoil([self.history_lines])
+        self.history_web = self._web_lines(sorted(online))
+
+    def _store(self, day: dt.date) -> str:
+        """A store open on `day`, by the stores' weights."""
+        while (store := _pick(self.rng, STORES, self.store_cum)) == CLOSED_ON_SUNDAY and day.weekday() == 6:
+            pass
+        return store
+
+    def _store_lines(self, orders: list[tuple[dt.date, int, str, str]]) -> list[list[str]]:
+        """POS lines of past orders (sorted by day): ids numbered per store and day, as the daily files do."""
+        rng, rows, seqs = self.rng, [], Counter()
+        for day, seconds, store, member in orders:
+            seqs[store, day] += 1
+            order_id, ordered = f"{store}-{day:%Y%m%d}-{seqs[store, day]:06d}", _time(day.isoformat(), seconds)
+            is_return = "true" if rng.random() < RETURN_SHARE else "false"
+            for line, (product, quantity, cents) in enumerate(self._basket(), 1):
+                rows.append([f"{order_id}-{line}", order_id, member, store, ordered, product, str(quantity),
+                             _money(cents), is_return])
+        return rows
+
+    def _web_lines(self, orders: list[tuple[dt.date, int, str]]) -> list[str]:
+        """NDJSON lines of past web and app orders (sorted by day), numbered per day as the daily files do."""
+        rng, lines, seqs = self.rng, [], Counter()
+        for day, seconds, customer in orders:
+            seqs[day] += 1
+            cents = sum(cents for _, _, cents in self._basket())
+            lines.append(json.dumps({"order_id": f"W{day:%Y%m%d}{seqs[day]:06d}", "customer_id": customer,
+                                     "ordered_at": _time(day.isoformat(), seconds), "total": cents / 100,
+                                     "channel": "web" if rng.random() < 0.6 else "app"}))
+        return lines
+
     # ----------------------------------------------------------------------- orders
     def pos_files(self, day: int) -> list[tuple[str, list[list[str]]]]:
         """(store, rows) for each store with orders on `day`, including a few values that fail typing."""
@@ -607,7 +719,9 @@ class _Demo:
         for store in rng.choices(stores, weights=weights, k=count):
             member = ""
             if members and rng.random() < MEMBER_ORDER_SHARE:
-                member = _pick(rng, members, cum).pk
+                record = _pick(rng, members, cum)
+                record.person.last_order = date
+                member = record.pk
             orders[store].append((9 * 3600 + rng.randrange(12 * 3600), member, rng.random() < RETURN_SHARE,
                                   self._basket()))
         files = []
@@ -657,10 +771,13 @@ class _Demo:
         rng, date = self.rng, self.dates[day]
         accounts, cum = self._active(self.web, day)
         count = round(len(accounts) * WEB_ORDERS_PER_ACCOUNT * rng.uniform(0.9, 1.1))
+        buyers = [_pick(rng, accounts, cum) for _ in range(count)]
+        for record in buyers:
+            record.person.last_order = date
         orders = sorted(
-            (rng.randrange(86400), _pick(rng, accounts, cum).pk,
-             sum(cents for _, _, cents in self._basket()), "web" if rng.random() < 0.6 else "app")
-            for _ in range(count)
+            (rng.randrange(86400), record.pk, sum(cents for _, _, cents in self._basket()),
+             "web" if rng.random() < 0.6 else "app")
+            for record in buyers
         )
         stamp = date.strftime("%Y%m%d")
         return [json.dumps({"order_id": f"W{stamp}{seq:06d}", "customer_id": customer,
@@ -668,9 +785,9 @@ class _Demo:
                 for seq, (seconds, customer, cents, channel) in enumerate(orders, 1)]
 
     def _active(self, records: list[Record], day: int) -> tuple[list[Record], list[float]]:
-        """Records that exist on `day` and the cumulative weights of their people's shopping activity."""
+        """Records that exist on `day`, of people who still shop, and the cumulative weights of their activity."""
         count = bisect.bisect_right([r.day for r in records], day)
-        active = records[:count]
+        active = [r for r in records[:count] if not r.person.churned]
         return active, list(itertools.accumulate(r.person.activity for r in active))
 
 
@@ -682,22 +799,36 @@ def _csv(header: tuple[str, ...], rows: list[list[str]], delimiter: str = ",") -
     return buffer.getvalue().encode("utf-8")
 
 
+def default_end() -> dt.date:
+    """Yesterday in UTC: the last day the courier groups' scheduled windows reach (their days are UTC days)."""
+    return dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+
+
 def generate_demo_data(out: Path, days: int = 7, customers: int = 1000, seed: int = 42, end: dt.date | None = None,
-                       truth_path: Path | None = None, progress: bool = False) -> DemoSummary:
-    """Write the demo tenant's landing files for the `days` days ending at `end` (default: yesterday)
-    under `out`, and the ground truth to `truth_path` (default: `out/ground_truth.csv`)."""
+                       truth_path: Path | None = None, progress: bool = False, late_day: dt.date | None = None,
+                       late_dir: Path | None = None) -> DemoSummary:
+    """Write the demo tenant's landing files for the `days` days ending at `end` (default: yesterday in UTC)
+    under `out`, and the ground truth to `truth_path` (default: `out/ground_truth.csv`).
+
+    The web orders of one inner day (chosen by the seed, never `late_day`) are left out: the optional courier's
+    missing file. With `late_day`, that day's web-shop customer extract goes to `late_dir` (default: `late/`
+    beside `out`) instead of `out`, to be delivered later with `deliver_late`."""
     if days < 1 or customers < 1:
         raise ValueError("days and customers must be at least 1")
     out = Path(out)
-    end = end or dt.date.today() - dt.timedelta(days=1)
+    end = end or default_end()
     start = end - dt.timedelta(days=days - 1)
+    if late_day is not None and not start <= late_day <= end:
+        raise ValueError(f"the late day {late_day} is outside the demo days {start} .. {end}")
     truth_path = Path(truth_path) if truth_path else out / "ground_truth.csv"
+    late_dir = Path(late_dir) if late_dir else out.parent / "late"
     files: list[str] = []
+    late: list[str] = []
     rows = {WEB: 0, LOYALTY: 0, POS: 0, WEB_ORDERS: 0}
 
-    def write(relative: str, data: bytes) -> None:
-        files.append(relative)
-        path = out / relative
+    def write(relative: str, data: bytes, folder: Path = out) -> None:
+        (files if folder == out else late).append(relative)
+        path = folder / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
 
@@ -709,12 +840,20 @@ def generate_demo_data(out: Path, days: int = 7, customers: int = 1000, seed: in
         demo.make_records()
         demo.make_updates()
         demo.repair_links()
-        skipped = {d for d in range(1, days - 1) if rng.random() < WEB_ORDERS_SKIP_SHARE}
+        demo.make_history()
+        # the optional courier's missing file: one inner day's web orders (the next inner day when the seed picks
+        # the late day, so holding a file back changes nothing else)
+        late_index = (late_day - start).days if late_day else None
+        inner = list(range(1, days - 1))
+        skipped = {rng.choice(inner)} if inner else set()
+        if late_index in skipped:
+            skipped = {inner[(inner.index(late_index) + 1) % len(inner)]} if len(inner) > 1 else set()
+        left_out = []
         for day, date in enumerate(demo.dates):
             bar.update(task, description=f"Writing {date}")
             web_rows = sorted(demo.rows[WEB][day], key=lambda r: (r["updated_at"], r["customer_id"]))
             customers_csv = _csv(WEB_COLUMNS, [[r[c] for c in WEB_COLUMNS] for r in web_rows])
-            write(f"ecommerce/customers_{date:%Y%m%d}.csv", customers_csv)
+            write(f"ecommerce/customers_{date:%Y%m%d}.csv", customers_csv, late_dir if day == late_index else out)
             rows[WEB] += len(web_rows)
 
             loyalty_rows = sorted(demo.rows[LOYALTY][day], key=lambda r: r["member_id"])
@@ -725,9 +864,14 @@ def generate_demo_data(out: Path, days: int = 7, customers: int = 1000, seed: in
             for store, lines in demo.pos_files(day):
                 write(f"pos/{date:%Y/%m/%d}/orders-{store}.csv", _csv(POS_COLUMNS, lines))
                 rows[POS] += len(lines)
+            if day == 0 and demo.history_lines:
+                write(f"pos/{date:%Y/%m/%d}/{HISTORY_FILE}", _csv(POS_COLUMNS, demo.history_lines))
+                rows[POS] += len(demo.history_lines)
 
-            if day not in skipped:
-                orders = demo.web_orders(day)
+            if day in skipped:  # never the first day, which holds the web order history
+                left_out.append(f"ecommerce/orders_{date:%Y%m%d}.ndjson")
+            else:
+                orders = (demo.history_web if day == 0 else []) + demo.web_orders(day)
                 write(f"ecommerce/orders_{date:%Y%m%d}.ndjson", "".join(f"{o}\n" for o in orders).encode())
                 rows[WEB_ORDERS] += len(orders)
             bar.advance(task)
@@ -735,4 +879,27 @@ def generate_demo_data(out: Path, days: int = 7, customers: int = 1000, seed: in
     truth = sorted([r.feed, r.pk, r.person.pid, r.person.hid] for r in demo.web + demo.loyalty)
     truth_path.parent.mkdir(parents=True, exist_ok=True)
     truth_path.write_bytes(_csv(TRUTH_COLUMNS, truth))
-    return DemoSummary(files, rows, len({row[2] for row in truth}), truth_path, start, end)
+    cutoff = end + dt.timedelta(days=1 - LAPSED_AFTER_DAYS)
+    lapsed = sum(1 for p in demo.people if p.last_order and p.last_order < cutoff)
+    return DemoSummary(files, rows, len({row[2] for row in truth}), truth_path, start, end, late,
+                       late_dir if late else None, left_out, lapsed)
+
+
+def deliver_late(late_dir: Path, out: Path) -> list[str]:
+    """Move the files held back in `late_dir` into the landing folder `out` (same relative paths; a rename, so a
+    courier never sees half a file) and stamp them with the time they arrived; the moved paths, sorted."""
+    late_dir, out = Path(late_dir), Path(out)
+    if not late_dir.is_dir():
+        return []
+    moved = []
+    for path in sorted(p for p in late_dir.rglob("*") if p.is_file()):
+        relative = path.relative_to(late_dir).as_posix()
+        target = out / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(path, target)
+        os.utime(target)
+        moved.append(relative)
+    for folder in sorted((p for p in late_dir.rglob("*") if p.is_dir()), reverse=True):
+        if not any(folder.iterdir()):
+            folder.rmdir()
+    return moved
