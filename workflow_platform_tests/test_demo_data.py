@@ -349,12 +349,15 @@ def test_the_sensor_stops_for_the_late_file_then_catches_it_up(late_demo: Demo, 
     """What the daemon does with the demo's late file: at the tick whose window is the late day the group stops and
     alerts (the courier stops when missing); once delivered, a catch-up run and a `late_file` alert."""
     from workflow_platform.automation.courier_groups import decide
+    from workflow_platform.demo.first_start import late_day
     from workflow_platform.demo.generate import deliver_late
 
     monkeypatch.setenv("WORKFLOW_PLATFORM_DATA", str(late_demo.out.parent))
     catalog = late_demo.catalog
     [group] = catalog.courier_groups
-    now = dt.datetime(2026, 11, 5, 14, 1, tzinfo=dt.UTC)  # the tick of 06:00 Los Angeles on END loads the day before
+    # the tick of 06:00 Los Angeles (14:00 UTC) on END loads the day before: the late day the first start picks
+    now = dt.datetime(2026, 11, 5, 14, 1, tzinfo=dt.UTC)
+    assert late_day(catalog, window()[0], END, now) == END - dt.timedelta(days=1)
     stopped = decide(catalog, group, now, {})
     assert stopped.run_requests == [] and "stopped, missing ecommerce_customers" in stopped.message
     assert [(a.kind, a.severity) for a in stopped.alerts] == [("missing_files", "error")]
@@ -367,3 +370,126 @@ def test_the_sensor_stops_for_the_late_file_then_catches_it_up(late_demo: Demo, 
     assert [(a.kind, a.severity) for a in caught_up.alerts] == [("late_file", "warning")]
     assert caught_up.cursor["late"] == []
 
+
+def test_the_first_start_picks_the_day_the_sensor_checks_first(catalog: Catalog):
+    from workflow_platform.demo.first_start import late_day
+
+    start = window()[0]
+    before_tick = dt.datetime(2026, 11, 5, 13, 0, tzinfo=dt.UTC)  # the latest tick is 2026-11-04 06:00 PST
+    assert late_day(catalog, start, END, before_tick) == END - dt.timedelta(days=2)
+    # a tick due while the platform starts (within FIRST_EVALUATION) is the one the daemon checks first
+    assert late_day(catalog, start, END, dt.datetime(2026, 11, 5, 13, 55, tzinfo=dt.UTC)) == END - dt.timedelta(1)
+    assert late_day(catalog, start, END, dt.datetime(2026, 12, 5, 13, 0, tzinfo=dt.UTC)) is None  # out of the days
+
+
+# --------------------------------------------------------------------------- `make run`'s first start
+@dataclass
+class FirstStart:
+    code: int
+    data: Path
+    home: Path
+    record: dict
+
+
+@pytest.fixture(scope="module")
+def first_started(tmp_path_factory: pytest.TempPathFactory):
+    """`make run`'s first start, after an earlier one was interrupted (its record, half a landing folder and a run
+    in the Dagster home are left), for real: the CLI writes 4 demo days ending yesterday and loads them."""
+    from workflow_platform.demo import first_start
+
+    root = tmp_path_factory.mktemp("first_start")
+    data, home = root / "data", root / "dagster_home"
+    (data / "landing" / "ecommerce").mkdir(parents=True)
+    (data / "landing" / "ecommerce" / "customers_20000101.csv").write_text("half a file")
+    (data / first_start.LOADING).write_text('{"started_at": "2026-01-01T00:00:00+00:00"}')
+    (home / "history").mkdir(parents=True)
+    (home / "history" / "runs.db").write_text("an interrupted run")
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("WORKFLOW_PLATFORM_DATA", str(data))
+        patch.setenv("DAGSTER_HOME", str(home))  # as the Makefile exports it
+        for name in ("WORKFLOW_PLATFORM_CATALOG", "WORKFLOW_PLATFORM_WAREHOUSE"):
+            patch.delenv(name, raising=False)
+        code = first_start.main(["--days", "4", "--customers", "400", "--dagster-home", str(home)])
+        record = json.loads((data / first_start.LOADED).read_text()) if code == 0 else {}
+        yield FirstStart(code, data, home, record)
+
+
+def test_an_interrupted_first_start_is_started_over_and_recorded_when_done(first_started: FirstStart, capsys):
+    from workflow_platform.demo import first_start
+
+    assert first_started.code == 0
+    data, home = first_started.data, first_started.home
+    assert first_start.state(data) == "loaded" and not (data / first_start.LOADING).exists()
+    assert not (data / "landing" / "ecommerce" / "customers_20000101.csv").exists()  # the interrupted start's files
+    assert (home / "dagster.yaml").is_file()
+    assert (home / "history" / "runs.db").read_bytes() != b"an interrupted run"  # a fresh instance: the new runs
+    end = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+    assert first_started.record["end"] == end.isoformat() and first_started.record["days"] == 4
+    assert (data / "warehouse.duckdb").is_file() and (data / "landing" / "ground_truth.csv").is_file()
+    assert first_started.record["late_day"]  # the day the sensor checks first is one of the demo days
+    # a later start finds the record and does nothing
+    assert first_start.main(["--days", "4", "--customers", "400"]) == 0
+    assert "demo data loaded at the first start" in capsys.readouterr().out
+
+
+def test_the_first_load_builds_a_lapsed_audience_and_the_campaign_sends_it(first_started: FirstStart,
+                                                                            monkeypatch: pytest.MonkeyPatch):
+    from workflow_platform.runner import run_workflow
+
+    monkeypatch.setenv("WORKFLOW_PLATFORM_DATA", str(first_started.data))
+    monkeypatch.setenv("DAGSTER_HOME", str(first_started.home))
+    with duckdb.connect(str(first_started.data / "warehouse.duckdb"), read_only=True) as conn:
+        lapsed = conn.execute("SELECT count(*) FROM segment.lapsed_customers").fetchone()[0]
+        buyers = conn.execute("SELECT count(*) FROM c360.customer_360 WHERE last_order_date IS NOT NULL").fetchone()[0]
+    assert 0.15 <= lapsed / buyers <= 0.6, (lapsed, buyers)
+    sent = run_workflow(load_catalog(CATALOG_DIR), job_name="send_campaign__winback_offer")
+    assert sent.success, sent.failures
+    exports = sorted((first_started.data / "exports").glob("winback_offer_*.csv"))
+    assert [p.name.split("_")[2] for p in exports] == ["holdout", "treatment"]
+    assert sum(len(p.read_text().splitlines()) - 1 for p in exports) == lapsed
+
+
+def test_the_missing_optional_file_warns_and_the_late_file_loads_once_delivered(first_started: FirstStart,
+                                                                               monkeypatch: pytest.MonkeyPatch):
+    from workflow_platform.demo.generate import deliver_late
+    from workflow_platform.runner import run_workflow
+
+    monkeypatch.setenv("WORKFLOW_PLATFORM_DATA", str(first_started.data))
+    monkeypatch.setenv("DAGSTER_HOME", str(first_started.home))
+    catalog = load_catalog(CATALOG_DIR)
+    days = (dt.date.fromisoformat(first_started.record["start"]), dt.date.fromisoformat(first_started.record["end"]))
+    late = dt.date.fromisoformat(first_started.record["late_day"])
+
+    def details() -> dict[str, str]:
+        outcome = run_workflow(catalog, window=days, group="daily_sources", ingest_only=True, skip_missing=True)
+        assert outcome.success, outcome.failures
+        return {row.key: row.detail for row in outcome.rows}
+
+    before = details()
+    assert "missing: ecommerce/orders_" in before["courier/ecommerce_orders"]  # optional: a warning, the run goes on
+    assert f"missing: ecommerce/customers_{late:%Y%m%d}.csv for {late}" in before["courier/ecommerce_customers"]
+    assert deliver_late(first_started.data / "late", first_started.data / "landing") == [
+        f"ecommerce/customers_{late:%Y%m%d}.csv"]
+    after = details()
+    assert "missing" not in after["courier/ecommerce_customers"]
+    assert "files_loaded=1," in after["courier/ecommerce_customers"]
+
+
+def test_landing_files_without_a_record_are_left_alone_with_the_commands(tmp_path: Path, monkeypatch, capsys):
+    from workflow_platform.demo import first_start
+
+    monkeypatch.setenv("WORKFLOW_PLATFORM_DATA", str(tmp_path))
+    monkeypatch.delenv("WORKFLOW_PLATFORM_CATALOG", raising=False)
+    (tmp_path / "landing").mkdir()
+    (tmp_path / "landing" / "mine.csv").write_text("a,b\n")
+    assert first_start.state(tmp_path) == "foreign"
+    assert first_start.main([]) == 0
+    said = capsys.readouterr().out
+    assert "no first start of the demo was recorded" in said
+    assert "`make reset && make run`" in said and f"`touch {tmp_path / first_start.LOADED}`" in said
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["landing", "mine.csv"]  # nothing written or removed
+    monkeypatch.setenv("WORKFLOW_PLATFORM_CATALOG", str(tmp_path))  # another tenant: no demo data at all
+    assert first_start.main([]) == 0 and "not the demo tenant" in capsys.readouterr().out
+    (tmp_path / "landing" / "mine.csv").unlink()
+    assert first_start.state(tmp_path) == "fresh"
