@@ -28,7 +28,7 @@ demo-data: install
 	@$(PY) -m workflow_platform.demo.first_start --days $(DEMO_DAYS) --customers $(DEMO_CUSTOMERS) --dagster-home "$(DAGSTER_HOME)"
 
 run: demo-data
-	@echo "workflow_platform: open http://127.0.0.1:$(PORT)  (DAGSTER_HOME=$(DAGSTER_HOME)); every sensor and schedule starts on; Ctrl-C stops"
+	@echo "workflow_platform: open http://127.0.0.1:$(PORT)  (DAGSTER_HOME=$(DAGSTER_HOME)); every sensor and schedule starts on; Ctrl-C to stop"
 	$(VENV)/bin/dagster dev -h 127.0.0.1 -p $(PORT)
 
 # The demo's late file: move the file the first start held back (data/late/) into data/landing/; the courier group's
