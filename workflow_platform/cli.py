@@ -106,7 +106,7 @@ def _detail_items(detail: str) -> list[tuple[str, str]]:
     """The runner's detail of an asset (`key=value, key=value, missing: a; b`, a value possibly a markdown table)
     as (key, value) pairs; text it cannot read comes back whole under the key ""."""
     items: list[tuple[str, str]] = []
-    pos = 0
+    pos = 2 if detail.startswith(", ") else 0  # only `missing: ...` (the runner appends it with ", ")
     while pos < len(detail):
         found = _KEY.match(detail, pos)
         if not found:

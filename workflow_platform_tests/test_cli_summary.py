@@ -83,8 +83,10 @@ def test_refused_files_and_failed_steps_are_listed_on_stderr(capsys):
 
 def test_a_detail_it_cannot_read_is_printed_whole(capsys):
     odd = RunOutcome(run_id="1", success=True, window_text="w", warehouse="w",
-                     rows=[AssetRow("stitch/identity", 10, "Splink [model] retrained")])
+                     rows=[AssetRow("stitch/identity", 10, "Splink [model] retrained"),
+                           AssetRow("courier/x", None, ", missing: in/x_20260105.csv for 2026-01-05")])
     _print_outcome(odd, "t")
     out = capsys.readouterr().out.splitlines()
-    assert out == ["t: succeeded, 1 asset materialized", "  asset            rows",
-                   "  stitch/identity    10", "      Splink [model] retrained"]
+    assert out == ["t: succeeded, 2 assets materialized", "  asset            rows",
+                   "  stitch/identity    10", "      Splink [model] retrained",
+                   "  courier/x           -", "      missing: in/x_20260105.csv for 2026-01-05"]
