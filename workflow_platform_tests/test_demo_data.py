@@ -424,8 +424,9 @@ def test_an_interrupted_first_start_is_started_over_and_recorded_when_done(first
     assert not (data / "landing" / "ecommerce" / "customers_20000101.csv").exists()  # the interrupted start's files
     assert (home / "dagster.yaml").is_file()
     assert (home / "history" / "runs.db").read_bytes() != b"an interrupted run"  # a fresh instance: the new runs
-    end = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+    end = dt.datetime.fromisoformat(first_started.record["started_at"]).date() - dt.timedelta(days=1)  # yesterday
     assert first_started.record["end"] == end.isoformat() and first_started.record["days"] == 4
+    assert first_started.record["started_at"] != "2026-01-01T00:00:00+00:00"  # this start's record, not the old one
     assert (data / "warehouse.duckdb").is_file() and (data / "landing" / "ground_truth.csv").is_file()
     assert first_started.record["late_day"]  # the day the sensor checks first is one of the demo days
     # a later start finds the record and does nothing
