@@ -92,7 +92,8 @@ def run(catalog_dir, date, start, end, group, ingest_only, skip_missing, error_t
                                log_level="INFO" if verbose else "CRITICAL")
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
-    _print_outcome(outcome, f"{catalog.tenant}: run {outcome.run_id[:8]} ({outcome.window_text})")
+    build = f" + build run {outcome.build_run_id[:8]}" if outcome.build_run_id else ""
+    _print_outcome(outcome, f"{catalog.tenant}: run {outcome.run_id[:8]}{build} ({outcome.window_text})")
     console.print(f"warehouse: {outcome.warehouse}", highlight=False)
     sys.exit(0 if outcome.success else 1)
 
