@@ -22,7 +22,8 @@ ORCHESTRATION_GROUP_TAG = "orchestration_group"
 CAMPAIGN_TAG = "campaign"
 
 # -- Set by sensors and schedules on the runs they request, for the record ---------------------------------------
-UPSTREAM_RUN_TAG = "upstream_run_id"  # the courier-group run an orchestration group ran after
+UPSTREAM_RUN_TAG = "upstream_run_id"  # the run a build run or an orchestration group's run followed
+PARENT_RUN_TAG = "dagster/parent_run_id"  # Dagster's own, on a re-execution: the run it re-executes
 # the tick of an orchestration group's schedule; informational only: the courier groups' SCHEDULED_AT_TAG above
 # changes what a run loads, so the two stay apart
 ORCHESTRATION_SCHEDULED_AT_TAG = "scheduled_at"

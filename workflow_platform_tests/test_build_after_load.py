@@ -90,7 +90,7 @@ def test_the_group_job_loads_and_the_build_run_follows_over_what_lies_downstream
         assert run_courier_group(defs, instance, "2026-01-05", group="raw").build is None  # a source run
 
 
-def test_no_build_after_a_hand_picked_subset_a_failed_load_or_twice(tenant):
+def test_no_build_after_a_hand_picked_subset_a_failed_load_or_twice_but_after_a_re_execution(tenant):
     defs = write(tenant)
     with dg.instance_for_test() as instance:
         cursor = evaluate_sensor(defs, instance, BUILD_SENSOR, None).cursor
@@ -101,6 +101,15 @@ def test_no_build_after_a_hand_picked_subset_a_failed_load_or_twice(tenant):
         assert picked.success
         tick = evaluate_sensor(defs, instance, BUILD_SENSOR, cursor)
         assert tick.run_requests == []
+        # a re-execution (from asset failure, Dagster selects only what failed) is followed like the run itself
+        again = defs.resolve_job_def("courier_group__daily").execute_in_process(
+            instance=instance, asset_selection=[dg.AssetKey(["courier", "shop"]), dg.AssetKey(["feed", "customers"]),
+                                                dg.AssetKey(["domain", "customers"])],
+            tags={"workflow_platform/date_from": "2026-01-05", "workflow_platform/date_to": "2026-01-05",
+                  "dagster/parent_run_id": picked.run_id})
+        followed = evaluate_sensor(defs, instance, BUILD_SENSOR, tick.cursor)
+        assert [r.run_key for r in followed.run_requests] == [again.run_id]
+        tick = followed
         tenant.land("in/c_20260106.csv", "not,the,columns\n1,2,3\n")
         failed = run_courier_group(defs, instance, "2026-01-06")
         assert not failed.success and failed.build is None

@@ -4,7 +4,8 @@ A courier group's job loads its couriers only. Each successful run of a `full` o
 followed by one run of job `build` (run key: the group run's id) over what lies downstream of the group's
 couriers, tagged with the group, its run type and the group run's id; so the group's recipients hear of its
 failure, the runtime threshold counts it, and an orchestration group that runs after the group starts when this
-run succeeds. A run of a hand-picked subset of a group's assets is followed by nothing (launch job build by hand).
+run succeeds. A run of a hand-picked subset of a group's assets is followed by nothing (launch job build by hand);
+a re-execution of a group's run is followed like the run itself.
 
 Why two runs: a Dagster job that holds Stitch also holds, as inputs, every domain table Stitch reads; a job per
 courier group over that much of the asset graph made the code location slow to serve (bench/definitions_scale.py).
@@ -19,7 +20,7 @@ import dagster as dg
 
 from workflow_platform.automation.jobs import BUILD_JOB, courier_group_job_name, ingest_keys, watched_segments
 from workflow_platform.catalog.models import Catalog
-from workflow_platform.tags import COURIER_GROUP_TAG, RUN_TYPE_TAG, SCHEDULED_AT_TAG, UPSTREAM_RUN_TAG
+from workflow_platform.tags import COURIER_GROUP_TAG, PARENT_RUN_TAG, RUN_TYPE_TAG, SCHEDULED_AT_TAG, UPSTREAM_RUN_TAG
 
 Builds = Mapping[str, Sequence[dg.AssetKey]]  # courier group -> the keys its build run materializes
 
@@ -50,11 +51,16 @@ def builds_after_groups(catalog: Catalog, assets: Iterable[dg.AssetsDefinition])
 
 
 def follow_up(run: dg.DagsterRun, builds: Builds) -> list[dg.AssetKey]:
-    """The keys the build run after `run` materializes: none unless `run` ran a courier group's whole job."""
+    """The keys the build run after `run` materializes: none unless `run` ran a courier group's whole job (or
+    re-executed a run of it: from asset failure, Dagster selects only what failed)."""
     group = run.tags.get(COURIER_GROUP_TAG)
-    if run.job_name != courier_group_job_name(group or "") or run.asset_selection:
+    if run.job_name != courier_group_job_name(group or "") or not _whole(run):
         return []
     return list(builds.get(group, []))
+
+
+def _whole(run: dg.DagsterRun) -> bool:
+    return not run.asset_selection or PARENT_RUN_TAG in run.tags
 
 
 def build_run_tags(run: dg.DagsterRun) -> dict[str, str]:
@@ -72,7 +78,7 @@ def completes_workflow(run: dg.DagsterRun, builds: Builds) -> bool:
     if run.job_name == BUILD_JOB:
         return COURIER_GROUP_TAG in run.tags
     group = run.tags.get(COURIER_GROUP_TAG)
-    return (group is not None and run.job_name == courier_group_job_name(group) and not run.asset_selection
+    return (group is not None and run.job_name == courier_group_job_name(group) and _whole(run)
             and not builds.get(group))
 
 
