@@ -252,7 +252,10 @@ class Harness:
         step = self.step_at_kill(runs_before) if killed else "(after)"
         middle = self.tables() if self.warehouse.exists() else {}
         disagreements = self.disagreements()
-        self.launch(day)  # the re-run, to completion
+        _, elapsed = self.launch(day)  # the re-run, to completion
+        # the next kill falls within a run as long as this one: the first load is slower than the runs after it,
+        # and a busy machine stretches them all
+        self.full_run_seconds = elapsed
         after = self.tables()
         torn = [name for name, value in middle.items() if value not in (before.get(name), after.get(name))]
         return Trial(day, round(kill_after, 3), killed, step, torn, disagreements)
