@@ -8,7 +8,7 @@ and measures:
    STARTED); latency = warning arrival - (run start + threshold).
 Targets: <= 60 s each. A benchmark, not a test: exit code 0 unless something crashed.
 
-    .venv/bin/python bench/alert_latency.py [--json PATH]
+    .venv/bin/python -m bench.alert_latency [--json PATH]    # from the repository root (it uses the tests' servers)
 """
 
 from __future__ import annotations

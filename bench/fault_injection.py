@@ -7,7 +7,7 @@ table agrees with the rows audit.files says were loaded, then re-runs to complet
 must be in its domain table exactly once. The harness is workflow_platform_tests/fault_injection.py (CI runs 20
 kills through test_fault_injection.py).
 
-    .venv/bin/python bench/fault_injection.py --kills 100 --rows 2000
+    .venv/bin/python -m bench.fault_injection --kills 100 --rows 2000    # from the repository root
 """
 
 from __future__ import annotations

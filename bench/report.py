@@ -173,12 +173,14 @@ BENCHES = [
 
 def run_bench(bench: Bench, size: str, scratch: Path) -> dict:
     out = scratch / f"{bench.name}.json"
-    command = [sys.executable, str(BENCH / bench.script), *bench.args[size], "--json", str(out)]
+    # as a module from the repository root: the benchmarks that use the tests' local servers import
+    # workflow_platform_tests, which is not installed (the wheel leaves it out)
+    command = [sys.executable, "-m", f"bench.{Path(bench.script).stem}", *bench.args[size], "--json", str(out)]
     print(f"== {bench.name}: {' '.join(command[1:])}", flush=True)
     started = time.perf_counter()
-    process = subprocess.run(command, capture_output=True, text=True, check=False)
+    process = subprocess.run(command, capture_output=True, text=True, check=False, cwd=BENCH.parent)
     seconds = time.perf_counter() - started
-    shown = [f"bench/{bench.script}", *bench.args[size]]
+    shown = ["-m", f"bench.{Path(bench.script).stem}", *bench.args[size]]
     if process.returncode != 0 or not out.exists():
         return {"error": f"exit {process.returncode}: {(process.stderr or process.stdout)[-1500:]}",
                 "command": shown, "seconds": seconds}
