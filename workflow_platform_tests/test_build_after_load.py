@@ -135,3 +135,13 @@ def test_the_success_alert_waits_for_the_build_run(tenant):
         assert message["text"].startswith("[INFO] courier group daily") and f"runs/{daily.build.run_id}" in message["text"]
     finally:
         slack.close()
+
+
+def test_workflow_platform_run_of_a_group_runs_its_build_too(tenant):
+    write(tenant)
+    outcome = tenant.run("2026-01-05", group="daily")  # what `workflow-platform run --group daily` runs
+    assert outcome.success and outcome.build_run_id
+    keys = {row.key for row in outcome.rows}
+    assert {"domain/customers", "stitch/identity", "database/c360/customer_360", "segment/everyone"} <= keys
+    assert "segment/quiet" not in keys
+    assert tenant.run("2026-01-05", group="raw").build_run_id is None  # a source run: no build

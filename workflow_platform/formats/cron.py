@@ -78,12 +78,7 @@ def previous_tick(expr: str, timezone: str, now: dt.datetime) -> dt.datetime | N
 def longest_gap(expr: str, timezone: str, ticks: int = 60) -> dt.timedelta | None:
     """The longest time between two consecutive ticks of `expr` in `timezone` among its first `ticks` ticks after
     2026-01-05 (a Monday): a day for a daily schedule, three days for a weekday one, 31 days for a monthly one;
-    None when it does not tick twice."""
-    return _longest_gap(expr, timezone, ticks)
-
-
-@functools.lru_cache(maxsize=1024)
-def _longest_gap(expr: str, timezone: str, ticks: int) -> dt.timedelta | None:
+    None when it does not tick twice. (Callers cache: presentation.py keeps one policy per schedule.)"""
     start = dt.datetime(2026, 1, 5, tzinfo=dt.UTC).timestamp()
     try:
         stamps = [t.timestamp() for t in itertools.islice(cron_string_iterator(start, expr, timezone), ticks)]
