@@ -246,7 +246,7 @@ class Harness:
     def trial(self, index: int) -> Trial:
         day = self.land_day(index)
         before = self.tables() if self.warehouse.exists() else {}
-        kill_after = self.random.uniform(0.1, 0.75) * self.full_run_seconds
+        kill_after = self.random.uniform(0.05, 0.95) * self.full_run_seconds  # loads, Stitch and builds alike
         runs_before = self.runs()
         killed, _ = self.launch(day, kill_after)
         step = self.step_at_kill(runs_before) if killed else "(after)"
