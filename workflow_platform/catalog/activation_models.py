@@ -9,6 +9,7 @@ from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from workflow_platform.catalog.fields import Identifier, Model, OptionValue, Owners, TimeZone
 from workflow_platform.formats.filenames import check_filename_template
+from workflow_platform.formats.pgp import public_key_problem
 
 # --------------------------------------------------------------------------- file name templates
 
@@ -59,7 +60,10 @@ class Destination(Model):
     quote: str = '"'
     escape: str | None = Field(None, description="escape character inside quotes; default: the quote doubled")
     quote_mode: Literal["minimal", "all"] = Field("minimal", description="quote only when needed, or every value")
-    compression: Literal["none", "gzip", "zip"] = "none"
+    compression: Literal["none", "gzip", "zip", "tar", "tgz"] = Field(
+        "none", description="gzip inside the file, or the file inside a zip, tar or tar.gz archive")
+    pgp_public_key: str | None = Field(None, description="the recipient's ASCII-armored OpenPGP public key: every "
+                                       "file is encrypted to it last (after the archive)")
     line_ending: Literal["LF", "CRLF"] = "LF"
     row_number: str | None = Field(None, description="name of a 1-based row number column to add first")
     split_rows: int | None = Field(None, ge=1, description="at most this many rows per file ({{ file_number }})")
@@ -97,6 +101,11 @@ class Destination(Model):
             raise ValueError(f"delimiter is only for format 'delimited' (format is {self.format!r})")
         if self.format in ("parquet", "ndjson") and self.line_ending == "CRLF":
             raise ValueError(f"line_ending CRLF is for delimited text, not {self.format}")
+        if self.pgp_public_key is not None:
+            if self.type == "webhook":
+                raise ValueError("pgp_public_key encrypts files; a webhook sends rows, not files")
+            if problem := public_key_problem(self.pgp_public_key):
+                raise ValueError(f"pgp_public_key: {problem}")
         if self.format == "parquet" and self.compression == "gzip":
             raise ValueError("parquet files are compressed inside; use compression 'none' or 'zip'")
         for name, value in (("quote", self.quote), ("escape", self.escape)):

@@ -26,6 +26,12 @@ Identifier = Annotated[
     Field(description="lowercase letters, digits and underscores, starting with a letter"),
 ]
 
+EnvName = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"),
+    Field(description="the name of an environment variable (its value is read when a run needs it)"),
+]
+
 OptionValue = str | int | float | bool | None | list[str] | dict[str, str]
 
 # --------------------------------------------------------------------------- semantic tags of feed columns

@@ -12,6 +12,7 @@ from workflow_platform.catalog.fields import (
     PII_TAGS,
     SEMANTIC_TAGS,
     SINGLE_USE_TAGS,
+    EnvName,
     Identifier,
     Model,
     OptionValue,
@@ -67,13 +68,31 @@ class FileFormat(Model):
     quote: str = '"'
     escape: str | None = None
     encoding: Literal["utf-8", "latin-1", "utf-16"] = "utf-8"
-    compression: Literal["auto", "none", "gzip", "zip"] = "auto"
+    compression: Literal["auto", "none", "gzip", "zip", "tar", "tgz"] = Field(
+        "auto", description="how the file is packed once decrypted; auto: by its name (.gz, .zip, .tar, .tar.gz or "
+                            ".tgz); other names are read as they are")
+    encryption: Literal["auto", "none", "pgp"] = Field(
+        "auto", description="pgp: an OpenPGP message, decrypted first; auto: pgp when the name ends .pgp or .gpg")
+    pgp_key_env: EnvName | None = Field(None, description="environment variable holding the ASCII-armored OpenPGP "
+                                                          "secret key that decrypts the files")
+    pgp_passphrase_env: EnvName | None = Field(None, description="environment variable holding that key's "
+                                                                 "passphrase, when it has one")
+    members: list[str] = Field(default_factory=list, description="archives: the members to load, as patterns ('*' "
+                                                                 "within one folder level); default every file")
+    skip_missing_members: bool = Field(False, description="archives: a pattern of `members` that matches no member "
+                                                          "is skipped, not an error (Amperity's skip-missing-contents)")
     limits: FileLimits = Field(default_factory=FileLimits)
 
     @model_validator(mode="after")
     def _delimiter(self) -> FileFormat:
         if self.format == "delimited" and not self.delimiter:
             raise ValueError("format 'delimited' needs a 'delimiter'")
+        if self.members and self.compression in ("none", "gzip"):
+            raise ValueError(f"members select archive members; compression {self.compression!r} is not an archive")
+        if self.encryption == "none" and (self.pgp_key_env or self.pgp_passphrase_env):
+            raise ValueError("pgp_key_env is set but encryption is 'none'")
+        if self.pgp_passphrase_env and not self.pgp_key_env:
+            raise ValueError("pgp_passphrase_env needs pgp_key_env (the key it unlocks)")
         for name in ("delimiter", "quote", "escape"):
             value = getattr(self, name)
             if value is not None and len(value.encode()) != 1:

@@ -135,6 +135,9 @@ def _pydantic_errors(exc: ValidationError, model: type[Model], doc: Located, bas
             message = "required field is missing"
         elif err["type"] == "literal_error":
             message = f"{message}, got {err.get('input')!r}{_suggest(err.get('input'), _literal_choices(err))}"
+        elif err["type"] == "string_pattern_mismatch" and str(loc[-1]).endswith("_env"):
+            message = (f"{err.get('input')!r} is not an environment variable name: letters, digits and _ (not "
+                       "starting with a digit)")
         elif err["type"] == "string_pattern_mismatch":
             message = f"{err.get('input')!r} is not a valid name: use lowercase letters, digits and _ (start with a letter)"
         field_path = ".".join(str(p) for p in base + loc)

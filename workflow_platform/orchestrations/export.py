@@ -1,12 +1,14 @@
 """Write a warehouse query to local files in a destination's format, streamed by DuckDB's COPY.
 
 No pandas copy of the audience: DuckDB writes the file itself (CSV/TSV/PSV/delimited, Parquet, NDJSON; gzip
-inside COPY; zip around the finished file). Splits by row count number the parts 1, 2, 3, ...
+inside COPY; a zip, tar or tar.gz around the finished file; OpenPGP around that). Splits by row count number the
+parts 1, 2, 3, ...
 """
 
 from __future__ import annotations
 
 import re
+import tarfile
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,9 +18,11 @@ import duckdb
 
 from workflow_platform.catalog.models import Destination
 from workflow_platform.formats.filenames import is_plain_file_name
+from workflow_platform.formats.pgp import ENCRYPTED_SUFFIXES, PgpError, encrypt_file
 from workflow_platform.sql import ident, literal
 
 SEPARATORS = {"csv": ",", "tsv": "\t", "psv": "|"}
+ARCHIVE_SUFFIXES = {"zip": (".zip",), "tar": (".tar",), "tgz": (".tar.gz", ".tgz")}
 
 
 @dataclass(frozen=True)
@@ -80,22 +84,60 @@ def export_parts(conn: duckdb.DuckDBPyConnection, query: str, destination: Desti
 
 def _write(conn: duckdb.DuckDBPyConnection, query: str, destination: Destination, name: str,
            workdir: Path) -> ExportPart:
+    """One finished file named `name`: DuckDB's COPY, then the archive around it, then OpenPGP around that
+    (`x.csv.tar.gz.pgp` holds `x.csv.tar.gz`, which holds `x.csv`)."""
     if not is_plain_file_name(name):
         raise ExportError(f"file name {name!r} is not a plain name (no '/', '\\' or leading '.')")
-    zipped = destination.compression == "zip"
-    inner_name = name[: -len(".zip")] if zipped and name.lower().endswith(".zip") and len(name) > 4 else name
-    target = workdir / (f"{inner_name}.inner" if zipped else name)
+    encrypted = destination.pgp_public_key is not None
+    archived = destination.compression in ARCHIVE_SUFFIXES
+    plain_name = _without_suffix(name, ENCRYPTED_SUFFIXES) if encrypted else name
+    member = _without_suffix(plain_name, ARCHIVE_SUFFIXES[destination.compression]) if archived else plain_name
+    current = workdir / (f"{member}.inner" if archived or encrypted else name)
     try:
-        rows = conn.execute(f"COPY ({query}) TO {literal(str(target))} ({copy_options(destination)})").fetchone()[0]
+        rows = conn.execute(f"COPY ({query}) TO {literal(str(current))} ({copy_options(destination)})").fetchone()[0]
     except duckdb.Error as exc:
         raise ExportError(error_line(exc)) from exc
-    if not zipped:
-        return ExportPart(target, name, rows)
-    archive = workdir / name
-    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
-        zf.write(target, arcname=inner_name)
-    target.unlink()
-    return ExportPart(archive, name, rows)
+    if archived:
+        archive = workdir / f"{plain_name}.archive"
+        _archive(current, archive, member, destination.compression)
+        current.unlink()
+        current = archive
+    if encrypted:
+        sealed = workdir / f"{name}.sealed"
+        try:
+            encrypt_file(current, sealed, destination.pgp_public_key)
+        except PgpError as exc:
+            raise ExportError(str(exc)) from exc
+        finally:
+            current.unlink()
+        current = sealed
+    final = workdir / name
+    if current != final:
+        current.rename(final)
+    return ExportPart(final, name, rows)
+
+
+def _without_suffix(name: str, suffixes: tuple[str, ...]) -> str:
+    """`name` without the first of `suffixes` it ends with (case-insensitive), unless nothing would be left."""
+    for suffix in suffixes:
+        if name.lower().endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def _archive(source: Path, archive: Path, member: str, compression: str) -> None:
+    """Write `source` as the one member `member` of a zip, tar or tar.gz archive."""
+    if compression == "zip":
+        with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
+            zf.write(source, arcname=member)
+        return
+    with tarfile.open(archive, "w:gz" if compression == "tgz" else "w", format=tarfile.PAX_FORMAT) as tar:
+        info = tar.gettarinfo(str(source), arcname=member)
+        info.uid = info.gid = 0
+        info.uname = info.gname = ""
+        info.mode = 0o644
+        with open(source, "rb") as handle:
+            tar.addfile(info, handle)
 
 
 def copy_options(destination: Destination) -> str:

@@ -13,8 +13,9 @@ import duckdb
 
 from workflow_platform.catalog.models import Feed, FileFormat
 from workflow_platform.ingest.files.landed import LandedFile
-from workflow_platform.ingest.files.reading import UnreadableFile, column_map, describe, readables
+from workflow_platform.ingest.files.reading import UnreadableFile, column_map, describe
 from workflow_platform.ingest.files.textfiles import FileRefused, looks_like_data, unpacked_size_check
+from workflow_platform.ingest.files.unpack import readables
 
 GLOB_CHARACTERS = re.compile(r"[*?\[\]{}]")
 

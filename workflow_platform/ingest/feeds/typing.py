@@ -29,11 +29,11 @@ from workflow_platform.ingest.files.reading import (
     describe,
     header_of,
     read_error,
-    readables,
     reader_sql,
     record_bad_lines,
 )
 from workflow_platform.ingest.files.textfiles import FileRefused, Header, normalized_copy
+from workflow_platform.ingest.files.unpack import readables
 from workflow_platform.ingest.staging import (
     key_expression,
     registered_files,

@@ -6,30 +6,22 @@ here.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import gzip
 import re
-import tempfile
-import zipfile
 import zlib
-from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import duckdb
 
 from workflow_platform.catalog.models import Courier, Feed, FileFormat
 from workflow_platform.ingest.audit import PENDING_REJECTS, ensure_pending_rejects
-from workflow_platform.ingest.files.landed import LandedFile
 from workflow_platform.ingest.files.textfiles import (
     DELIMITED,
     FileRefused,
     Header,
     binary_kind,
-    check_expansion,
     compression_of,
-    copy_limited,
     describe_columns,
     has_lines_after,
     open_binary,
@@ -159,35 +151,6 @@ def read_error(readable: Readable, fmt: FileFormat, exc: Exception) -> Unreadabl
     else:
         detail = QUOTED.sub("(…)", first.removeprefix("Invalid Input Error: ").removeprefix("IO Error: "))[:300]
     return UnreadableFile(f"{readable.label}: cannot be read as {fmt.format}: {detail}")
-
-
-@contextlib.contextmanager
-def readables(landed: LandedFile, fmt: FileFormat) -> Iterator[list[Readable]]:
-    """The readable units of a landed file: itself, or its zip members (extracted while the block runs, within
-    the decompression limits of `file.limits`)."""
-    is_zip = fmt.compression == "zip" or (fmt.compression == "auto" and landed.relative.lower().endswith(".zip"))
-    if not is_zip:
-        yield [Readable(landed.url, landed.relative, landed.day)]
-        return
-    with tempfile.TemporaryDirectory(prefix="wp-unzip-") as scratch:
-        members = []
-        try:
-            with open_binary(landed.url) as handle, zipfile.ZipFile(handle) as archive:
-                infos = sorted((i for i in archive.infolist() if not i.is_dir()), key=lambda i: i.filename)
-                if not infos:
-                    raise UnreadableFile(f"{landed.relative}: zip archive is empty")
-                for index, info in enumerate(infos):
-                    label = f"{landed.relative}!{info.filename}"
-                    target = Path(scratch) / f"{index}-{Path(info.filename).name}"
-                    check_expansion(label, info.file_size, max(info.compress_size, 1), fmt.limits)  # as declared
-                    with archive.open(info) as src, open(target, "wb") as dst:  # zipfile stops at the declared size
-                        copy_limited(src, dst, label, info.compress_size, fmt.limits)
-                    members.append(Readable(str(target), label, landed.day, "none"))
-        except zipfile.BadZipFile as exc:
-            raise UnreadableFile(f"{landed.relative}: not a readable zip archive ({exc})") from exc
-        except FileRefused as exc:
-            raise UnreadableFile(str(exc)) from exc
-        yield members
 
 
 # reasons for DuckDB's structural CSV errors, by error_type (its messages are kept after them)

@@ -27,7 +27,7 @@ BOMB_FLOOR = 100_000_000  # bytes unpacked before the expansion ratio applies (s
 # (magic bytes, offset, what the file is) for files landed where text was expected
 BINARY_KINDS = ((b"\x1f\x8b", 0, "a gzip file"), (b"PK\x03\x04", 0, "a zip archive"), (b"ustar", 257, "a tar archive"),
                 (b"BZh", 0, "a bzip2 file"), (b"\xfd7zXZ\x00", 0, "an xz file"), (b"7z\xbc\xaf", 0, "a 7z archive"),
-                (b"PAR1", 0, "a Parquet file"), (b"%PDF", 0, "a PDF document"),
+                (b"Rar!\x1a\x07", 0, "a RAR archive"), (b"PAR1", 0, "a Parquet file"), (b"%PDF", 0, "a PDF document"),
                 (b"\xd0\xcf\x11\xe0", 0, "an old Excel/Office document"), (b"\x85\x01", 0, "a PGP message"),
                 (b"\x84\x8c", 0, "a PGP message"), (b"-----BEGIN PGP", 0, "a PGP message"))
 BOMS = ((codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"), (codecs.BOM_UTF16_LE, "utf-16"),
@@ -112,7 +112,9 @@ def read_header(url: str, label: str, fmt: FileFormat, compression: str | None) 
     else:
         kind = binary_kind(start)
         if kind:
-            hint = "" if kind.startswith("binary") else " (check the courier's file.compression and pattern)"
+            hint = "" if kind.startswith("binary") else (
+                " (check the courier's file.compression, file.encryption and pattern; supported: gzip, zip, tar, "
+                "tar.gz/.tgz, inside OpenPGP or not)")
             raise FileRefused(f"{label}: not a {fmt.format} text file: it looks like {kind}{hint}")
     text = start.decode(encoding, errors="replace")
     first = _first_record(text, fmt, whole)
