@@ -11,6 +11,19 @@ Targets (issue #21), measured the way a user feels them:
   of ours removes. The absolute serve figure is printed beside it.
 - **build**: the `build_definitions` phase below <= 4 s at 2,000 couriers.
 
+**Floor**: what Dagster alone needs for a location of the tenant's shape, measured in the same run. The tenant's
+child writes the shape of its built definitions to `floor_<n>/structure.json`: every executable `AssetsDefinition`
+(op name, `can_subset`, each asset key with its deps, each check's asset and name) and every asset job's executable
+keys (not Dagster's implicit `__ASSET_JOB`). The generated module beside it (`bench_floor_definitions.py`, FLOOR_SOURCE)
+rebuilds that as bare Dagster: one `@dg.multi_asset(specs=..., check_specs=..., name=<op>, can_subset=...)` with a body
+that does nothing per assets definition, one `dg.define_asset_job(name, selection=[keys])` per job, and nothing else
+(no metadata, descriptions, tags, owners, kinds, freshness policies, resources, sensors, schedules, config or
+executor). It is served like the tenant (its own asset count expected) and timed in a fresh child like the tenant
+(import = `import dagster` and the module; catalog = reading structure.json; build = the decorators, jobs and
+`dg.Definitions`; resolve; snapshot). Reported: floor, floor - baseline (Dagster's own cost of the shape) and
+ours - floor (our overhead over it), the floor's build beside ours, and whether a target is below the floor (floor -
+baseline > target, or the floor's build > target). The targets are still judged on ours. `--no-floor` skips it.
+
 The script writes realistic catalog folders (several YAML files, as a tenant has them): every courier with its
 own feed (5-12 typed columns with semantic tags: customer feeds with PII so Stitch applies, transaction feeds
 with fk-<source>, reference feeds without either), a `customer_360` database `c360` with custom tables, an
@@ -99,6 +112,43 @@ GRAPHQL_QUERY = """{
     ... on PythonError { message } }
   assetNodes { id }
 }"""
+FLOOR_LOCATION = "floor"
+FLOOR_MODULE = "bench_floor_definitions"
+# The floor's code location, written beside its structure.json by write_floor(): bare Dagster in the tenant's shape.
+FLOOR_SOURCE = '''"""Dagster's floor for a tenant's shape (bench/definitions_scale.py): bare Dagster."""
+
+import json
+from pathlib import Path
+
+import dagster as dg
+
+STRUCTURE = Path(__file__).with_name("structure.json")
+
+
+def _nothing():
+    pass  # never runs: the floor is only loaded and served
+
+
+def build(structure: dict) -> dg.Definitions:
+    """One multi-asset per assets definition (same op, keys, deps, checks, can_subset), one asset job per job."""
+    assets = []
+    for a in structure["assets"]:
+        checks = [dg.AssetCheckSpec(name, asset=dg.AssetKey(key)) for key, name in a["checks"]]
+        if not a["specs"]:  # a check-only definition
+            assets.append(dg.multi_asset_check(specs=checks, name=a["op"], can_subset=a["can_subset"])(_nothing))
+            continue
+        specs = [dg.AssetSpec(dg.AssetKey(key), deps=[dg.AssetKey(d) for d in deps]) for key, deps in a["specs"]]
+        assets.append(dg.multi_asset(specs=specs, check_specs=checks, name=a["op"], can_subset=a["can_subset"])(
+            _nothing))
+    jobs = [dg.define_asset_job(name, selection=[dg.AssetKey(k) for k in keys])
+            for name, keys in structure["jobs"].items()]
+    return dg.Definitions(assets=assets, jobs=jobs)
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return build(json.loads(STRUCTURE.read_text()))
+'''
 
 # --------------------------------------------------------------------------- catalog generation
 
@@ -441,19 +491,17 @@ def generate_catalog(couriers: int, folder: Path, groups: int | None = None, see
 # --------------------------------------------------------------------------- child (one measurement)
 
 
-def measure_phases(catalog_dir: Path, warehouse: str, after_import=None) -> dict:
+def measure_phases(catalog_dir: Path, warehouse: str, after_import=None, structure: Path | None = None) -> dict:
     """Time the five phases in this process (import first: call it in a fresh process).
 
     `after_import(definitions_module)` runs between the import and the catalog load (not timed): a hook for
-    trying a change to the product code by monkeypatching, from a scratch script."""
+    trying a change to the product code by monkeypatching, from a scratch script. With `structure`, the shape of the
+    built definitions is written there afterwards (untimed), for the floor."""
     seconds: dict[str, float] = {}
     mark = time.perf_counter()
     from workflow_platform import definitions  # dagster, pydantic, duckdb and the product modules
 
     seconds["import"] = time.perf_counter() - mark
-    from dagster._core.remote_representation.external_data import JobDataSnap, RepositorySnap
-    from dagster._serdes import serialize_value
-
     from workflow_platform.catalog.loader import load_catalog
 
     if after_import:
@@ -466,6 +514,37 @@ def measure_phases(catalog_dir: Path, warehouse: str, after_import=None) -> dict
     mark = time.perf_counter()
     defs = definitions.build_definitions(catalog, warehouse=warehouse)
     seconds["build_definitions"] = time.perf_counter() - mark
+
+    repo, counts = _resolve_and_snapshot(defs, seconds)
+    if structure is not None:
+        structure.write_text(json.dumps(dump_structure(repo)))
+    return {"seconds": seconds, "counts": counts}
+
+
+def measure_floor_phases(folder: Path) -> dict:
+    """The five phases of the floor module in `folder` (write_floor), in this process (a fresh one, for the import):
+    import = dagster and the module, load_catalog = reading structure.json, build = `build(structure)`."""
+    seconds: dict[str, float] = {}
+    mark = time.perf_counter()
+    module = load_floor_module(folder)
+    seconds["import"] = time.perf_counter() - mark
+
+    mark = time.perf_counter()
+    structure = json.loads(module.STRUCTURE.read_text())
+    seconds["load_catalog"] = time.perf_counter() - mark
+
+    mark = time.perf_counter()
+    defs = module.build(structure)
+    seconds["build_definitions"] = time.perf_counter() - mark
+
+    _, counts = _resolve_and_snapshot(defs, seconds)
+    return {"seconds": seconds, "counts": counts}
+
+
+def _resolve_and_snapshot(defs, seconds: dict[str, float]) -> tuple:
+    """Phases 4 and 5 of `defs` into `seconds`; the repository and its counts."""
+    from dagster._core.remote_representation.external_data import JobDataSnap, RepositorySnap
+    from dagster._serdes import serialize_value
 
     mark = time.perf_counter()  # dagster._grpc.server.LoadedRepositories
     repo = defs.get_repository_def()
@@ -480,12 +559,42 @@ def measure_phases(catalog_dir: Path, warehouse: str, after_import=None) -> dict
     seconds["snapshot"] = time.perf_counter() - mark
 
     graph = repo.asset_graph
-    return {
-        "seconds": seconds,
-        "counts": {"assets": len(graph.get_all_asset_keys()), "asset_checks": len(graph.asset_check_keys),
-                   "jobs": len(jobs), "sensors": len(repo.sensor_defs), "schedules": len(repo.schedule_defs),
-                   "snapshot_bytes": snapshot_bytes},
-    }
+    return repo, {"assets": len(graph.get_all_asset_keys()), "asset_checks": len(graph.asset_check_keys),
+                  "jobs": len(jobs), "sensors": len(repo.sensor_defs), "schedules": len(repo.schedule_defs),
+                  "snapshot_bytes": snapshot_bytes}
+
+
+# --------------------------------------------------------------------------- floor (bare Dagster, same shape)
+
+
+def dump_structure(repo) -> dict:
+    """The shape of a resolved repository, as FLOOR_SOURCE rebuilds it: each executable assets definition's op name,
+    can_subset, asset keys with their deps and checks (keys as path lists); each asset job's executable keys."""
+    assets = [{"op": ad.node_def.name, "can_subset": ad.can_subset,
+               "specs": [[spec.key.path, [d.asset_key.path for d in spec.deps]] for spec in ad.specs],
+               "checks": [[c.asset_key.path, c.name] for c in ad.check_specs]}
+              for ad in repo.asset_graph.assets_defs if ad.is_executable]
+    jobs = {job.name: sorted(key.path for key in job.asset_layer.executable_asset_keys)
+            for job in repo.get_all_jobs() if not job.name.startswith("__")}
+    return {"assets": assets, "jobs": jobs}
+
+
+def write_floor(folder: Path) -> Path:
+    """The floor location: FLOOR_SOURCE as a module in `folder` (its structure.json comes from the tenant's child),
+    and a workspace file loading it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{FLOOR_MODULE}.py").write_text(FLOOR_SOURCE)
+    return write_workspace(folder / "workspace.yaml", FLOOR_MODULE, FLOOR_LOCATION, folder)
+
+
+def load_floor_module(folder: Path):
+    """Import the floor module written by write_floor() in `folder`."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(FLOOR_MODULE, folder / f"{FLOOR_MODULE}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _vm_hwm_mb() -> float | None:
@@ -499,7 +608,10 @@ def _vm_hwm_mb() -> float | None:
 
 
 def run_child(args: argparse.Namespace) -> int:
-    result = measure_phases(args.catalog, args.warehouse)
+    if args.floor:
+        result = measure_floor_phases(args.floor)
+    else:
+        result = measure_phases(args.catalog, args.warehouse, structure=args.structure)
     result["vm_hwm_mb"] = _vm_hwm_mb()
     args.result.write_text(json.dumps(result))
     return 0
@@ -520,11 +632,14 @@ def tenant_env(catalog: Path | None, scratch: Path, home: Path | None = None) ->
     return env
 
 
-def spawn(catalog: Path, result_path: Path, scratch: Path) -> dict:
-    """Run this script as a child measuring `catalog`; its figures, wall time and ru_maxrss (from wait4)."""
+def spawn(catalog: Path | None, result_path: Path, scratch: Path, *options: str) -> dict:
+    """Run this script as a child measuring `catalog` (or, with `--floor DIR` in `options`, that floor); its
+    figures, wall time and ru_maxrss (from wait4)."""
     env = tenant_env(catalog, scratch)
-    command = [sys.executable, str(Path(__file__).resolve()), "--child", "--catalog", str(catalog),
-               "--result", str(result_path), "--warehouse", env["WORKFLOW_PLATFORM_WAREHOUSE"]]
+    command = [sys.executable, str(Path(__file__).resolve()), "--child", "--result", str(result_path),
+               "--warehouse", env["WORKFLOW_PLATFORM_WAREHOUSE"], *options]
+    if catalog is not None:
+        command += ["--catalog", str(catalog)]
     env["PYTHONWARNINGS"] = "ignore"  # Dagster's beta/preview warnings: not part of the timing
     started = time.perf_counter()
     process = subprocess.Popen(command, env=env)
@@ -532,7 +647,7 @@ def spawn(catalog: Path, result_path: Path, scratch: Path) -> dict:
     process_seconds = time.perf_counter() - started
     code = os.waitstatus_to_exitcode(status)
     if code != 0:
-        raise RuntimeError(f"child for {catalog} exited with {code}")
+        raise RuntimeError(f"child for {catalog or options} exited with {code}")
     result = json.loads(result_path.read_text())
     result.update(process_seconds=process_seconds, peak_rss_mb=usage.ru_maxrss / 1024.0)
     return result
@@ -718,51 +833,70 @@ def measure_serve(workspace: Path, env: dict[str, str], location: str, expected_
 # --------------------------------------------------------------------------- report
 
 
+def _best_run(runs: list[dict]) -> dict:
+    """One location's child runs: best time per phase and in total, worst RSS, the counts of the best run."""
+    return {
+        "phases_s": {p: min(r["seconds"][p] for r in runs) for p in PHASES},
+        "load_s": min(sum(r["seconds"][p] for p in LOAD_PHASES) for r in runs),
+        "in_process_s": min(sum(r["seconds"].values()) for r in runs),
+        "process_s": min(r["process_seconds"] for r in runs),
+        "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
+        "vm_hwm_mb": max((r["vm_hwm_mb"] or 0.0) for r in runs) or None,
+        "counts": min(runs, key=lambda r: sum(r["seconds"].values()))["counts"],
+        "rounds_in_process_s": [sum(r["seconds"].values()) for r in runs],
+    }
+
+
+def _best_serve(served: list[dict]) -> dict:
+    """One location's serve measurements: best seconds, worst code-server peak RSS."""
+    return {"serve_s": min(s["seconds"] for s in served), "serve_rounds_s": [s["seconds"] for s in served],
+            "serve_first_answer_s": min(s["first_answer_s"] for s in served),
+            "serve_asset_nodes": served[0]["asset_nodes"],
+            "serve_code_server_hwm_mb": max((s["code_server_hwm_mb"] or 0.0) for s in served) or None}
+
+
 def summarize(sizes: list[int], stats: dict[int, dict], runs: dict[int, list[dict]], repeat: int,
               cli: dict[int, float] | None = None, serves: dict[int, list[dict]] | None = None,
-              baselines: list[dict] | None = None) -> dict:
+              baselines: list[dict] | None = None, floor_runs: dict[int, list[dict]] | None = None,
+              floor_serves: dict[int, list[dict]] | None = None) -> dict:
     """Best time of each phase (and of the totals) over the rounds, worst RSS, served seconds against the best
-    baseline, growth and verdicts."""
-    serves, baselines = serves or {}, baselines or []
+    baseline, the floor beside ours, growth and verdicts."""
+    serves, baselines, floor_runs, floor_serves = serves or {}, baselines or [], floor_runs or {}, floor_serves or {}
     baseline_s = min((b["seconds"] for b in baselines), default=None)
     result: dict = {"repeat": repeat, "serve_targets_s": {str(k): v for k, v in SERVE_TARGETS_S.items()},
                     "serve_target_on": "serve minus baseline",
                     "build_targets_s": {str(k): v for k, v in BUILD_TARGETS_S.items()},
                     "linear_tolerance": LINEAR_TOLERANCE, "python": sys.version.split()[0], "cpus": os.cpu_count(),
                     "served": bool(serves), "serve_baseline_s": baseline_s,
-                    "serve_baseline_rounds_s": [b["seconds"] for b in baselines], "sizes": {}}
+                    "serve_baseline_rounds_s": [b["seconds"] for b in baselines], "floor": bool(floor_runs),
+                    "sizes": {}}
     for n in sizes:
-        mine = runs[n]
-        best = min(mine, key=lambda r: sum(r["seconds"].values()))
-        entry = {
-            "catalog": stats[n],
-            "phases_s": {p: min(r["seconds"][p] for r in mine) for p in PHASES},
-            "load_s": min(sum(r["seconds"][p] for p in LOAD_PHASES) for r in mine),
-            "in_process_s": min(sum(r["seconds"].values()) for r in mine),
-            "process_s": min(r["process_seconds"] for r in mine),
-            "peak_rss_mb": max(r["peak_rss_mb"] for r in mine),
-            "vm_hwm_mb": max((r["vm_hwm_mb"] or 0.0) for r in mine) or None,
-            "counts": best["counts"],
-            "rounds_in_process_s": [sum(r["seconds"].values()) for r in mine],
-            "validate_cli_s": (cli or {}).get(n),
-        }
+        entry = {"catalog": stats[n], **_best_run(runs[n]), "validate_cli_s": (cli or {}).get(n)}
         entry["in_process_ms_per_courier"] = 1000 * entry["in_process_s"] / n
         entry["scaling_ms_per_courier"] = 1000 * (entry["in_process_s"] - entry["phases_s"]["import"]) / n
+        floor = _best_run(floor_runs[n]) if floor_runs.get(n) else None
+        if floor:
+            entry["floor"] = floor
         if n in BUILD_TARGETS_S:
             entry["build_target_s"] = BUILD_TARGETS_S[n]
             entry["build_pass"] = entry["phases_s"]["build_definitions"] <= BUILD_TARGETS_S[n]
+            if floor:
+                entry["build_floor_s"] = floor["phases_s"]["build_definitions"]
+                entry["build_target_below_floor"] = entry["build_floor_s"] > BUILD_TARGETS_S[n]
         if serves.get(n):
-            served = serves[n]
-            entry["serve_s"] = min(s["seconds"] for s in served)
-            entry["serve_rounds_s"] = [s["seconds"] for s in served]
-            entry["serve_first_answer_s"] = min(s["first_answer_s"] for s in served)
-            entry["serve_asset_nodes"] = served[0]["asset_nodes"]
-            entry["serve_code_server_hwm_mb"] = max((s["code_server_hwm_mb"] or 0.0) for s in served) or None
+            entry.update(_best_serve(serves[n]))
             entry["serve_baseline_s"] = baseline_s
             entry["serve_net_s"] = entry["serve_s"] - baseline_s
             if n in SERVE_TARGETS_S:
                 entry["serve_target_s"] = SERVE_TARGETS_S[n]
                 entry["serve_pass"] = entry["serve_net_s"] <= SERVE_TARGETS_S[n]
+        if floor and floor_serves.get(n):
+            floor.update(_best_serve(floor_serves[n]))
+            floor["serve_net_s"] = floor["serve_s"] - baseline_s  # Dagster's own cost of the shape
+            if "serve_s" in entry:
+                entry["serve_over_floor_s"] = entry["serve_s"] - floor["serve_s"]  # ours over Dagster's
+            if n in SERVE_TARGETS_S:
+                entry["serve_target_below_floor"] = floor["serve_net_s"] > SERVE_TARGETS_S[n]
         result["sizes"][str(n)] = entry
     # growth: marginal cost per courier between consecutive sizes, per phase, in-process and served
     steps = []
@@ -798,6 +932,10 @@ def _exponent(t0: float, t1: float, n0: int, n1: int) -> float | None:
     return math.log(t1 / t0) / math.log(n1 / n0) if t0 > 0 and t1 > 0 and n1 != n0 else None
 
 
+def _fmt(seconds: float | None) -> str:
+    return "" if seconds is None else f"{seconds:.2f}"
+
+
 def print_report(result: dict) -> None:
     def verdict(ok: bool | None) -> str:
         return "" if ok is None else ("PASS" if ok else "MISS")
@@ -817,8 +955,8 @@ def print_report(result: dict) -> None:
     if result["served"]:
         print(f"\n  serve: dagster-webserver started -> GraphQL assetNodes complete (the real webserver and code "
               f"server); baseline (empty dg.Definitions(), same run) {result['serve_baseline_s']:.2f} s")
-        print(f"  {'couriers':>8} {'serve':>7} {'baseline':>9} {'serve-base':>11} {'asset nodes':>11} "
-              f"{'code server MB':>14}  target on serve - baseline")
+        print(f"  {'couriers':>8} {'serve':>7} {'baseline':>9} {'serve-base':>11} {'floor':>7} {'floor-base':>11} "
+              f"{'ours-floor':>11} {'asset nodes':>11} {'code server MB':>14}  target on serve - baseline")
         for n in sizes:
             e = result["sizes"][str(n)]
             if "serve_s" not in e:
@@ -826,24 +964,47 @@ def print_report(result: dict) -> None:
                 continue
             target = (f"<= {e['serve_target_s']:.0f} s: {verdict(e['serve_pass'])}" if "serve_target_s" in e else "")
             hwm = e["serve_code_server_hwm_mb"]
+            floor = e.get("floor", {})
             print(f"  {n:>8,} {e['serve_s']:>7.2f} {e['serve_baseline_s']:>9.2f} {e['serve_net_s']:>11.2f} "
-                  f"{e['serve_asset_nodes']:>11,} {'' if hwm is None else format(hwm, ',.0f'):>14}  {target}")
-        print("  (seconds; serve = absolute, from starting the webserver; the targets judge serve - baseline)")
+                  f"{_fmt(floor.get('serve_s')):>7} {_fmt(floor.get('serve_net_s')):>11} "
+                  f"{_fmt(e.get('serve_over_floor_s')):>11} {e['serve_asset_nodes']:>11,} "
+                  f"{'' if hwm is None else format(hwm, ',.0f'):>14}  {target}")
+        print("  (seconds; serve = absolute, from starting the webserver; the targets judge serve - baseline; floor =\n"
+              "   the same shape as bare Dagster: floor - baseline is Dagster's own cost of it, ours - floor ours)")
+        for n in sizes:
+            e = result["sizes"][str(n)]
+            if "serve_target_below_floor" in e:
+                print(f"  {n:,} couriers: floor - baseline {e['floor']['serve_net_s']:.2f} s "
+                      + (f"> target {e['serve_target_s']:.0f} s: target below Dagster's own floor for this shape"
+                         if e["serve_target_below_floor"] else f"<= target {e['serve_target_s']:.0f} s: "
+                         "the target is above Dagster's floor for this shape"))
     else:
         print("\n  serve: not measured (--no-serve)")
 
-    print("\n  in-process phases (where the time goes; a fresh child per size):")
+    print("\n  in-process phases (where the time goes; a fresh child per size; floor: the same shape as bare Dagster):")
     print(f"  {'couriers':>8} {'import':>7} {'catalog':>8} {'build':>7} {'resolve':>8} {'snapshot':>9} "
           f"{'load 1-3':>9} {'total 1-5':>10} {'process':>8} {'ms/courier':>11} {'peak RSS MB':>12}  build target")
     for n in sizes:
         e = result["sizes"][str(n)]
-        p = e["phases_s"]
         target = (f"<= {e['build_target_s']:.0f} s: {verdict(e['build_pass'])}" if "build_target_s" in e else "")
-        print(f"  {n:>8,} {p['import']:>7.2f} {p['load_catalog']:>8.2f} {p['build_definitions']:>7.2f} "
-              f"{p['resolve']:>8.2f} {p['snapshot']:>9.2f} {e['load_s']:>9.2f} {e['in_process_s']:>10.2f} "
-              f"{e['process_s']:>8.2f} {e['in_process_ms_per_courier']:>11.2f} {e['peak_rss_mb']:>12.0f}  {target}")
+        for label, x in ((f"{n:,}", e), ("floor", e.get("floor"))):
+            if x is None:
+                continue
+            p = x["phases_s"]
+            print(f"  {label:>8} {p['import']:>7.2f} {p['load_catalog']:>8.2f} {p['build_definitions']:>7.2f} "
+                  f"{p['resolve']:>8.2f} {p['snapshot']:>9.2f} {x['load_s']:>9.2f} {x['in_process_s']:>10.2f} "
+                  f"{x['process_s']:>8.2f} {1000 * x['in_process_s'] / n:>11.2f} {x['peak_rss_mb']:>12.0f}  "
+                  + (target if x is e else ""))
     print("  (seconds; load = import + catalog + build; total = load + resolve + snapshot, what a code server spends\n"
-          "   before it answers; process = child wall time incl. interpreter start)")
+          "   before it answers; process = child wall time incl. interpreter start; the floor's import is dagster,\n"
+          "   its catalog reading structure.json)")
+    for n in sizes:
+        e = result["sizes"][str(n)]
+        if "build_target_below_floor" in e:
+            print(f"  {n:,} couriers: the floor's build {e['build_floor_s']:.2f} s "
+                  + (f"> target {e['build_target_s']:.0f} s: target below Dagster's own floor for this shape"
+                     if e["build_target_below_floor"] else f"<= target {e['build_target_s']:.0f} s: "
+                     "the target is above Dagster's floor for this shape"))
     checked = [n for n in sizes if result["sizes"][str(n)].get("validate_cli_s") is not None]
     if checked:
         print("  cross-check, `dagster definitions validate` wall time: " + ", ".join(
@@ -881,6 +1042,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=7, help="catalog generator seed (default 7)")
     parser.add_argument("--no-serve", action="store_true",
                         help="skip the webserver (serve and its baseline): in-process phases only")
+    parser.add_argument("--no-floor", action="store_true",
+                        help="skip the floor (the same shape as bare Dagster), in-process and served")
     parser.add_argument("--serve-couriers", type=int, nargs="+",
                         help="serve only these of the --couriers sizes (default: every size)")
     parser.add_argument("--serve-timeout", type=int, default=SERVE_TIMEOUT_S,
@@ -897,6 +1060,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--catalog", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--result", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--warehouse", help=argparse.SUPPRESS)
+    parser.add_argument("--structure", type=Path, help=argparse.SUPPRESS)  # write the tenant's shape here
+    parser.add_argument("--floor", type=Path, help=argparse.SUPPRESS)  # measure the floor module in this folder
     args = parser.parse_args(argv)
     if args.repeat < 1 or any(n < 1 for n in args.couriers):
         parser.error("--repeat and --couriers must be at least 1")
@@ -919,7 +1084,7 @@ def main(argv: list[str] | None = None) -> int:
     scratch = args.keep.resolve() if args.keep else Path(tempfile.mkdtemp(prefix="wp-bench-scale-"))
     scratch.mkdir(parents=True, exist_ok=True)
     try:
-        stats, runs, serves, baselines = {}, {}, {}, []
+        stats, runs, serves, baselines, floor_runs, floor_serves = {}, {}, {}, [], {}, {}
         for n in args.couriers:
             folder = scratch / f"catalog_{n}"
             mark = time.perf_counter()
@@ -932,6 +1097,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         home = prepare_home(scratch, args.serve_timeout) if args.serve_couriers or args.validate_cli else None
         baseline_workspace = write_baseline(scratch / "baseline") if args.serve_couriers else None
+        floors = {} if args.no_floor else {n: write_floor(scratch / f"floor_{n}") for n in args.couriers}
         for round_no in range(1, args.repeat + 1):
             if baseline_workspace:
                 baseline = measure_serve(baseline_workspace, webserver_env(None, scratch, home, args.serve_timeout),
@@ -941,12 +1107,20 @@ def main(argv: list[str] | None = None) -> int:
                 log(f"round {round_no}: baseline (empty dg.Definitions()) served in {baseline['seconds']:.2f} s")
             for n in args.couriers:
                 catalog = scratch / f"catalog_{n}"
-                run = spawn(catalog, scratch / f"result_{n}.json", scratch)
+                floor = floors.get(n)
+                run = spawn(catalog, scratch / f"result_{n}.json", scratch,
+                            *(["--structure", str(floor.parent / "structure.json")] if floor else []))
                 runs.setdefault(n, []).append(run)
                 s = run["seconds"]
                 log(f"round {round_no}: {n:>5,} couriers in-process: " + ", ".join(f"{p} {s[p]:.2f}" for p in PHASES)
                     + f" = {sum(s.values()):.2f} s (process {run['process_seconds']:.2f} s), "
                     f"peak RSS {run['peak_rss_mb']:.0f} MB")
+                if floor:
+                    floor_run = spawn(None, scratch / f"result_floor_{n}.json", scratch, "--floor", str(floor.parent))
+                    floor_runs.setdefault(n, []).append(floor_run)
+                    s = floor_run["seconds"]
+                    log(f"round {round_no}: {n:>5,} couriers, floor in-process: "
+                        + ", ".join(f"{p} {s[p]:.2f}" for p in PHASES) + f" = {sum(s.values()):.2f} s")
                 if n in args.serve_couriers:
                     served = measure_serve(write_workspace(scratch / f"serve_{n}" / "workspace.yaml",
                                                            "workflow_platform.definitions", LOCATION),
@@ -958,12 +1132,21 @@ def main(argv: list[str] | None = None) -> int:
                     log(f"round {round_no}: {n:>5,} couriers served in {served['seconds']:.2f} s "
                         f"({served['asset_nodes']:,} asset nodes; first HTTP answer at {served['first_answer_s']:.2f} s"
                         + ("" if hwm is None else f"; code server peak RSS {hwm:,.0f} MB") + ")")
+                    if floor:
+                        floor_served = measure_serve(floor, webserver_env(None, scratch, home, args.serve_timeout),
+                                                     FLOOR_LOCATION, floor_run["counts"]["assets"],
+                                                     scratch / f"webserver_floor_{n}_{round_no}.log",
+                                                     args.serve_timeout)
+                        floor_serves.setdefault(n, []).append(floor_served)
+                        log(f"round {round_no}: {n:>5,} couriers, floor served in {floor_served['seconds']:.2f} s "
+                            f"({floor_served['asset_nodes']:,} asset nodes)")
         cli = {}
         if args.validate_cli:
             for n in args.couriers:
                 cli[n] = validate_cli(scratch / f"catalog_{n}", scratch, home)["seconds"]
                 log(f"dagster definitions validate, {n:>5,} couriers: {cli[n]:.2f} s")
-        result = summarize(args.couriers, stats, runs, args.repeat, cli, serves, baselines)
+        result = summarize(args.couriers, stats, runs, args.repeat, cli, serves, baselines, floor_runs,
+                           floor_serves)
         if not args.quiet:
             print_report(result)
         print(json.dumps(result), flush=True)
