@@ -44,7 +44,7 @@ def validate(catalog_dir: Path | None) -> None:
     catalog = _load(catalog_dir)
     console.print(
         f"catalog {catalog.tenant!r} is valid: {len(catalog.couriers)} couriers, {len(catalog.feeds)} feeds, "
-        f"{len(catalog.databases)} databases, {len(catalog.segments)} segments, "
+        f"{len(catalog.custom_domain_tables)} custom domain tables, {len(catalog.databases)} databases, {len(catalog.segments)} segments, "
         f"{len(catalog.destinations)} destinations, {len(catalog.orchestrations)} orchestrations, "
         f"{len(catalog.campaigns)} campaigns, {len(catalog.courier_groups)} courier groups, "
         f"{len(catalog.orchestration_groups)} orchestration groups",

@@ -16,6 +16,7 @@ from workflow_platform.campaigns.assets import build_campaign_asset
 from workflow_platform.catalog.loader import load_catalog
 from workflow_platform.catalog.models import Catalog
 from workflow_platform.databases.assets import build_database_assets
+from workflow_platform.databases.custom_domain_tables import build_custom_domain_assets
 from workflow_platform.ingest.assets import build_land_only_asset, build_load_asset
 from workflow_platform.orchestrations.assets import build_orchestration_asset
 from workflow_platform.presentation import presented
@@ -30,6 +31,7 @@ def build_assets(catalog: Catalog) -> list[dg.AssetsDefinition]:
     loaded_feeds = {c.feed for c in catalog.couriers if c.load != "land_only"}
     assets = [build_land_only_asset(catalog, c) for c in catalog.couriers if c.load == "land_only"]
     assets += [build_load_asset(catalog, f) for f in catalog.feeds if f.name in loaded_feeds]
+    assets += build_custom_domain_assets(catalog)
     if any(db.type == "customer_360" for db in catalog.databases):
         assets.append(build_stitch_asset(catalog))
     for db in catalog.databases:

@@ -38,7 +38,8 @@ def pii_columns(catalog) -> frozenset[str]:
     of Stitch and database tables (lower case)."""
     from workflow_platform.catalog.models import PII_TAGS
 
-    tagged = {c.name for f in catalog.feeds for c in f.columns if set(c.tag) & set(PII_TAGS)}
+    sources = [*catalog.feeds, *(t.as_feed for t in catalog.custom_domain_tables)]
+    tagged = {c.name for f in sources for c in f.columns if set(c.tag) & set(PII_TAGS)}
     return frozenset(n.lower() for n in tagged | {t.replace("-", "_") for t in PII_TAGS})
 
 

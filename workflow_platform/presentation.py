@@ -58,6 +58,8 @@ def _couriers(catalog: Catalog, layer: str, name: str) -> list[str]:
 
 def asset_group(catalog: Catalog, key: dg.AssetKey) -> str:
     layer, name = key.path[0], key.path[-1]
+    if layer == "domain" and catalog.is_custom_domain_table(name):
+        return "custom_domain_tables"
     if layer in ("courier", "feed", "domain"):
         couriers = [name] if layer == "courier" else [c.name for c in catalog.couriers_of_feed(name)]
         for courier in couriers:

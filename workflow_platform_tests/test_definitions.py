@@ -62,11 +62,14 @@ def test_jobs_select_their_assets(demo_defs):
     assert "stitch/identity" in build and "database/c360/customer_360" in build
     # queries with thresholds always run with the database build; plain segments and sends do not
     assert "segment/high_value_customers" in build and "segment/lapsed_customers" not in build
-    assert not any(k.startswith(("orchestration/", "courier/", "domain/")) for k in build)
+    # the custom domain table is built there too, before Stitch; the feeds' domain tables are not
+    assert "domain/order_lines" in build
+    assert not any(k.startswith(("orchestration/", "courier/")) for k in build)
+    assert {k for k in build if k.startswith("domain/")} == {"domain/order_lines"}
     orchestration_job = demo_defs.resolve_job_def("orchestration_group__daily_activations")
     assert {k.to_user_string() for k in orchestration_job.asset_layer.selected_asset_keys} == {
         "orchestration/high_value_to_crm", "segment/high_value_customers"}
-    assert len(graph.get_all_asset_keys()) == 21
+    assert len(graph.get_all_asset_keys()) == 25  # 21 + order_lines, daily_sales, value tiers segment and send
 
 
 def test_segment_thresholds_are_asset_checks(demo_defs):

@@ -18,7 +18,13 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import dagster as dg
 
-from workflow_platform.automation.jobs import BUILD_JOB, courier_group_job_name, ingest_keys, watched_segments
+from workflow_platform.automation.jobs import (
+    BUILD_JOB,
+    courier_group_job_name,
+    custom_domain_keys,
+    ingest_keys,
+    watched_segments,
+)
 from workflow_platform.catalog.models import Catalog
 from workflow_platform.tags import COURIER_GROUP_TAG, PARENT_RUN_TAG, RUN_TYPE_TAG, SCHEDULED_AT_TAG, UPSTREAM_RUN_TAG
 
@@ -35,7 +41,7 @@ def builds_after_groups(catalog: Catalog, assets: Iterable[dg.AssetsDefinition])
             for parent in parents:
                 children[parent].add(key)
     builds = {k for k in keys if k.path[0] in ("stitch", "database")}
-    builds |= keys & set(watched_segments(catalog))
+    builds |= keys & set(watched_segments(catalog) + custom_domain_keys(catalog))
     out = {}
     for group in catalog.courier_groups:
         if group.run_type == "source":

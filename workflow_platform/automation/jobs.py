@@ -46,11 +46,16 @@ def watched_segments(catalog: Catalog) -> list[dg.AssetKey]:
     return [segment_key(s.name) for s in catalog.segments if s.warn_when or s.fail_when]
 
 
+def custom_domain_keys(catalog: Catalog) -> list[dg.AssetKey]:
+    """The custom domain tables: built by the build run, before Stitch."""
+    return [domain_key(t.name) for t in catalog.custom_domain_tables]
+
+
 def build_selection(catalog: Catalog) -> dg.AssetSelection:
-    """Stitch, every database table, and the queries with thresholds (a failing one stops the build, so no
-    orchestration group follows)."""
+    """The custom domain tables, Stitch, every database table, and the queries with thresholds (a failing one
+    stops the build, so no orchestration group follows)."""
     return dg.AssetSelection.key_prefixes(["stitch"], ["database"]) | dg.AssetSelection.assets(
-        *watched_segments(catalog))
+        *custom_domain_keys(catalog), *watched_segments(catalog))
 
 
 def build_jobs(catalog: Catalog) -> list[dg.UnresolvedAssetJobDefinition]:
@@ -61,10 +66,10 @@ def build_jobs(catalog: Catalog) -> list[dg.UnresolvedAssetJobDefinition]:
                                 description="The whole workflow: every courier, feed, domain table, Stitch, "
                                 "database, segment and automatic orchestration (manual orchestrations run when "
                                 "launched on their own; campaigns on their schedules).")]
-    if catalog.databases or watched_segments(catalog):
+    if catalog.databases or watched_segments(catalog) or catalog.custom_domain_tables:
         jobs.append(dg.define_asset_job(
             BUILD_JOB, selection=build_selection(catalog),
-            description="Stitch, the databases and the segments with thresholds. Launched after each run of a full "
+            description="The custom domain tables, Stitch, the databases and the segments with thresholds. Launched after each run of a full "
             "or refresh courier group (sensor courier_groups__build) over what lies downstream of the group's "
             "couriers, tagged with the group; or by hand.",
         ))

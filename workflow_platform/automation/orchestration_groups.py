@@ -5,7 +5,9 @@
   the run that completed it is the run key, so a daemon restart never launches it twice. When the courier group's
   load or build fails, nothing runs and the orchestration group's recipients get an alert that says the upstream
   failed.
-- On a schedule: a `dg.ScheduleDefinition` with the group's cron and `execution_timezone`. Dagster runs a local
+- On a schedule: a `dg.ScheduleDefinition` with the group's cron and `execution_timezone`; with
+  `when_new_data_from` (Amperity's courier group constraint) a tick sends only when that courier group completed
+  a run that loaded new rows since the group's last send (and at least `offset` before the tick). Dagster runs a local
   time that does not exist (spring forward) at the first minute after the gap, and a local time that happens
   twice (fall back) once, at its second occurrence (docs/operations.md, "Daylight-saving time").
 - A disabled group never runs automatically: its sensor or schedule starts stopped and, if someone starts it,
@@ -13,6 +15,8 @@
 """
 
 from __future__ import annotations
+
+import datetime as dt
 
 import dagster as dg
 
@@ -92,24 +96,89 @@ def upstream_failure_sensor(catalog: Catalog, jobs: dict[str, dg.UnresolvedAsset
     return _upstream_failed
 
 
-def group_schedule(group: OrchestrationGroup, jobs: dict[str, dg.UnresolvedAssetJobDefinition]
+def group_schedule(group: OrchestrationGroup, jobs: dict[str, dg.UnresolvedAssetJobDefinition], builds: Builds
                    ) -> dg.ScheduleDefinition:
+    constraint = (f" Sends only when courier group {group.when_new_data_from} completed a run that loaded new rows "
+                  f"since the last send" + (f", at least {group.offset} before the tick" if group.offset_seconds else "")
+                  + "." if group.when_new_data_from else "")
+
     @dg.schedule(
         name=f"orchestration_group__{group.name}__schedule",
         cron_schedule=group.schedule,
         execution_timezone=group.timezone,
         target=jobs[orchestration_group_job_name(group.name)],
         default_status=dg.DefaultScheduleStatus.RUNNING if group.enabled else dg.DefaultScheduleStatus.STOPPED,
-        description=f"Runs orchestration group {group.name} at '{group.schedule}' ({group.timezone}).",
+        description=f"Runs orchestration group {group.name} at '{group.schedule}' ({group.timezone}).{constraint}",
     )
     def _schedule(context: dg.ScheduleEvaluationContext):
         if not group.enabled:
             return dg.SkipReason(f"orchestration group {group.name} is disabled in the catalog")
         tick = context.scheduled_execution_time
-        return dg.RunRequest(run_key=tick.isoformat() if tick else None,
-                             tags={ORCHESTRATION_SCHEDULED_AT_TAG: tick.isoformat()} if tick else {})
+        tags = {ORCHESTRATION_SCHEDULED_AT_TAG: tick.isoformat()} if tick else {}
+        if group.when_new_data_from:
+            found, why = new_data(context.instance, group, builds, tick or dt.datetime.now(dt.UTC))
+            if found is None:
+                return dg.SkipReason(why)
+            tags[UPSTREAM_RUN_TAG] = found
+        return dg.RunRequest(run_key=tick.isoformat() if tick else None, tags=tags)
 
     return _schedule
+
+
+def new_data(instance: dg.DagsterInstance, group: OrchestrationGroup, builds: Builds, tick: dt.datetime
+             ) -> tuple[str | None, str]:
+    """The constraint of a scheduled group (`when_new_data_from`): the id of the newest run of that courier group
+    that loaded new rows (inserted or updated in a domain table) and completed its workflow (its build run too)
+    after this group's last successful send started and at least `offset` before `tick`; else None, and why."""
+    upstream = group.when_new_data_from
+    cutoff = tick.timestamp() - group.offset_seconds
+    sends = instance.get_run_records(
+        filters=dg.RunsFilter(job_name=orchestration_group_job_name(group.name), statuses=[dg.DagsterRunStatus.SUCCESS]),
+        limit=1)
+    since = (sends[0].start_time or 0.0) if sends else 0.0
+    loads = instance.get_run_records(
+        filters=dg.RunsFilter(job_name=courier_group_job_name(upstream), statuses=[dg.DagsterRunStatus.SUCCESS],
+                              tags={COURIER_GROUP_TAG: upstream},
+                              updated_after=dt.datetime.fromtimestamp(since, dt.UTC) if since else None),
+        limit=100)
+    too_recent = False
+    for record in loads:  # newest first
+        completed = _workflow_completed_at(instance, record, builds)
+        if completed is None or completed <= since:
+            continue
+        if completed > cutoff:
+            too_recent = too_recent or _changed_rows(instance, record.dagster_run.run_id)
+            continue
+        if _changed_rows(instance, record.dagster_run.run_id):
+            return record.dagster_run.run_id, ""
+    last = (f"since the last send ({dt.datetime.fromtimestamp(since, dt.UTC):%Y-%m-%d %H:%M} UTC)" if sends
+            else "yet")
+    if too_recent:
+        return None, (f"courier group {upstream} loaded new rows less than {group.offset} (offset) before this tick; "
+                      "the next tick sends them")
+    return None, f"no new data: courier group {upstream} has completed no run that loaded new rows {last}"
+
+
+def _workflow_completed_at(instance: dg.DagsterInstance, record: dg.RunRecord, builds: Builds) -> float | None:
+    """When the courier group's workflow begun by this load run ended: the load itself when no build follows it,
+    else its successful build run (None while there is none)."""
+    if completes_workflow(record.dagster_run, builds):
+        return record.end_time
+    follow = instance.get_run_records(
+        filters=dg.RunsFilter(job_name=BUILD_JOB, statuses=[dg.DagsterRunStatus.SUCCESS],
+                              tags={UPSTREAM_RUN_TAG: record.dagster_run.run_id}), limit=1)
+    return follow[0].end_time if follow else None
+
+
+def _changed_rows(instance: dg.DagsterInstance, run_id: str) -> bool:
+    """Whether a load run inserted or updated rows in some domain table."""
+    for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION):
+        materialization = entry.asset_materialization
+        metadata = materialization.metadata if materialization else {}
+        changed = [metadata[name].value for name in ("rows_inserted", "rows_updated") if name in metadata]
+        if any(isinstance(n, int) and n > 0 for n in changed):
+            return True
+    return False
 
 
 def build_orchestration_group_automation(catalog: Catalog, jobs: dict[str, dg.UnresolvedAssetJobDefinition],
@@ -118,5 +187,5 @@ def build_orchestration_group_automation(catalog: Catalog, jobs: dict[str, dg.Un
     sensors = [after_courier_group_sensor(g, jobs, builds) for g in catalog.orchestration_groups if g.run_after]
     if failure := upstream_failure_sensor(catalog, jobs, builds):
         sensors.append(failure)
-    schedules = [group_schedule(g, jobs) for g in catalog.orchestration_groups if g.schedule]
+    schedules = [group_schedule(g, jobs, builds) for g in catalog.orchestration_groups if g.schedule]
     return sensors, schedules

@@ -92,13 +92,27 @@ class OrchestrationGroup(Model):
     run_after: Identifier | None = Field(None, description="courier group whose success triggers this group")
     schedule: CronSchedule | None = None
     timezone: TimeZone = "UTC"
+    when_new_data_from: Identifier | None = Field(
+        None, description="scheduled groups: a courier group; a tick sends only if that group completed a run that "
+                          "loaded new rows since this group's last send (Amperity's courier group constraint)")
+    offset: Duration = Field("0 minutes", description="with when_new_data_from: the courier group's run must have "
+                                                      "completed at least this long before the tick")
     owners: Owners = Field(default_factory=list, description="owners of the group's assets: emails or team:<name>")
 
     @model_validator(mode="after")
     def _one_trigger(self) -> OrchestrationGroup:
         if self.run_after and self.schedule:
             raise ValueError("choose one run option: run_after or schedule, not both")
+        if self.when_new_data_from and not self.schedule:
+            raise ValueError("when_new_data_from constrains a schedule: set schedule too (run_after already waits "
+                             "for its courier group)")
+        if duration_seconds(self.offset) and not self.when_new_data_from:
+            raise ValueError("offset applies to when_new_data_from")
         return self
+
+    @property
+    def offset_seconds(self) -> int:
+        return duration_seconds(self.offset)
 
 
 # --------------------------------------------------------------------------- alerts

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from workflow_platform.catalog.fields import (
     PII_TAGS,
@@ -260,3 +261,37 @@ class Feed(Model):
     def table_sql(self) -> str:
         """The domain table's name in SQL (the feed name quoted)."""
         return f"domain.{ident(self.name)}"
+
+
+class CustomDomainTable(Model):
+    """SQL over the feeds' domain tables (union, clean, reshape several sources), materialized as
+    `domain.<name>` after the loads and before Stitch. Its columns' semantic tags make it a Stitch (or
+    transaction) source like a feed; it is rebuilt only when a table it reads changed."""
+
+    name: Identifier
+    source: Identifier = Field("custom", description="the source name its records carry, as a feed's")
+    description: str = ""
+    sql: str = Field(description="one SELECT over domain.<feed> tables; its result holds every declared column")
+    columns: list[FeedColumn] = Field(min_length=1, description="the result's columns to keep: name, type, tags")
+    last_updated: Identifier | None = Field(None, description="column that orders records in merged_customers")
+    priority: int = Field(999, ge=0, description="source priority in merged_customers (lower wins)")
+    stitch: bool | None = Field(None, description="take part in identity resolution; default: when it has PII tags")
+
+    @model_validator(mode="after")
+    def _columns(self) -> CustomDomainTable:
+        for column in self.columns:
+            if column.source is not None or column.format is not None:
+                raise ValueError(f"column {column.name!r}: source and format are for files; a custom domain table's "
+                                 "columns come from its SQL (rename or convert them there)")
+        try:  # the feed rules: a pk, tags used once, tag types, last_updated
+            self.as_feed  # noqa: B018
+        except ValidationError as exc:
+            message = exc.errors()[0]["msg"].removeprefix("Value error, ")
+            raise ValueError(message.replace("a feed needs", "a custom domain table needs")) from None
+        return self
+
+    @functools.cached_property
+    def as_feed(self) -> Feed:
+        """The table as Stitch, customer_360 and the UI see a feed's domain table."""
+        return Feed(name=self.name, source=self.source, description=self.description, columns=self.columns,
+                    last_updated=self.last_updated, priority=self.priority, stitch=self.stitch)

@@ -41,6 +41,7 @@ from workflow_platform.catalog.fields import (
 from workflow_platform.catalog.ingest_models import (
     FIELD_TYPE,
     Courier,
+    CustomDomainTable,
     Feed,
     FeedColumn,
     FileFormat,
@@ -52,7 +53,7 @@ from workflow_platform.catalog.warehouse_models import Database, DatabaseTable, 
 __all__ = [
     "DURATION", "FIELD_TYPE", "FK_TAG", "KEY_TAGS", "LIST_SECTIONS", "OWNER", "PII_TAGS", "SEMANTIC_TAGS",
     "SINGLE_SECTIONS", "SINGLE_USE_TAGS", "SK_TAG", "TRANSACTION_TAGS", "Alerts", "Campaign", "Catalog", "Courier",
-    "CourierGroup", "Database", "DatabaseTable", "Destination", "Feed", "FeedColumn", "FileFormat", "FileLimits",
+    "CourierGroup", "CustomDomainTable", "Database", "DatabaseTable", "Destination", "Feed", "FeedColumn", "FileFormat", "FileLimits",
     "GroupCourier", "Identifier", "Location", "Model", "OptionValue", "Orchestration", "OrchestrationGroup",
     "Recipients", "RowThresholds", "Segment", "StitchSettings", "SubAudience", "check_owners", "duration_seconds",
     "is_valid_tag",
@@ -64,6 +65,7 @@ LIST_SECTIONS: dict[str, type[Model]] = {
     "locations": Location,
     "couriers": Courier,
     "feeds": Feed,
+    "custom_domain_tables": CustomDomainTable,
     "databases": Database,
     "segments": Segment,
     "destinations": Destination,
@@ -83,6 +85,7 @@ class Catalog(Model):
     locations: list[Location] = Field(default_factory=list)
     couriers: list[Courier] = Field(default_factory=list)
     feeds: list[Feed] = Field(default_factory=list)
+    custom_domain_tables: list[CustomDomainTable] = Field(default_factory=list)
     stitch: StitchSettings = Field(default_factory=StitchSettings)
     databases: list[Database] = Field(default_factory=list)
     segments: list[Segment] = Field(default_factory=list)
@@ -108,12 +111,17 @@ class Catalog(Model):
         for courier in self.couriers:
             couriers_of_feed.setdefault(courier.feed, []).append(courier)
         first = lambda entries: {e.name: e for e in reversed(entries)}  # the first of duplicates wins
-        return {"feed": first(self.feeds), "courier": first(self.couriers), "location": first(self.locations),
+        custom = [t.as_feed for t in self.custom_domain_tables]
+        return {"feed": first(custom) | first(self.feeds), "custom": first(self.custom_domain_tables), "courier": first(self.couriers), "location": first(self.locations),
                 "destination": first(self.destinations), "group_of_courier": group_of_courier,
                 "group_of_orchestration": group_of_orchestration, "couriers_of_feed": couriers_of_feed}
 
     def feed(self, name: str) -> Feed:
+        """A feed, or a custom domain table as the feed it stands for (both are `domain.<name>`)."""
         return self._index["feed"][name]
+
+    def is_custom_domain_table(self, name: str) -> bool:
+        return name in self._index["custom"] and name not in {f.name for f in self.feeds}
 
     def courier(self, name: str) -> Courier:
         return self._index["courier"][name]
@@ -134,12 +142,17 @@ class Catalog(Model):
         return self._index["group_of_orchestration"].get(orchestration)
 
     @property
+    def domain_sources(self) -> list[Feed]:
+        """What builds a domain table: the feeds some courier loads, then the custom domain tables."""
+        return [f for f in self.feeds if self._loaded(f)] + [t.as_feed for t in self.custom_domain_tables]
+
+    @property
     def stitch_feeds(self) -> list[Feed]:
-        return [f for f in self.feeds if f.in_stitch and self._loaded(f)]
+        return [f for f in self.domain_sources if f.in_stitch]
 
     @property
     def transaction_feeds(self) -> list[Feed]:
-        return [f for f in self.feeds if f.is_transactions and self._loaded(f)]
+        return [f for f in self.domain_sources if f.is_transactions]
 
     def _loaded(self, feed: Feed) -> bool:
         return any(c.load != "land_only" for c in self.couriers_of_feed(feed.name))

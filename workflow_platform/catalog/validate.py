@@ -196,9 +196,12 @@ def _check_feeds(check: _Checker, member_of: dict[str, str]) -> None:
             check.err("feeds", feed.name, "couriers",
                       f"the couriers of feed {feed.name!r} are in different courier groups "
                       f"({named}); a feed loads in one step, so put them in one group")
+    sources = [("feeds", f) for f in catalog.feeds]
+    sources += [("custom_domain_tables", t.as_feed) for t in catalog.custom_domain_tables]
+    for section, feed in sources:
         linked = any(t.startswith("fk-") for c in feed.columns for t in c.tag)
         if feed.is_transactions and not feed.has_pii and not linked:
-            check.err("feeds", feed.name, "columns",
+            check.err(section, feed.name, "columns",
                       "a transaction feed needs a column tagged fk-<namespace> that links orders to customers")
 
 
@@ -206,7 +209,16 @@ def _check_tables(check: _Checker) -> None:
     """Database and segment SQL: parse it and check every table it reads."""
     catalog = check.catalog
     loaded = {c.feed for c in catalog.couriers if c.load != "land_only"}  # feeds that get a domain table
-    known_tables = {f"domain.{f}" for f in loaded} | {f"segment.{s.name}" for s in catalog.segments}
+    feed_tables = {f"domain.{f}" for f in loaded}
+    feed_names = set(check.names("feeds"))
+    for custom in catalog.custom_domain_tables:
+        if custom.name in feed_names:
+            check.err("custom_domain_tables", custom.name, "name",
+                      f"feed {custom.name!r} has the domain table domain.{custom.name} already; choose another name")
+        _check_sql(check, "custom_domain_tables", custom.name, "sql", custom.sql, feed_tables,
+                   own=f"domain.{custom.name}", reads="the domain tables of feeds")
+    known_tables = feed_tables | {f"domain.{t.name}" for t in catalog.custom_domain_tables}
+    known_tables |= {f"segment.{s.name}" for s in catalog.segments}
     for tables in database_tables(catalog).values():
         known_tables |= set(tables)
     for db in catalog.databases:
@@ -262,6 +274,7 @@ def _check_orchestration_groups(check: _Checker) -> None:
                 check.err("orchestration_groups", group.name, "orchestrations",
                           f"orchestration {orch!r} is manual; set its workflow to 'automatic' to run it in a group")
         check.ref("orchestration_groups", group.name, "run_after", "courier_groups", group.run_after)
+        check.ref("orchestration_groups", group.name, "when_new_data_from", "courier_groups", group.when_new_data_from)
         upstream = next((g for g in catalog.courier_groups if g.name == group.run_after), None)
         if upstream and upstream.run_type != "full":
             check.err("orchestration_groups", group.name, "run_after",
@@ -300,8 +313,9 @@ def _check_stitch_columns(catalog: Catalog, file: str, line: int) -> list[Catalo
 
 
 def _check_sql(check: _Checker, section: str, entry: str, field: str, sql: str, known_tables: set[str],
-               own: str) -> None:
-    """The SQL parses, and reads only known tables (qualified with their schema), never its own."""
+               own: str, reads: str = "") -> None:
+    """The SQL parses, and reads only known tables (qualified with their schema), never its own; `reads` says
+    which tables it may read when that is narrower than the warehouse's."""
     try:
         tables = sql_tables(sql)
     except SqlParseError as exc:
@@ -318,7 +332,8 @@ def _check_sql(check: _Checker, section: str, entry: str, field: str, sql: str, 
             else:
                 close = difflib.get_close_matches(table, sorted(known_tables), n=1, cutoff=0.6)
                 hint = f"; did you mean {close[0]!r}?" if close else ""
-                check.err(section, entry, field, f"unknown table {table!r}{hint}")
+                scope = f" (it may read {reads})" if reads else ""
+                check.err(section, entry, field, f"unknown table {table!r}{scope}{hint}")
 
 
 def _cycles(catalog: Catalog, origins) -> list[CatalogError]:

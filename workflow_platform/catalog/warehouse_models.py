@@ -73,10 +73,16 @@ class StitchSettings(Model):
 # --------------------------------------------------------------------------- databases and segments
 
 
+ColumnCheck = Literal["db/required", "db/unique"]
+
+
 class DatabaseTable(Model):
     name: Identifier
     sql: str
     description: str = ""
+    columns: dict[Identifier, list[ColumnCheck]] = Field(
+        default_factory=dict, description="column -> db/required (no NULL) and/or db/unique (no repeated value): "
+                                          "warning asset checks after each build")
 
 
 class Database(Model):

@@ -4,6 +4,7 @@
 from collections.abc import Callable
 
 import dagster as dg
+import duckdb
 
 from workflow_platform.catalog.models import Catalog, Database, DatabaseTable
 from workflow_platform.catalog.validate import sql_tables
@@ -12,6 +13,7 @@ from workflow_platform.keys import STITCH_KEY, database_key, domain_key, table_k
 from workflow_platform.metadata import Stopwatch, pii_columns, table_metadata
 from workflow_platform.resources import WAREHOUSE_POOL, WarehouseResource
 from workflow_platform.segments.build import SegmentSqlError
+from workflow_platform.sql import ident
 from workflow_platform.tags import DATABASE_TAG
 
 DESCRIPTIONS = {
@@ -25,15 +27,22 @@ DESCRIPTIONS = {
 
 
 def _table_asset(catalog: Catalog, db: Database, table: str, deps: list[dg.AssetKey], description: str,
-                 run: Callable) -> dg.AssetsDefinition:
+                 run: Callable, checks: dict[str, list[str]] | None = None) -> dg.AssetsDefinition:
+    key = database_key(db.name, table)
+    specs = [dg.AssetCheckSpec(check_name(column, tag), asset=key, blocking=False,
+                               description=f"{tag}: {CHECK_MEANING[tag].format(column=column)} (a warning, as in "
+                                           "Amperity: the build goes on)")
+             for column, tags in (checks or {}).items() for tag in tags]
+
     @dg.asset(
-        key=database_key(db.name, table),
+        key=key,
         deps=deps,
         description=description,
         kinds={"duckdb", "table"},
         pool=WAREHOUSE_POOL,
         tags={DATABASE_TAG: db.name},
         metadata={"dagster/table_name": f"{db.name}.{table}"},
+        check_specs=specs,
     )
     def _build(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
         clock = Stopwatch()
@@ -43,9 +52,52 @@ def _table_asset(catalog: Catalog, db: Database, table: str, deps: list[dg.Asset
             except SegmentSqlError as exc:  # past the time or row limit of catalog SQL: say which, not a traceback
                 raise dg.Failure(description=str(exc)) from exc
             metadata = table_metadata(conn, db.name, table, pii=pii_columns(catalog))
-        return dg.MaterializeResult(metadata={**metadata, "elapsed_seconds": dg.MetadataValue.float(clock.seconds)})
+            results = column_check_results(conn, db.name, table, checks or {})
+        for result in results:
+            if not result.passed:
+                context.log.warning(f"{db.name}.{table}: {result.description}")
+        return dg.MaterializeResult(metadata={**metadata, "elapsed_seconds": dg.MetadataValue.float(clock.seconds)},
+                                    check_results=results)
 
     return _build
+
+
+CHECK_MEANING = {"db/required": "every row has a {column}", "db/unique": "no two rows share a {column}"}
+# Amperity tags the customer id of its Stitch tables db/required and db/unique
+STANDARD_CHECKS = {"merged_customers": {"customer_id": ["db/required", "db/unique"]},
+                   "customer_360": {"customer_id": ["db/required", "db/unique"]}}
+
+
+def check_name(column: str, tag: str) -> str:
+    return f"{tag.removeprefix('db/')}_{column}"
+
+
+def column_check_results(conn: duckdb.DuckDBPyConnection, schema: str, table: str,
+                         checks: dict[str, list[str]]) -> list[dg.AssetCheckResult]:
+    """db/required and db/unique evaluated on the built table, as warnings; counts only, never a value."""
+    if not checks:
+        return []
+    qualified = f"{ident(schema)}.{ident(table)}"
+    columns = {r[0].lower() for r in conn.execute(f"DESCRIBE {qualified}").fetchall()}
+    results = []
+    for column, tags in checks.items():
+        for tag in tags:
+            name = check_name(column, tag)
+            if column.lower() not in columns:
+                results.append(dg.AssetCheckResult(check_name=name, passed=False, severity=dg.AssetCheckSeverity.WARN,
+                                                   description=f"{schema}.{table} has no column {column}"))
+                continue
+            if tag == "db/required":
+                bad = conn.execute(f"SELECT count(*) FROM {qualified} WHERE {ident(column)} IS NULL").fetchone()[0]
+                what = f"{bad} row(s) have no {column}"
+            else:
+                bad = conn.execute(f"SELECT count(*) FROM (SELECT {ident(column)} FROM {qualified} WHERE "
+                                   f"{ident(column)} IS NOT NULL GROUP BY 1 HAVING count(*) > 1)").fetchone()[0]
+                what = f"{bad} {column} value(s) are shared by several rows"
+            results.append(dg.AssetCheckResult(
+                check_name=name, passed=bad == 0, severity=dg.AssetCheckSeverity.WARN,
+                description=None if bad == 0 else f"{tag}: {what}", metadata={"violations": dg.MetadataValue.int(bad)}))
+    return results
 
 
 def build_database_assets(catalog: Catalog, db: Database) -> list[dg.AssetsDefinition]:
@@ -56,9 +108,10 @@ def build_database_assets(catalog: Catalog, db: Database) -> list[dg.AssetsDefin
             _table_asset(catalog, db, "unified_coalesced", [STITCH_KEY], DESCRIPTIONS["unified_coalesced"],
                          lambda conn: build.build_unified_coalesced(conn, db)),
             _table_asset(catalog, db, "merged_customers", [uc], DESCRIPTIONS["merged_customers"],
-                         lambda conn: build.build_merged_customers(conn, db)),
+                         lambda conn: build.build_merged_customers(conn, db), STANDARD_CHECKS["merged_customers"]),
             _table_asset(catalog, db, "customer_360", [merged, uc] + [domain_key(f.name) for f in catalog.transaction_feeds],
-                         DESCRIPTIONS["customer_360"], lambda conn: build.build_customer_360(conn, catalog, db)),
+                         DESCRIPTIONS["customer_360"], lambda conn: build.build_customer_360(conn, catalog, db),
+                         STANDARD_CHECKS["customer_360"]),
         ]
     for table in db.tables:
         assets.append(_custom(catalog, db, table))
@@ -68,4 +121,4 @@ def build_database_assets(catalog: Catalog, db: Database) -> list[dg.AssetsDefin
 def _custom(catalog: Catalog, db: Database, table: DatabaseTable) -> dg.AssetsDefinition:
     deps = [table_key(t) for t in sorted(sql_tables(table.sql))]
     return _table_asset(catalog, db, table.name, deps, table.description or f"Custom table: {table.sql.strip()}",
-                        lambda conn: build.build_custom_table(conn, db, table))
+                        lambda conn: build.build_custom_table(conn, db, table), table.columns)
