@@ -77,9 +77,12 @@ def _window(date: dt.date | None, start: dt.date | None, end: dt.date | None) ->
 @click.option("--error-threshold", type=click.FloatRange(0, 100), help="override every feed's error threshold (percent) "
               "for this run only")
 @click.option("--skip-courier", "skip_couriers", multiple=True, help="leave this courier out of this run (repeatable)")
+@click.option("--refresh-mode", type=click.Choice(["express", "normal", "full"]),
+              help="what the build rebuilds: express (tables whose inputs changed), normal (also tables whose SQL "
+                   "reads the clock; the default), full (every table)")
 @click.option("--verbose", is_flag=True, help="show Dagster's step logs")
 def run(catalog_dir, date, start, end, group, ingest_only, skip_missing, error_threshold, skip_couriers,
-        verbose) -> None:
+        refresh_mode, verbose) -> None:
     """Materialize the workflow in-process for a day or a date range and print a summary."""
     from workflow_platform.runner import run_workflow
 
@@ -89,7 +92,7 @@ def run(catalog_dir, date, start, end, group, ingest_only, skip_missing, error_t
     try:
         outcome = run_workflow(catalog, window=window, group=group, ingest_only=ingest_only, skip_missing=skip_missing,
                                error_threshold=error_threshold, skip_couriers=list(skip_couriers),
-                               log_level="INFO" if verbose else "CRITICAL")
+                               refresh_mode=refresh_mode, log_level="INFO" if verbose else "CRITICAL")
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
     build = f" + build run {outcome.build_run_id[:8]}" if outcome.build_run_id else ""

@@ -14,7 +14,7 @@ from workflow_platform.catalog.models import Catalog
 from workflow_platform.definitions import build_definitions
 from workflow_platform.ingest.window import window_tags
 from workflow_platform.settings import warehouse_path
-from workflow_platform.tags import ERROR_THRESHOLD_TAG, SKIP_COURIERS_TAG, SKIP_MISSING_TAG
+from workflow_platform.tags import ERROR_THRESHOLD_TAG, REFRESH_MODE_TAG, SKIP_COURIERS_TAG, SKIP_MISSING_TAG
 
 ROW_KEYS = ("dagster/row_count", "rows", "customers")
 
@@ -40,7 +40,7 @@ class RunOutcome:
 
 def run_workflow(catalog: Catalog, window: tuple[dt.date, dt.date] | None = None, group: str | None = None,
                  ingest_only: bool = False, skip_missing: bool = False, error_threshold: float | None = None,
-                 skip_couriers: list[str] | None = None, job_name: str | None = None,
+                 skip_couriers: list[str] | None = None, job_name: str | None = None, refresh_mode: str | None = None,
                  warehouse: str | None = None,
                  instance: dg.DagsterInstance | None = None, log_level: str = "CRITICAL") -> RunOutcome:
     """Run a courier group's job (or the whole workflow, or `job_name`) in this process and summarize it; after a
@@ -51,6 +51,8 @@ def run_workflow(catalog: Catalog, window: tuple[dt.date, dt.date] | None = None
         raise ValueError(f"unknown courier group {group!r}; groups: {', '.join(g.name for g in catalog.courier_groups)}")
     job = defs.resolve_job_def(job_name or (courier_group_job_name(group) if group else WORKFLOW_JOB))
     tags = _run_tags(catalog, window, skip_missing, error_threshold, skip_couriers)
+    if refresh_mode:
+        tags[REFRESH_MODE_TAG] = refresh_mode
     selection = None
     if ingest_only:
         couriers = ([c.courier for c in next(g for g in catalog.courier_groups if g.name == group).couriers]

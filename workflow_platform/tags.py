@@ -14,6 +14,7 @@ ERROR_THRESHOLD_TAG = "workflow_platform/error_threshold"  # percent: overrides 
 SKIP_COURIERS_TAG = "workflow_platform/skip_couriers"  # comma-separated couriers this run leaves out
 SCHEDULED_AT_TAG = "workflow_platform/scheduled_at"  # ISO time of the courier-group tick the look-back counts from
 SINCE_TAG = "workflow_platform/since"  # ISO time of the group's previous tick: load every day since then too
+REFRESH_MODE_TAG = "workflow_platform/refresh_mode"  # express | normal | full: what a build run rebuilds
 
 # -- Job tags: every run of a group's job carries them (alerts find the recipients by them) ---------------------
 COURIER_GROUP_TAG = "courier_group"  # also an asset tag of the group's courier/, feed/ and domain/ assets

@@ -63,7 +63,7 @@ def land_day1(tenant) -> None:
 
 
 def built_at(tenant):
-    return tenant.scalar("SELECT built_at FROM audit.custom_domain_tables WHERE name = 'all_customers'")
+    return tenant.scalar("SELECT built_at FROM audit.table_versions WHERE name = 'domain.all_customers'")
 
 
 def test_a_custom_domain_table_unions_sources_and_feeds_stitch(tenant):

@@ -26,7 +26,14 @@ from workflow_platform.automation.jobs import (
     watched_segments,
 )
 from workflow_platform.catalog.models import Catalog
-from workflow_platform.tags import COURIER_GROUP_TAG, PARENT_RUN_TAG, RUN_TYPE_TAG, SCHEDULED_AT_TAG, UPSTREAM_RUN_TAG
+from workflow_platform.tags import (
+    COURIER_GROUP_TAG,
+    PARENT_RUN_TAG,
+    REFRESH_MODE_TAG,
+    RUN_TYPE_TAG,
+    SCHEDULED_AT_TAG,
+    UPSTREAM_RUN_TAG,
+)
 
 Builds = Mapping[str, Sequence[dg.AssetKey]]  # courier group -> the keys its build run materializes
 
@@ -70,11 +77,13 @@ def _whole(run: dg.DagsterRun) -> bool:
 
 
 def build_run_tags(run: dg.DagsterRun) -> dict[str, str]:
-    """The tags of the build run after a courier group's run: the group, its run type, the group run's id."""
+    """The tags of the build run after a courier group's run: the group, its run type, the group run's id (and
+    its tick and refresh mode, when it has them)."""
     tags = {COURIER_GROUP_TAG: run.tags[COURIER_GROUP_TAG], RUN_TYPE_TAG: run.tags.get(RUN_TYPE_TAG, "full"),
             UPSTREAM_RUN_TAG: run.run_id}
-    if SCHEDULED_AT_TAG in run.tags:
-        tags[SCHEDULED_AT_TAG] = run.tags[SCHEDULED_AT_TAG]
+    for carried in (SCHEDULED_AT_TAG, REFRESH_MODE_TAG):
+        if carried in run.tags:
+            tags[carried] = run.tags[carried]
     return tags
 
 

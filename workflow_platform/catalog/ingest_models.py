@@ -116,6 +116,8 @@ class Courier(Model):
     load: Literal["upsert", "truncate_upsert", "land_only"] = "upsert"
     optional: bool = False
     file: FileFormat = Field(default_factory=FileFormat)
+    ingest_sql: str | None = Field(None, description="one SELECT over `file` (the file's rows as read) whose result "
+                                                     "the feed loads instead of the file's columns")
 
     @field_validator("pattern")
     @classmethod

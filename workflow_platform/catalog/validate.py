@@ -53,6 +53,32 @@ def sql_tables(sql: str) -> set[str]:
     return {t for t in tables if t not in ctes}
 
 
+# what makes a SELECT's result change with the clock, not with its tables (Amperity's "normal" refresh rebuilds
+# such tables every time): functions, and the SQL keywords DuckDB parses as column references
+TIME_FUNCTIONS = frozenset({"now", "today", "random", "uuid", "gen_random_uuid", "current_timestamp",
+                            "get_current_timestamp", "get_current_time", "current_time", "current_localtimestamp",
+                            "localtimestamp", "transaction_timestamp", "current_date"})
+
+
+def is_time_dependent(sql: str) -> bool:
+    """Whether a SELECT reads the clock or a random source (CURRENT_DATE, now(), random(), ...)."""
+    tree = json.loads(_PARSER.execute("SELECT json_serialize_sql(?)", [sql]).fetchone()[0])
+    return bool(_time_names(tree) & TIME_FUNCTIONS)
+
+
+def _time_names(node) -> set[str]:
+    if isinstance(node, list):
+        return set().union(*(_time_names(v) for v in node)) if node else set()
+    if not isinstance(node, dict):
+        return set()
+    found = set()
+    if node.get("class") == "FUNCTION":
+        found.add(str(node.get("function_name", "")).lower())
+    if node.get("class") == "COLUMN_REF" and len(node.get("column_names") or []) == 1:
+        found.add(str(node["column_names"][0]).lower())
+    return found.union(*(_time_names(v) for v in node.values()))
+
+
 def _collect_tables(node, tables: set[str], ctes: set[str]) -> None:
     """Add the tables and the CTE names of a json_serialize_sql tree, depth first; raise SqlParseError at the first
     node catalog SQL may not hold."""
@@ -170,6 +196,23 @@ def _check_couriers(check: _Checker) -> None:
     for courier in check.catalog.couriers:
         check.ref("couriers", courier.name, "feed", "feeds", courier.feed)
         check.ref("couriers", courier.name, "location", "locations", courier.location, extra=["landing"])
+        if courier.ingest_sql is not None:
+            _check_ingest_sql(check, courier.name, courier.ingest_sql)
+
+
+def _check_ingest_sql(check: _Checker, courier: str, sql: str) -> None:
+    """An ingest SQL reads the file's rows (`file`) and nothing else."""
+    try:
+        tables = sql_tables(sql)
+    except SqlParseError as exc:
+        check.err("couriers", courier, "ingest_sql", f"SQL does not parse: {exc}")
+        return
+    outside = sorted(t for t in tables if t != "file")
+    if outside:
+        check.err("couriers", courier, "ingest_sql", f"reads {', '.join(map(repr, outside))}: an ingest SQL reads only "
+                  "`file`, the rows of the file being loaded")
+    elif not tables:
+        check.err("couriers", courier, "ingest_sql", "reads no table: select from `file`, the rows of the file")
 
 
 def _check_courier_groups(check: _Checker) -> dict[str, str]:

@@ -7,8 +7,9 @@ import dagster as dg
 import duckdb
 
 from workflow_platform.catalog.models import Catalog, Database, DatabaseTable
-from workflow_platform.catalog.validate import sql_tables
+from workflow_platform.catalog.validate import is_time_dependent, sql_tables
 from workflow_platform.databases import build
+from workflow_platform.databases.versions import needs_rebuild, record_version, refresh_mode, table_version
 from workflow_platform.keys import STITCH_KEY, database_key, domain_key, table_key
 from workflow_platform.metadata import Stopwatch, pii_columns, table_metadata
 from workflow_platform.resources import WAREHOUSE_POOL, WarehouseResource
@@ -27,7 +28,10 @@ DESCRIPTIONS = {
 
 
 def _table_asset(catalog: Catalog, db: Database, table: str, deps: list[dg.AssetKey], description: str,
-                 run: Callable, checks: dict[str, list[str]] | None = None) -> dg.AssetsDefinition:
+                 run: Callable[[duckdb.DuckDBPyConnection, str], dict | None],
+                 checks: dict[str, list[str]] | None = None) -> dg.AssetsDefinition:
+    """The asset of one database table: `run(conn, refresh_mode)` builds it (returning metadata about the
+    refresh, or None), then the column checks are evaluated."""
     key = database_key(db.name, table)
     specs = [dg.AssetCheckSpec(check_name(column, tag), asset=key, blocking=False,
                                description=f"{tag}: {CHECK_MEANING[tag].format(column=column)} (a warning, as in "
@@ -46,12 +50,16 @@ def _table_asset(catalog: Catalog, db: Database, table: str, deps: list[dg.Asset
     )
     def _build(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
         clock = Stopwatch()
+        mode = refresh_mode(context.run)
         with warehouse.get_connection() as conn:
             try:
-                run(conn)
+                refresh = run(conn, mode) or {}
             except SegmentSqlError as exc:  # past the time or row limit of catalog SQL: say which, not a traceback
                 raise dg.Failure(description=str(exc)) from exc
-            metadata = table_metadata(conn, db.name, table, pii=pii_columns(catalog))
+            if refresh.get("rebuilt") is False:
+                context.log.info(f"{db.name}.{table}: no table it reads changed since it was built; not rebuilt "
+                                 f"(refresh mode {mode})")
+            metadata = {**table_metadata(conn, db.name, table, pii=pii_columns(catalog)), **refresh}
             results = column_check_results(conn, db.name, table, checks or {})
         for result in results:
             if not result.passed:
@@ -106,11 +114,11 @@ def build_database_assets(catalog: Catalog, db: Database) -> list[dg.AssetsDefin
         uc, merged = database_key(db.name, "unified_coalesced"), database_key(db.name, "merged_customers")
         assets += [
             _table_asset(catalog, db, "unified_coalesced", [STITCH_KEY], DESCRIPTIONS["unified_coalesced"],
-                         lambda conn: build.build_unified_coalesced(conn, db)),
+                         _every_build(lambda conn: build.build_unified_coalesced(conn, db))),
             _table_asset(catalog, db, "merged_customers", [uc], DESCRIPTIONS["merged_customers"],
-                         lambda conn: build.build_merged_customers(conn, db), STANDARD_CHECKS["merged_customers"]),
+                         _every_build(lambda conn: build.build_merged_customers(conn, db)), STANDARD_CHECKS["merged_customers"]),
             _table_asset(catalog, db, "customer_360", [merged, uc] + [domain_key(f.name) for f in catalog.transaction_feeds],
-                         DESCRIPTIONS["customer_360"], lambda conn: build.build_customer_360(conn, catalog, db),
+                         DESCRIPTIONS["customer_360"], _every_build(lambda conn: build.build_customer_360(conn, catalog, db)),
                          STANDARD_CHECKS["customer_360"]),
         ]
     for table in db.tables:
@@ -118,7 +126,28 @@ def build_database_assets(catalog: Catalog, db: Database) -> list[dg.AssetsDefin
     return assets
 
 
+def _every_build(build_table: Callable[[duckdb.DuckDBPyConnection], object]
+                 ) -> Callable[[duckdb.DuckDBPyConnection, str], None]:
+    """A Stitch table: rebuilt by every build run, whatever the refresh mode (Stitch ran just before it)."""
+    def run(conn: duckdb.DuckDBPyConnection, mode: str) -> None:
+        build_table(conn)
+
+    return run
+
+
 def _custom(catalog: Catalog, db: Database, table: DatabaseTable) -> dg.AssetsDefinition:
-    deps = [table_key(t) for t in sorted(sql_tables(table.sql))]
+    reads = sorted(sql_tables(table.sql))
+    time_dependent = is_time_dependent(table.sql)
+    qualified = f"{db.name}.{table.name}"
+
+    def run(conn: duckdb.DuckDBPyConnection, mode: str) -> dict:
+        version = table_version(conn, table.sql, reads)
+        why = needs_rebuild(conn, qualified, version, mode, time_dependent)
+        if why:
+            build.build_custom_table(conn, db, table)
+            record_version(conn, qualified, version)
+        return {"rebuilt": why is not None, "why": why or "unchanged", "refresh_mode": mode}
+
+    deps = [table_key(t) for t in reads]
     return _table_asset(catalog, db, table.name, deps, table.description or f"Custom table: {table.sql.strip()}",
-                        lambda conn: build.build_custom_table(conn, db, table), table.columns)
+                        run, table.columns)

@@ -2,30 +2,26 @@
 several sources), built in the build run after the loads and before Stitch, which reads them like feeds (their
 columns carry semantic tags). Amperity's rule: a custom domain table runs only when an input changed. Its
 version is the table's definition (SQL, columns) plus, for each table it reads, the rows and the newest
-`_updated`: an unchanged version skips the SQL, and the materialization says so (`rebuilt: false`, the same
-Dagster data version). The version is kept in the warehouse (`audit.custom_domain_tables`), beside the data.
+`_updated` (databases/versions.py): an unchanged version skips the SQL, and the materialization says so
+(`rebuilt: false`, the same Dagster data version), unless the run's refresh mode says otherwise.
 
 The module lives with the databases because it runs catalog SQL the way a database table does (sandboxed,
 within the time, row and memory limits of one catalog statement); its assets sit before Stitch in the graph.
 """
 
-import hashlib
-import json
-
 import dagster as dg
 import duckdb
 
 from workflow_platform.catalog.models import Catalog, CustomDomainTable
-from workflow_platform.catalog.validate import sql_tables
+from workflow_platform.catalog.validate import is_time_dependent, sql_tables
+from workflow_platform.databases.versions import needs_rebuild, record_version, refresh_mode, table_version
 from workflow_platform.ingest.domain.merge import sql_type
 from workflow_platform.ingest.staging import key_expression
 from workflow_platform.keys import domain_key, table_key
 from workflow_platform.metadata import Stopwatch, catalog_schema, pii_columns, table_metadata
 from workflow_platform.resources import WAREHOUSE_POOL, WarehouseResource
 from workflow_platform.segments.build import SegmentSqlError, materialize_catalog_select
-from workflow_platform.sql import ident, table_exists, transaction
-
-VERSIONS_TABLE = "audit.custom_domain_tables"
+from workflow_platform.sql import ident, transaction
 
 
 class CustomTableError(Exception):
@@ -39,6 +35,7 @@ def build_custom_domain_assets(catalog: Catalog) -> list[dg.AssetsDefinition]:
 
 def _asset(catalog: Catalog, table: CustomDomainTable) -> dg.AssetsDefinition:
     reads = sorted(sql_tables(table.sql))
+    time_dependent = is_time_dependent(table.sql)
     feed = table.as_feed
     tagged = ", ".join(f"{c.name} ({'/'.join(c.tag)})" for c in table.columns if c.tag)
 
@@ -54,45 +51,27 @@ def _asset(catalog: Catalog, table: CustomDomainTable) -> dg.AssetsDefinition:
     )
     def _build(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
         clock = Stopwatch()
+        mode = refresh_mode(context.run)
         with warehouse.get_connection() as conn:
-            version = inputs_version(conn, table, reads)
-            rebuilt = version != last_version(conn, table.name) or not table_exists(conn, feed.table)
-            if rebuilt:
+            version = table_version(conn, [table.sql, [c.model_dump(mode="json") for c in table.columns],
+                                           table.last_updated], reads)
+            why = needs_rebuild(conn, feed.table, version, mode, time_dependent)
+            if why:
                 try:
                     build_custom_domain_table(conn, table, version)
                 except (CustomTableError, SegmentSqlError) as exc:
                     raise dg.Failure(description=str(exc)) from exc
             else:
-                context.log.info(f"{feed.table}: no table it reads changed since it was built; not rebuilt")
+                context.log.info(f"{feed.table}: no table it reads changed since it was built; not rebuilt "
+                                 f"(refresh mode {mode})")
             metadata = table_metadata(conn, "domain", table.name, pii=pii_columns(catalog))
         return dg.MaterializeResult(
             data_version=dg.DataVersion(version),
-            metadata={**metadata, "rebuilt": rebuilt, "inputs_version": version,
+            metadata={**metadata, "rebuilt": why is not None, "why": why or "unchanged", "refresh_mode": mode,
+                      "inputs_version": version,
                       "elapsed_seconds": dg.MetadataValue.float(clock.seconds)})
 
     return _build
-
-
-def inputs_version(conn: duckdb.DuckDBPyConnection, table: CustomDomainTable, reads: list[str]) -> str:
-    """A digest of the table's definition and, per table it reads, its row count and newest `_updated`."""
-    state = []
-    for name in reads:
-        if not table_exists(conn, name):
-            state.append([name, None, None])
-            continue
-        schema, relation = name.split(".", 1)
-        rows, newest = conn.execute(
-            f"SELECT count(*), CAST(max(_updated) AS VARCHAR) FROM {ident(schema)}.{ident(relation)}").fetchone()
-        state.append([name, rows, newest])
-    definition = [table.sql, [c.model_dump(mode="json") for c in table.columns], table.last_updated]
-    return hashlib.sha256(json.dumps([definition, state]).encode()).hexdigest()[:16]
-
-
-def last_version(conn: duckdb.DuckDBPyConnection, name: str) -> str | None:
-    if not table_exists(conn, VERSIONS_TABLE):
-        return None
-    row = conn.execute(f"SELECT inputs_version FROM {VERSIONS_TABLE} WHERE name = ?", [name]).fetchone()
-    return row[0] if row else None
 
 
 def build_custom_domain_table(conn: duckdb.DuckDBPyConnection, table: CustomDomainTable, version: str) -> int:
@@ -131,10 +110,7 @@ def build_custom_domain_table(conn: duckdb.DuckDBPyConnection, table: CustomDoma
                 raise CustomTableError(f"{what}: {repeated[0]} row(s) repeat a primary key and {repeated[1]} have "
                                        f"none ({', '.join(feed.primary_key)}); each record needs its own key (add "
                                        "the source to the key, or keep one row per key in the SELECT)")
-            conn.execute("CREATE SCHEMA IF NOT EXISTS audit")
-            conn.execute(f"CREATE TABLE IF NOT EXISTS {VERSIONS_TABLE} (name VARCHAR PRIMARY KEY, "
-                         "inputs_version VARCHAR, built_at TIMESTAMP)")
-            conn.execute(f"INSERT OR REPLACE INTO {VERSIONS_TABLE} VALUES (?, ?, now())", [table.name, version])
+            record_version(conn, feed.table, version)
         return conn.execute(f"SELECT count(*) FROM {feed.table_sql}").fetchone()[0]
     finally:
         conn.execute(f"DROP TABLE IF EXISTS {scratch}")

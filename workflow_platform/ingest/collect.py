@@ -186,7 +186,7 @@ def _check(context: dg.AssetExecutionContext, conn: duckdb.DuckDBPyConnection, f
     """Check one new file: to load (True), or quarantined."""
     courier = found.courier
     try:
-        check = check_file(conn, landed, feed, courier.file, feed.strict, previous)
+        check = check_file(conn, landed, feed, courier.file, feed.strict, previous, shaped=bool(courier.ingest_sql))
     except UnreadableFile as exc:
         found.quarantined.append(quarantine(context, conn, location, landed, entry, str(exc)))
         return False

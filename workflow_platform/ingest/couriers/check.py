@@ -41,12 +41,14 @@ class FileCheck:
 
 
 def check_file(conn: duckdb.DuckDBPyConnection, landed: LandedFile, feed: Feed, fmt: FileFormat, strict: bool,
-               previous: tuple[str, dict[str, str]] | None = None) -> FileCheck:
+               previous: tuple[str, dict[str, str]] | None = None, shaped: bool = False) -> FileCheck:
     """Check that a landed file can be loaded by the feed, without reading its rows.
 
     Raises UnreadableFile for a whole-file problem: a glob character in its name, 0 bytes, not readable in the
     courier's format, a missing column, an undeclared column when the feed is strict, or (typed formats) a
-    feed column whose type changed family since `previous` (the courier's last loaded file and its columns)."""
+    feed column whose type changed family since `previous` (the courier's last loaded file and its columns).
+    A file `shaped` by its courier's ingest SQL is checked readable only: the feed's columns are the SQL's
+    result, checked when the feed reads it."""
     if GLOB_CHARACTERS.search(landed.relative):  # DuckDB's readers would expand it as a glob
         raise UnreadableFile(f"{landed.relative}: file names with any of * ? [ ] {{ }} cannot be read safely; "
                            "rename the file")
@@ -63,6 +65,9 @@ def check_file(conn: duckdb.DuckDBPyConnection, landed: LandedFile, feed: Feed, 
                     raise UnreadableFile(str(exc) if isinstance(exc, FileRefused) else
                                        f"{readable.label}: not a readable gzip file ({type(exc).__name__})") from exc
             found = describe(conn, readable, fmt)
+            if shaped:
+                columns.update(found)
+                continue
             mapping = column_map(conn, readable, feed, fmt, found)
             used = {c.lower() for c in mapping.values()}
             extra = [c for c in found if c.lower() not in used]

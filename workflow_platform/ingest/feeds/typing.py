@@ -19,6 +19,7 @@ import duckdb
 from workflow_platform.catalog.models import Courier, Feed, FeedColumn, FileFormat, FileLimits, StitchSettings
 from workflow_platform.formats.joda import joda_to_strftime
 from workflow_platform.ingest.audit import PENDING_REJECTS, PENDING_VALUE_PROBLEMS, ensure_pending_rejects
+from workflow_platform.ingest.feeds.ingest_sql import run_ingest_sql
 from workflow_platform.ingest.feeds.semantics import standardize
 from workflow_platform.ingest.files.landed import LandedFile
 from workflow_platform.ingest.files.reading import (
@@ -237,8 +238,10 @@ def _exists(conn: duckdb.DuckDBPyConnection, feed: Feed) -> bool:
 
 
 def _read_unit(conn: duckdb.DuckDBPyConnection, feed: Feed, fmt: FileFormat, readable: Readable, seq: int,
-               settings: StitchSettings, scratch: Path) -> tuple[int, int, Readable]:
-    """Append one readable unit to the staging table; returns (rows, first rowid, the unit as read).
+               settings: StitchSettings, scratch: Path, ingest_sql: str | None = None
+               ) -> tuple[int, int, Readable, int]:
+    """Append one readable unit to the staging table; returns (rows staged, first rowid, the unit as read, rows
+    the reader read). With the courier's `ingest_sql` the rows staged are that SQL's result over the file's rows.
 
     DuckDB's reader stops on a delimited file whose line endings change from line to line (LF with some CRLF),
     and reads UTF-16 in one byte order only: such a file is read from a UTF-8 copy with every line ending LF
@@ -246,29 +249,62 @@ def _read_unit(conn: duckdb.DuckDBPyConnection, feed: Feed, fmt: FileFormat, rea
     header = header_of(readable, fmt) if fmt.format in DELIMITED else None
     if header is not None and header.encoding == "utf-16":
         readable, header = _plain_copy(readable, header, fmt, scratch / f"{seq}.csv")
-    mapping = column_map(conn, readable, feed, fmt, header.names if header else None)
-    temporal = frozenset()
-    if fmt.format == "parquet":
-        temporal = frozenset(n for n, t in describe(conn, readable, fmt).items()
-                             if t.startswith(("DATE", "TIMESTAMP")))
+    if ingest_sql:
+        rows_read, readable = _ingest_relation(conn, fmt, readable, header, seq, scratch, ingest_sql)
+        relation = f"wp_ingest_{seq}"
+        described = {d[0]: str(d[1]) for d in conn.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()}
+        try:
+            mapping = column_map(conn, readable, feed, fmt, list(described), by_name=True)
+        except UnreadableFile as exc:
+            raise UnreadableFile(f"{exc} (the columns of the courier's ingest_sql result)") from exc
+        temporal = frozenset(n for n, t in described.items() if t.startswith(("DATE", "TIMESTAMP")))
+    else:
+        mapping = column_map(conn, readable, feed, fmt, header.names if header else None)
+        temporal = frozenset()
+        if fmt.format == "parquet":
+            temporal = frozenset(n for n, t in describe(conn, readable, fmt).items()
+                                 if t.startswith(("DATE", "TIMESTAMP")))
+
+    def sources() -> str:  # the reader of the unit as it is now (an LF copy replaces it below)
+        return f"wp_ingest_{seq}" if ingest_sql else reader_sql(readable, fmt, header, list(mapping.values()))
+
     columns = _select_list(feed, mapping, settings, fmt.limits, temporal)
     day = f"CAST({literal(readable.day) if readable.day else 'NULL'} AS DATE)"
     if not _exists(conn, feed):
         conn.execute(f"{_create(staging_table(feed))} AS SELECT {columns}, NULL::VARCHAR AS _file, "
-                     f"{day} AS _file_date, 0 AS _seq FROM {reader_sql(readable, fmt, header, list(mapping.values()))} "
-                     "LIMIT 0")
+                     f"{day} AS _file_date, 0 AS _seq FROM {sources()} LIMIT 0")
     while True:
         select = (f"SELECT {columns}, {literal(readable.label)} AS _file, {day} AS _file_date, {seq} AS _seq "
-                  f"FROM {reader_sql(readable, fmt, header, list(mapping.values()))}")
+                  f"FROM {sources()}")
         first_rowid = conn.execute(f"SELECT count(*) FROM {staging_table(feed)}").fetchone()[0]
         try:
             rows = conn.execute(f"INSERT INTO {staging_table(feed)} {select}").fetchone()[0]
-            return rows, first_rowid, readable
+            if ingest_sql:
+                conn.unregister(f"wp_ingest_{seq}")
+                return rows, first_rowid, readable, rows_read
+            return rows, first_rowid, readable, rows
+        except duckdb.Error as exc:
+            if ingest_sql or header is None or "state machine" not in str(exc) or readable.url.startswith(str(scratch)):
+                raise read_error(readable, fmt, exc) from exc
+        _clear_reader_rejects(conn)
+        readable, header = _plain_copy(readable, header, fmt, scratch / f"{seq}.csv")
+
+
+def _ingest_relation(conn: duckdb.DuckDBPyConnection, fmt: FileFormat, readable: Readable, header: Header | None,
+                     seq: int, scratch: Path, ingest_sql: str) -> tuple[int, Readable]:
+    """Read the unit's rows (from an LF copy when the reader stops on its line endings) and register the ingest
+    SQL's result over them as `wp_ingest_<seq>`; returns the rows read and the unit as read."""
+    while True:
+        try:
+            rows = conn.sql(f"SELECT * FROM {reader_sql(readable, fmt, header)}").to_arrow_table()
+            break
         except duckdb.Error as exc:
             if header is None or "state machine" not in str(exc) or readable.url.startswith(str(scratch)):
                 raise read_error(readable, fmt, exc) from exc
         _clear_reader_rejects(conn)
         readable, header = _plain_copy(readable, header, fmt, scratch / f"{seq}.csv")
+    run_ingest_sql(conn, rows, ingest_sql, readable.label, f"wp_ingest_{seq}")
+    return rows.num_rows, readable
 
 
 def _plain_copy(readable: Readable, header: Header, fmt: FileFormat, target: Path) -> tuple[Readable, Header]:
@@ -347,8 +383,9 @@ def _read_file(conn: duckdb.DuckDBPyConnection, feed: Feed, courier: Courier, la
         for readable in members:
             seq = first_seq + len(seqs)
             seqs.append(seq)
-            rows, first_rowid, unit = _read_unit(conn, feed, fmt, readable, seq, settings, scratch)
-            bad = record_bad_lines(conn, courier, feed, unit, rows, header) if fmt.format in DELIMITED else []
+            rows, first_rowid, unit, rows_read = _read_unit(conn, feed, fmt, readable, seq, settings, scratch,
+                                                            courier.ingest_sql)
+            bad = record_bad_lines(conn, courier, feed, unit, rows_read, header) if fmt.format in DELIMITED else []
             skipped += [(seq, line) for line in bad]
             conn.execute(f"INSERT INTO {staging_files_table(feed)} VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                          [seq, courier.name, landed.relative, unit.label, first_rowid, rows, header, len(bad)])

@@ -112,13 +112,14 @@ def describe(conn: duckdb.DuckDBPyConnection, readable: Readable, fmt: FileForma
 
 
 def column_map(conn: duckdb.DuckDBPyConnection, readable: Readable, feed: Feed, fmt: FileFormat,
-               described: dict[str, str] | list[str] | None = None) -> dict[str, str]:
-    """feed column -> the reader's column; a missing or repeated column or an unreadable file raises
-    UnreadableFile. Reasons name the feed's columns; the file's own names only when they look like a header."""
+               described: dict[str, str] | list[str] | None = None, by_name: bool = False) -> dict[str, str]:
+    """feed column -> the reader's column (by position for a delimited file without header, unless `by_name`);
+    a missing or repeated column or an unreadable file raises UnreadableFile. Reasons name the feed's columns;
+    the file's own names only when they look like a header."""
     if described is None:
         described = header_of(readable, fmt).names if fmt.format in DELIMITED else describe(conn, readable, fmt)
     columns = list(described)
-    if not fmt.header and fmt.format in DELIMITED:
+    if not fmt.header and fmt.format in DELIMITED and not by_name:
         if len(columns) < len(feed.columns):
             raise UnreadableFile(
                 f"{readable.label}: has {len(columns)} columns, feed {feed.name!r} declares {len(feed.columns)}")
