@@ -1,4 +1,5 @@
-"""`workflow-platform`: validate a catalog, run the workflow headless, generate demo data.
+"""`workflow-platform`: validate a catalog, run the workflow headless or launch it onto the running instance,
+generate demo data.
 
 Each command imports what it runs inside its function (the runner loads Dagster, ~2 s; stitch-report loads Splink):
 `--help` and `validate` answer in about 0.5 s."""
@@ -77,13 +78,18 @@ def _window(date: dt.date | None, start: dt.date | None, end: dt.date | None) ->
 @click.option("--error-threshold", type=click.FloatRange(0, 100), help="override every feed's error threshold (percent) "
               "for this run only")
 @click.option("--skip-courier", "skip_couriers", multiple=True, help="leave this courier out of this run (repeatable)")
+@click.option("--all-data", is_flag=True, help="every file the couriers' dated patterns match, on any date (no --date)")
 @click.option("--refresh-mode", type=click.Choice(["express", "normal", "full"]),
               help="what the build rebuilds: express (tables whose inputs changed), normal (also tables whose SQL "
                    "reads the clock; the default), full (every table)")
 @click.option("--verbose", is_flag=True, help="show Dagster's step logs")
 def run(catalog_dir, date, start, end, group, ingest_only, skip_missing, error_threshold, skip_couriers,
-        refresh_mode, verbose) -> None:
-    """Materialize the workflow in-process for a day or a date range and print a summary."""
+        all_data, refresh_mode, verbose) -> None:
+    """Materialize the workflow in-process for a day or a date range and print a summary.
+
+    Headless: no Dagster services needed. The run is not queued, the alert sensors do not see it and no
+    orchestration group starts after it (a group's build run is run here); `launch` submits the same run to
+    the running instance instead."""
     from workflow_platform.runner import run_workflow
 
     catalog_dir = catalog_dir or settings.catalog_dir()
@@ -92,7 +98,7 @@ def run(catalog_dir, date, start, end, group, ingest_only, skip_missing, error_t
     try:
         outcome = run_workflow(catalog, window=window, group=group, ingest_only=ingest_only, skip_missing=skip_missing,
                                error_threshold=error_threshold, skip_couriers=list(skip_couriers),
-                               refresh_mode=refresh_mode, log_level="INFO" if verbose else "CRITICAL")
+                               refresh_mode=refresh_mode, all_data=all_data, log_level="INFO" if verbose else "CRITICAL")
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
     build = f" + build run {outcome.build_run_id[:8]}" if outcome.build_run_id else ""
@@ -188,6 +194,72 @@ def _print_outcome(outcome, title: str) -> None:
         err_console.print(f"failed steps ({len(outcome.failures)}):", highlight=False, markup=False)
     for failure in outcome.failures:
         err_console.print(f"  [red]failed[/red] {escape(failure)}", highlight=False)
+
+
+@main.command()
+@click.option("--catalog", "catalog_dir", type=click.Path(path_type=Path), help="catalog folder")
+@click.option("--group", help="launch this courier group's job (its build run and run_after groups follow)")
+@click.option("--orchestration-group", help="launch this orchestration group's job")
+@click.option("--campaign", help="launch this campaign's send")
+@click.option("--date", type=click.DateTime(["%Y-%m-%d"]), help="load files of this day")
+@click.option("--from", "start", type=click.DateTime(["%Y-%m-%d"]), help="first day (inclusive)")
+@click.option("--to", "end", type=click.DateTime(["%Y-%m-%d"]), help="last day (exclusive)")
+@click.option("--all-data", is_flag=True, help="every file the couriers' dated patterns match, on any date")
+@click.option("--scheduled-at", type=click.DateTime(["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S"]),
+              help="load the window of this schedule tick (as an alert names it), e.g. 2026-12-07T06:00:00-08:00")
+@click.option("--run-type", type=click.Choice(["full", "refresh", "source"]),
+              help="narrow this run: refresh (no activations after it), source (no build after it)")
+@click.option("--skip-missing", is_flag=True, help="a missing required file only warns")
+@click.option("--error-threshold", type=click.FloatRange(0, 100), help="override every feed's error threshold (percent) "
+              "for this run only")
+@click.option("--skip-courier", "skip_couriers", multiple=True, help="leave this courier out of this run (repeatable)")
+@click.option("--refresh-mode", type=click.Choice(["express", "normal", "full"]), help="what the build rebuilds")
+@click.option("--url", help="the Dagster webserver (default: WORKFLOW_PLATFORM_UI_URL, else http://127.0.0.1:3000)")
+@click.option("--wait", is_flag=True, help="wait for the run to finish and exit 1 unless it succeeds")
+@click.option("--timeout", type=float, default=3600, show_default=True, help="seconds --wait waits")
+def launch(catalog_dir, group, orchestration_group, campaign, date, start, end, all_data, scheduled_at, run_type,
+           skip_missing, error_threshold, skip_couriers, refresh_mode, url, wait, timeout) -> None:
+    """Launch a run onto the running Dagster instance (webserver + daemon), as the UI does: it is queued,
+    alerted, and followed by what follows a scheduled run. `run` instead runs in this process, without them."""
+    from workflow_platform.alerts.model import ui_url
+    from workflow_platform.automation.jobs import (
+        campaign_job_name,
+        courier_group_job_name,
+        orchestration_group_job_name,
+    )
+    from workflow_platform.automation.run_tags import run_tags
+    from workflow_platform.launch import LaunchError, launch_run, wait_for_run
+
+    targets = [(g, "courier_groups", courier_group_job_name) for g in [group] if g]
+    targets += [(g, "orchestration_groups", orchestration_group_job_name) for g in [orchestration_group] if g]
+    targets += [(c, "campaigns", campaign_job_name) for c in [campaign] if c]
+    if len(targets) != 1:
+        raise click.UsageError("give exactly one of --group, --orchestration-group and --campaign")
+    [(name, section, job_name)] = targets
+    catalog = _load(catalog_dir or settings.catalog_dir())
+    names = [entry.name for entry in getattr(catalog, section)]
+    if name not in names:
+        raise click.UsageError(f"unknown {section[:-1].replace('_', ' ')} {name!r}; known: {', '.join(names) or 'none'}")
+    window = _window(date and date.date(), start and start.date(), end and end.date())
+    try:
+        tags = run_tags(catalog, window, skip_missing=skip_missing, error_threshold=error_threshold,
+                        skip_couriers=list(skip_couriers), refresh_mode=refresh_mode, all_data=all_data,
+                        run_type=run_type, scheduled_at=scheduled_at)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    target = (url or ui_url()).rstrip("/")
+    try:
+        launched = launch_run(target, job_name(name), tags)
+        console.print(f"launched run {launched.run_id} of {launched.job}: {launched.url}", highlight=False)
+        if not wait:
+            sys.exit(0)
+        status = wait_for_run(target, launched.run_id, timeout)
+    except LaunchError as exc:
+        err_console.print(f"[red]error[/red] {escape(str(exc))}", highlight=False)
+        sys.exit(2)
+    follows = " (its build run follows, launched by sensor courier_groups__build)" if group and status == "SUCCESS" else ""
+    console.print(f"run {launched.run_id}: {status}{follows}", highlight=False)
+    sys.exit(0 if status == "SUCCESS" else 1)
 
 
 @main.command()

@@ -10,11 +10,10 @@ import dagster as dg
 
 from workflow_platform.automation.build import build_run_tags, builds_after_groups, follow_up
 from workflow_platform.automation.jobs import BUILD_JOB, WORKFLOW_JOB, courier_group_job_name, ingest_keys
+from workflow_platform.automation.run_tags import run_tags
 from workflow_platform.catalog.models import Catalog
 from workflow_platform.definitions import build_definitions
-from workflow_platform.ingest.window import window_tags
 from workflow_platform.settings import warehouse_path
-from workflow_platform.tags import ERROR_THRESHOLD_TAG, REFRESH_MODE_TAG, SKIP_COURIERS_TAG, SKIP_MISSING_TAG
 
 ROW_KEYS = ("dagster/row_count", "rows", "customers")
 
@@ -41,6 +40,7 @@ class RunOutcome:
 def run_workflow(catalog: Catalog, window: tuple[dt.date, dt.date] | None = None, group: str | None = None,
                  ingest_only: bool = False, skip_missing: bool = False, error_threshold: float | None = None,
                  skip_couriers: list[str] | None = None, job_name: str | None = None, refresh_mode: str | None = None,
+                 all_data: bool = False,
                  warehouse: str | None = None,
                  instance: dg.DagsterInstance | None = None, log_level: str = "CRITICAL") -> RunOutcome:
     """Run a courier group's job (or the whole workflow, or `job_name`) in this process and summarize it; after a
@@ -50,9 +50,8 @@ def run_workflow(catalog: Catalog, window: tuple[dt.date, dt.date] | None = None
     if group and group not in {g.name for g in catalog.courier_groups}:
         raise ValueError(f"unknown courier group {group!r}; groups: {', '.join(g.name for g in catalog.courier_groups)}")
     job = defs.resolve_job_def(job_name or (courier_group_job_name(group) if group else WORKFLOW_JOB))
-    tags = _run_tags(catalog, window, skip_missing, error_threshold, skip_couriers)
-    if refresh_mode:
-        tags[REFRESH_MODE_TAG] = refresh_mode
+    tags = run_tags(catalog, window, skip_missing=skip_missing, error_threshold=error_threshold,
+                    skip_couriers=skip_couriers, refresh_mode=refresh_mode, all_data=all_data)
     selection = None
     if ingest_only:
         couriers = ([c.courier for c in next(g for g in catalog.courier_groups if g.name == group).couriers]
@@ -75,27 +74,13 @@ def run_workflow(catalog: Catalog, window: tuple[dt.date, dt.date] | None = None
             instance.dispose()
     outcome = RunOutcome(
         run_id=results[0].run_id, success=all(r.success for r in results),
-        window_text=f"{window[0]} .. {window[1]}" if window else "default look-back window", warehouse=warehouse,
+        window_text=(f"{window[0]} .. {window[1]}" if window else "all data (every date)" if all_data
+                     else "default look-back window"), warehouse=warehouse,
         build_run_id=results[1].run_id if len(results) > 1 else None,
     )
     for result in results:
         _summarize(result, outcome)
     return outcome
-
-
-def _run_tags(catalog: Catalog, window: tuple[dt.date, dt.date] | None, skip_missing: bool,
-              error_threshold: float | None, skip_couriers: list[str] | None) -> dict[str, str]:
-    tags = window_tags(*window) if window else {}
-    if skip_missing:
-        tags[SKIP_MISSING_TAG] = "true"
-    if error_threshold is not None:
-        tags[ERROR_THRESHOLD_TAG] = str(error_threshold)
-    if skip_couriers:
-        unknown = sorted(set(skip_couriers) - {c.name for c in catalog.couriers})
-        if unknown:
-            raise ValueError(f"unknown courier(s) to skip: {', '.join(unknown)}")
-        tags[SKIP_COURIERS_TAG] = ",".join(skip_couriers)
-    return tags
 
 
 def _summarize(result: dg.ExecuteInProcessResult, outcome: RunOutcome) -> None:
@@ -113,6 +98,8 @@ def _summarize(result: dg.ExecuteInProcessResult, outcome: RunOutcome) -> None:
     for event in result.all_events:
         if event.event_type_value == "ASSET_CHECK_EVALUATION":
             evaluation = event.event_specific_data
+            if evaluation.metadata.get("skipped") is not None:  # a courier the run left out
+                outcome.rows.append(AssetRow(evaluation.asset_key.to_user_string(), None, "skipped"))
             files = evaluation.metadata.get("refused_files")
             if not evaluation.passed and files is not None:
                 outcome.refused += [f"{f['file']} ({f['status']}): {f['reason']}" for f in files.value]

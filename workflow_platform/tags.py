@@ -13,8 +13,10 @@ SKIP_MISSING_TAG = "workflow_platform/skip_missing"  # "true": a missing require
 ERROR_THRESHOLD_TAG = "workflow_platform/error_threshold"  # percent: overrides every feed's threshold, one run
 SKIP_COURIERS_TAG = "workflow_platform/skip_couriers"  # comma-separated couriers this run leaves out
 SCHEDULED_AT_TAG = "workflow_platform/scheduled_at"  # ISO time of the courier-group tick the look-back counts from
+ALL_DATA_TAG = "workflow_platform/all_data"  # "true": every file a dated pattern matches, on any date
 SINCE_TAG = "workflow_platform/since"  # ISO time of the group's previous tick: load every day since then too
 REFRESH_MODE_TAG = "workflow_platform/refresh_mode"  # express | normal | full: what a build run rebuilds
+STITCH_MODE_TAG = "workflow_platform/stitch_mode"  # normal | force_refresh | incremental: a build run's Stitch mode
 
 # -- Job tags: every run of a group's job carries them (alerts find the recipients by them) ---------------------
 COURIER_GROUP_TAG = "courier_group"  # also an asset tag of the group's courier/, feed/ and domain/ assets

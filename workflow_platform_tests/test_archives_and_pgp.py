@@ -174,6 +174,7 @@ def test_a_passphrase_protected_key_from_gnupg_decrypts_with_its_passphrase(tena
                             capture_output=True, text=True).stdout
     public = subprocess.run(["gpg", "--homedir", str(home), "--armor", "--export", fingerprint], check=True,
                             capture_output=True, text=True).stdout
+    subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "gpg-agent"], check=False, capture_output=True)
     monkeypatch.setenv(KEY_ENV, secret)
     file = f"{{pgp_key_env: {KEY_ENV}, pgp_passphrase_env: TEST_PARTNER_PGP_PASSPHRASE}}"
     tenant.write_catalog(catalog(suffix=".csv.gpg", file=file))

@@ -32,6 +32,7 @@ from workflow_platform.tags import (
     REFRESH_MODE_TAG,
     RUN_TYPE_TAG,
     SCHEDULED_AT_TAG,
+    STITCH_MODE_TAG,
     UPSTREAM_RUN_TAG,
 )
 
@@ -67,8 +68,8 @@ def follow_up(run: dg.DagsterRun, builds: Builds) -> list[dg.AssetKey]:
     """The keys the build run after `run` materializes: none unless `run` ran a courier group's whole job (or
     re-executed a run of it: from asset failure, Dagster selects only what failed)."""
     group = run.tags.get(COURIER_GROUP_TAG)
-    if run.job_name != courier_group_job_name(group or "") or not _whole(run):
-        return []
+    if run.job_name != courier_group_job_name(group or "") or not _whole(run) or run.tags.get(RUN_TYPE_TAG) == "source":
+        return []  # a run launched with run_type source (Amperity's run_mode) loads only
     return list(builds.get(group, []))
 
 
@@ -78,10 +79,10 @@ def _whole(run: dg.DagsterRun) -> bool:
 
 def build_run_tags(run: dg.DagsterRun) -> dict[str, str]:
     """The tags of the build run after a courier group's run: the group, its run type, the group run's id (and
-    its tick and refresh mode, when it has them)."""
+    its tick, refresh mode and Stitch mode, when it has them)."""
     tags = {COURIER_GROUP_TAG: run.tags[COURIER_GROUP_TAG], RUN_TYPE_TAG: run.tags.get(RUN_TYPE_TAG, "full"),
             UPSTREAM_RUN_TAG: run.run_id}
-    for carried in (SCHEDULED_AT_TAG, REFRESH_MODE_TAG):
+    for carried in (SCHEDULED_AT_TAG, REFRESH_MODE_TAG, STITCH_MODE_TAG):
         if carried in run.tags:
             tags[carried] = run.tags[carried]
     return tags

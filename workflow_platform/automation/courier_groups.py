@@ -49,7 +49,7 @@ def _missing(catalog: Catalog, group: CourierGroup, tick: dt.datetime, since: dt
     out = {}
     for item in group.couriers:
         courier = catalog.courier(item.courier)
-        days = date_range(*scheduled_window(tick, item.look_back_seconds, since))
+        days = date_range(*scheduled_window(tick, item.look_back_seconds, since, group.date_zone, group.past_day_only))
         try:
             search = find_files(courier, catalog.location(courier.location), days)
         except (ValueError, OSError):  # unreachable or unsafe landing: the run's courier step fails and says why
@@ -146,9 +146,10 @@ def _missing_alerts(catalog: Catalog, group: CourierGroup, settings: dict[str, G
     """One alert per courier still missing files after the wait (for couriers that notify)."""
     job = courier_group_job_name(group.name)
     action = (f"the group run was stopped: drop the files, and a catch-up run loads the whole tick; or, "
-              f"to go on without them, launch job {job} from the UI with the tags "
-              f"{SCHEDULED_AT_TAG}={tick.isoformat()} and {SKIP_MISSING_TAG}=true (it alerts and starts "
-              "the orchestration groups that run after it, as a scheduled run does)" if stopped else
+              f"to go on without them, run `workflow-platform launch --group {group.name} --scheduled-at "
+              f"{tick.isoformat()} --skip-missing` (or launch job {job} from the UI with the tags "
+              f"{SCHEDULED_AT_TAG}={tick.isoformat()} and {SKIP_MISSING_TAG}=true): it alerts and starts "
+              "the orchestration groups that run after it, as a scheduled run does" if stopped else
               "the group ran with the couriers that have data; a late file is loaded by a catch-up run")
     return [Alert(  # the tick is part of the cause: the same miss at another tick alerts again
         "missing_files", "warning" if catalog.courier(name).optional else "error", "courier_groups", group.name,

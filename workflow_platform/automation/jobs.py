@@ -8,7 +8,13 @@ import dagster as dg
 
 from workflow_platform.catalog.models import Catalog
 from workflow_platform.keys import campaign_key, courier_key, domain_key, feed_key, orchestration_key, segment_key
-from workflow_platform.tags import CAMPAIGN_TAG, COURIER_GROUP_TAG, ORCHESTRATION_GROUP_TAG, RUN_TYPE_TAG
+from workflow_platform.tags import (
+    CAMPAIGN_TAG,
+    COURIER_GROUP_TAG,
+    ORCHESTRATION_GROUP_TAG,
+    RUN_TYPE_TAG,
+    STITCH_MODE_TAG,
+)
 
 WORKFLOW_JOB = "workflow"
 BUILD_JOB = "build"
@@ -81,7 +87,8 @@ def build_jobs(catalog: Catalog) -> list[dg.UnresolvedAssetJobDefinition]:
             courier_group_job_name(group.name),
             selection=ingest_selection(catalog, [c.courier for c in group.couriers]),
             description=(group.description or f"Courier group {group.name} ({group.run_type} run).") + follows,
-            tags={COURIER_GROUP_TAG: group.name, RUN_TYPE_TAG: group.run_type},
+            tags={COURIER_GROUP_TAG: group.name, RUN_TYPE_TAG: group.run_type,
+                  **({STITCH_MODE_TAG: group.stitch_mode} if group.stitch_mode else {})},
         ))
     for group in catalog.orchestration_groups:
         orchestrations = [orchestration_key(o) for o in group.orchestrations]

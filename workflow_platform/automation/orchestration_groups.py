@@ -88,8 +88,9 @@ def upstream_failure_sensor(catalog: Catalog, jobs: dict[str, dg.UnresolvedAsset
                 kind="upstream_failed", severity="error", audience="orchestration_groups", group=group.name,
                 run_id=run.run_id,
                 cause=f"courier group {group.run_after} failed, so orchestration group {group.name} did not run",
-                action=f"resolve the courier group's run; once it succeeds, {group.name} runs by itself (or run "
-                       f"job {orchestration_group_job_name(group.name)} by hand)",
+                action=f"resolve the courier group's run; once it succeeds, {group.name} runs by itself (or "
+                       f"`workflow-platform launch --orchestration-group {group.name}`, or job "
+                       f"{orchestration_group_job_name(group.name)} from the UI)",
             )
             alert_channels.send(alert, catalog.alerts, context.log)
 

@@ -70,6 +70,12 @@ class CourierGroup(Model):
     timezone: TimeZone = "UTC"
     active: bool = True
     run_type: Literal["full", "refresh", "source"] = "full"
+    stitch_mode: Literal["normal", "force_refresh", "incremental"] | None = Field(
+        None, description="the Stitch mode of the build after this group's runs (default: the catalog's stitch.mode)")
+    file_dates_in_timezone: bool = Field(False, description="compute the days of a scheduled run's window in the "
+                                                            "group's time zone instead of UTC")
+    past_day_only: bool = Field(False, description="a scheduled run loads its look-back only, not every day since "
+                                                   "the previous tick")
     runtime_threshold: Duration | None = Field(None, description="warn when a run exceeds this, e.g. '2 hours'")
     alert_on_success: bool = Field(False, description="also alert the recipients when a run succeeds")
     owners: Owners = Field(default_factory=list, description="owners of the group's assets: emails or team:<name>")
@@ -80,6 +86,11 @@ class CourierGroup(Model):
         if not isinstance(value, list):
             return value  # pydantic reports "Input should be a valid list"
         return [{"courier": v} if isinstance(v, str) else v for v in value]
+
+    @property
+    def date_zone(self) -> str:
+        """The time zone of the file dates of its runs' windows."""
+        return self.timezone if self.file_dates_in_timezone else "UTC"
 
 
 class OrchestrationGroup(Model):

@@ -68,7 +68,7 @@ def late_day(catalog: Catalog, start: dt.date, end: dt.date, now: dt.datetime) -
         tick = previous_tick(group.schedule, group.timezone, now + FIRST_EVALUATION)
         if tick is None:
             return None
-        day = scheduled_window(tick, item.look_back_seconds)[1]
+        day = scheduled_window(tick, item.look_back_seconds, zone=group.date_zone)[1]
         return day if start <= day <= end else None
     return None
 

@@ -94,6 +94,28 @@ class FilePattern:
                 out.append(day.strftime(TOKENS[value]))
         return re.compile("".join(out))
 
+    def day_of(self, relative_path: str) -> dt.date | None:
+        """The date a matching path names through its date tokens (None: it does not match, names no year or no
+        valid date, such as month 13, or its tokens disagree)."""
+        out, seen = [], set()
+        for kind, value in self.parts:
+            if kind == "lit":
+                out.append(re.escape(value))
+            elif kind == "star":
+                out.append("[^/]*")
+            else:
+                name = {"yyyy": "y", "MM": "m", "dd": "d"}[value]
+                digits = r"\d{4}" if name == "y" else r"\d{2}"
+                out.append(f"(?P={name})" if name in seen else f"(?P<{name}>{digits})")
+                seen.add(name)
+        match = re.compile("".join(out)).fullmatch(relative_path)
+        if not match or "y" not in seen:
+            return None
+        try:  # a monthly pattern (no dd) names the month's first day
+            return dt.date(int(match["y"]), int(match["m"]) if "m" in seen else 1, int(match["d"]) if "d" in seen else 1)
+        except ValueError:
+            return None
+
     def glob(self, day: dt.date | None = None) -> str:
         """An fsspec glob that finds a superset of the matches (the regex filters exactly)."""
         out = []

@@ -52,6 +52,7 @@ def courier_spec(catalog: Catalog, courier: Courier) -> dg.AssetSpec:
         kinds={"duckdb", _protocol(catalog, courier)},
         metadata={"pattern": courier.pattern, "location": location.url, "optional": courier.optional,
                   "load": courier.load},
+        skippable=True,  # a run that leaves the courier out (skip_couriers) does not materialize it
     )
 
 

@@ -28,7 +28,13 @@ from workflow_platform.metadata import Stopwatch, markdown_table
 from workflow_platform.retries import fail_fast, is_permanent
 from workflow_platform.sql import transaction
 from workflow_platform.storage import MissingSecret
-from workflow_platform.tags import ERROR_THRESHOLD_TAG, SCHEDULED_AT_TAG, SKIP_COURIERS_TAG, SKIP_MISSING_TAG
+from workflow_platform.tags import (
+    ALL_DATA_TAG,
+    ERROR_THRESHOLD_TAG,
+    SCHEDULED_AT_TAG,
+    SKIP_COURIERS_TAG,
+    SKIP_MISSING_TAG,
+)
 
 
 @dataclass
@@ -43,6 +49,7 @@ class CourierFiles:
     quarantined: list[FileEntry] = field(default_factory=list)  # moved and recorded already
     new_columns: dict[str, list[str]] = field(default_factory=dict)  # file -> columns the feed does not declare
     result: dg.MaterializeResult | None = None
+    left_out: bool = False  # the run skips this courier (SKIP_COURIERS_TAG): no materialization, only its checks
 
     def read(self, outcome: FileOutcome) -> FileEntry:
         """The manifest row of a file the feed read (loaded or rejected), with its counts."""
@@ -72,10 +79,15 @@ def collect_files(context: dg.AssetExecutionContext, conn: duckdb.DuckDBPyConnec
     found = CourierFiles(courier)
     if courier.name in {c.strip() for c in tags.get(SKIP_COURIERS_TAG, "").split(",")}:
         return _skipped(context, conn, found)
-    days = run_days(tags, group_settings(catalog, courier).look_back_seconds)
+    group = catalog.group_of_courier(courier.name)
+    all_data = tags.get(ALL_DATA_TAG, "").strip().lower() == "true"
+    days = None if all_data else run_days(tags, group_settings(catalog, courier).look_back_seconds,
+                                          zone=group.date_zone if group else "UTC",
+                                          past_day_only=bool(group and group.past_day_only))
     search, fs = _search(conn, courier, location, days)
     pattern = FilePattern.parse(courier.pattern)
-    window = f"{days[0]} .. {days[-1]}" if pattern.dated else "any date (undated pattern)"
+    window = ("any date (undated pattern)" if not pattern.dated else "all data (every date)" if all_data
+              else f"{days[0]} .. {days[-1]}")
     missing = [pattern.describe(d) + (f" for {d}" if d else "") for d in search.missing_days]
     if missing:
         _on_missing(context, catalog, courier, missing, window, channels)
@@ -90,24 +102,25 @@ def collect_files(context: dg.AssetExecutionContext, conn: duckdb.DuckDBPyConnec
 
 
 def _skipped(context: dg.AssetExecutionContext, conn: duckdb.DuckDBPyConnection, found: CourierFiles) -> CourierFiles:
-    """The run skips this courier (its SKIP_COURIERS_TAG): nothing registered, the files check passes."""
+    """The run skips this courier (its SKIP_COURIERS_TAG): nothing registered, the courier asset is not
+    materialized by the run (its spec is skippable), its files check passes saying why."""
     name = found.courier.name
     context.log.warning(f"courier {name}: skipped for this run ({SKIP_COURIERS_TAG})")
     with transaction(conn):
         register_files(conn, found.courier, [])
-    skipped = dg.AssetCheckResult(asset_key=courier_key(name), check_name=FILES_CHECK, passed=True,
-                                  metadata={"skipped": True})
-    found.result = dg.MaterializeResult(asset_key=courier_key(name), check_results=[skipped],
-                                        metadata={"skipped": True, "files_loaded": dg.MetadataValue.int(0)})
+    found.left_out = True
+    found.result = dg.MaterializeResult(asset_key=courier_key(name), check_results=[dg.AssetCheckResult(
+        asset_key=courier_key(name), check_name=FILES_CHECK, passed=True, metadata={"skipped": True},
+        description=f"skipped: this run leaves courier {name} out ({SKIP_COURIERS_TAG})")])
     return found
 
 
 def _search(conn: duckdb.DuckDBPyConnection, courier: Courier, location: Location,
-            days: list) -> tuple[FileSearch, fsspec.AbstractFileSystem]:
-    """The files of the window, and the location's filesystem attached to the connection. An unsafe or
-    unreachable landing fails the step; only a transient error is retried."""
+            days: list | None) -> tuple[FileSearch, fsspec.AbstractFileSystem]:
+    """The files of the window (every date when `days` is None), and the location's filesystem attached to the
+    connection. An unsafe or unreachable landing fails the step; only a transient error is retried."""
     try:
-        return find_files(courier, location, days), attach_location(conn, location)
+        return find_files(courier, location, days, all_dates=days is None), attach_location(conn, location)
     except (ValueError, OSError, MissingSecret) as exc:
         if isinstance(exc, ValueError):  # a pattern or a link that is not safe to read: the message says which
             raise dg.Failure(description=f"courier {courier.name!r}: {exc}", allow_retries=False) from exc
@@ -137,7 +150,8 @@ def _on_missing(context: dg.AssetExecutionContext, catalog: Catalog, courier: Co
         alert = run_alert(context.run, "missing_files", "error",
                           cause=f"courier {courier.name}: no file matching {'; '.join(missing)} when the load ran "
                                 "(it was there when the run was scheduled)",
-                          action="the run went on without it; deliver the file again and run its day")
+                          action="the run went on without it; deliver the file again and load its day "
+                                 f"(`workflow-platform launch --group {_group_name(catalog, courier)} --date <day>`)")
         channels.send(alert, catalog.alerts, context.log)
 
 
@@ -254,6 +268,11 @@ def quarantine_unread(context: dg.AssetExecutionContext, conn: duckdb.DuckDBPyCo
                        reason)
     files.quarantined.append(entry)
     return entry
+
+
+def _group_name(catalog: Catalog, courier: Courier) -> str:
+    group = catalog.group_of_courier(courier.name)
+    return group.name if group else "<group>"
 
 
 def group_settings(catalog: Catalog, courier: Courier) -> GroupCourier:

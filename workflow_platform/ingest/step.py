@@ -36,7 +36,7 @@ def land_files(context: dg.AssetExecutionContext, conn: duckdb.DuckDBPyConnectio
     found = collect_files(context, conn, catalog, courier, channels=channels)
     if found.quarantined:
         alert_refused(context, channels, catalog, found.quarantined, stopped=False)
-    yield with_acceptance(found)
+    yield from with_acceptance(found)
 
 
 def load_operation(catalog: Catalog, feed: Feed) -> str:
@@ -117,7 +117,7 @@ def load_feed(context: dg.AssetExecutionContext, conn: duckdb.DuckDBPyConnection
     if refused:
         alert_refused(context, channels, catalog, refused, stopped=False)
     for files in found:
-        yield with_acceptance(files)
+        yield from with_acceptance(files)
     yield staged
     yield domain_materialization(conn, catalog, feed, domain, clock)
 
@@ -170,8 +170,9 @@ def stage(context: dg.AssetExecutionContext, conn: duckdb.DuckDBPyConnection, ca
     }), result
 
 
-def with_acceptance(files: CourierFiles) -> dg.MaterializeResult:
-    """The courier's materialization plus its `files_accepted` check (fails when a file was refused)."""
+def with_acceptance(files: CourierFiles) -> list[dg.MaterializeResult | dg.AssetCheckResult]:
+    """The courier's materialization plus its `files_accepted` check (fails when a file was refused); for a
+    courier the run leaves out, its two checks only (the asset shows as not materialized by the run)."""
     refused = files.quarantined + [e for e in files.entries.values() if e.status == "rejected"]
     check = dg.AssetCheckResult(
         asset_key=courier_key(files.courier.name), check_name=ACCEPTED_CHECK, passed=not refused,
@@ -180,8 +181,10 @@ def with_acceptance(files: CourierFiles) -> dg.MaterializeResult:
             {"file": e.file, "status": e.status, "reason": e.reason,
              "moved_to": e.same_as if e.status == "quarantined" else ""} for e in refused])})
     result = files.result
-    return dg.MaterializeResult(asset_key=result.asset_key, metadata=result.metadata,
-                                check_results=[*(result.check_results or []), check])
+    if files.left_out:
+        return [*(result.check_results or []), check]
+    return [dg.MaterializeResult(asset_key=result.asset_key, metadata=result.metadata,
+                                 check_results=[*(result.check_results or []), check])]
 
 
 def alert_refused(context: dg.AssetExecutionContext, channels: AlertChannelsResource, catalog: Catalog,

@@ -10,12 +10,15 @@ from workflow_platform.catalog.models import Catalog
 from workflow_platform.keys import STITCH_KEY, domain_key
 from workflow_platform.resources import WAREHOUSE_POOL, WarehouseResource
 from workflow_platform.stitch.qa import StitchQA, qa_metadata, run_stitch
+from workflow_platform.tags import STITCH_MODE_TAG
 
 
 class StitchConfig(dg.Config):
     """Launchpad config of one Stitch run."""
 
-    mode: str = Field("", description="normal | force_refresh | incremental; empty: the catalog's stitch.mode")
+    mode: str = Field("", description="normal | force_refresh | incremental; empty: the run's tag "
+                                      "workflow_platform/stitch_mode (a courier group's stitch_mode), else the "
+                                      "catalog's stitch.mode")
 
 
 def build_stitch_asset(catalog: Catalog) -> dg.AssetsDefinition:
@@ -36,7 +39,7 @@ def build_stitch_asset(catalog: Catalog) -> dg.AssetsDefinition:
     )
     def _stitch(context: dg.AssetExecutionContext, config: StitchConfig, warehouse: WarehouseResource,
                 alert_channels: AlertChannelsResource) -> dg.MaterializeResult:
-        mode = config.mode or settings.mode
+        mode = config.mode or context.run.tags.get(STITCH_MODE_TAG) or settings.mode
         if mode not in ("normal", "force_refresh", "incremental"):
             raise dg.Failure(description=f"stitch mode {mode!r}: use normal, force_refresh or incremental")
         with warehouse.get_connection() as conn:

@@ -56,8 +56,10 @@ def file_url(fs: fsspec.AbstractFileSystem, path: str) -> str:
     return path if is_local(fs) else fs.unstrip_protocol(path)
 
 
-def find_files(courier: Courier, location: Location, days: list[dt.date] | None) -> FileSearch:
-    """Files matching the courier's pattern for each day, ordered by day then name.
+def find_files(courier: Courier, location: Location, days: list[dt.date] | None,
+               all_dates: bool = False) -> FileSearch:
+    """Files matching the courier's pattern for each day, ordered by day then name; with `all_dates`, every file
+    the pattern matches on any date (each dated by its path; paths naming no valid date are left out).
 
     An undated pattern ignores `days` and takes every file that matches; matching folders are listed apart (the
     courier refuses them). In a local location, a matching file
@@ -67,7 +69,7 @@ def find_files(courier: Courier, location: Location, days: list[dt.date] | None)
         raise ValueError(f"location {location.name!r}: its folder {root!r} contains * ? [ ] {{ }}, which file search "
                          "would read as a pattern; use a folder without them")
     pattern = FilePattern.parse(courier.pattern)
-    wanted: list[dt.date | None] = list(days or []) if pattern.dated else [None]
+    wanted: list[dt.date | None] = list(days or []) if pattern.dated and not all_dates else [None]
     local = is_local(fs)
     real_root = os.path.realpath(root) if local else root
     found: list[LandedFile] = []
@@ -86,6 +88,9 @@ def find_files(courier: Courier, location: Location, days: list[dt.date] | None)
         for path, relative, info in candidates:
             if path in seen or not regex.fullmatch(relative):
                 continue
+            named = pattern.day_of(relative) if all_dates and pattern.dated else day
+            if all_dates and pattern.dated and named is None:
+                continue
             if local:
                 real = os.path.realpath(path)
                 if not inside(real, real_root):
@@ -95,17 +100,17 @@ def find_files(courier: Courier, location: Location, days: list[dt.date] | None)
                     {"type": "directory"} if os.path.isdir(real) else {})
             if info.get("type") == "file":
                 seen.add(path)
-                matched.append(LandedFile(file_url(fs, path), relative, day, int(info.get("size") or 0)))
+                matched.append(LandedFile(file_url(fs, path), relative, named, int(info.get("size") or 0)))
             elif info.get("type") == "directory":
                 seen.add(path)
-                directories.append(LandedFile(file_url(fs, path), relative, day, 0))
+                directories.append(LandedFile(file_url(fs, path), relative, named, 0))
         if escaped:
             raise LandingEscape(
                 f"location {location.name!r}: {', '.join(sorted(escaped))} resolve(s) outside the location folder "
                 f"{root} through a symbolic link; refused, not read (copy the file into the location instead)")
         if not matched:
             missing.append(day)
-        found.extend(sorted(matched, key=lambda f: f.relative))
+        found.extend(sorted(matched, key=lambda f: (f.day or dt.date.min, f.relative)))
     return FileSearch(found, missing, directories)
 
 
