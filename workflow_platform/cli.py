@@ -228,6 +228,7 @@ def launch(catalog_dir, group, orchestration_group, campaign, date, start, end, 
         orchestration_group_job_name,
     )
     from workflow_platform.automation.run_tags import run_tags
+    from workflow_platform.formats.cron import previous_tick
     from workflow_platform.launch import LaunchError, launch_run, wait_for_run
 
     targets = [(g, "courier_groups", courier_group_job_name) for g in [group] if g]
@@ -241,10 +242,15 @@ def launch(catalog_dir, group, orchestration_group, campaign, date, start, end, 
     if name not in names:
         raise click.UsageError(f"unknown {section[:-1].replace('_', ' ')} {name!r}; known: {', '.join(names) or 'none'}")
     window = _window(date and date.date(), start and start.date(), end and end.date())
+    since = None
+    if scheduled_at and scheduled_at.tzinfo and group:  # the window widens back to the tick before, as scheduled
+        schedule = next(g for g in catalog.courier_groups if g.name == group)
+        if schedule.schedule:
+            since = previous_tick(schedule.schedule, schedule.timezone, scheduled_at - dt.timedelta(seconds=1))
     try:
         tags = run_tags(catalog, window, skip_missing=skip_missing, error_threshold=error_threshold,
                         skip_couriers=list(skip_couriers), refresh_mode=refresh_mode, all_data=all_data,
-                        run_type=run_type, scheduled_at=scheduled_at)
+                        run_type=run_type, scheduled_at=scheduled_at, since=since)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
     target = (url or ui_url()).rstrip("/")
@@ -257,7 +263,9 @@ def launch(catalog_dir, group, orchestration_group, campaign, date, start, end, 
     except LaunchError as exc:
         err_console.print(f"[red]error[/red] {escape(str(exc))}", highlight=False)
         sys.exit(2)
-    follows = " (its build run follows, launched by sensor courier_groups__build)" if group and status == "SUCCESS" else ""
+    builds = group and status == "SUCCESS" and (run_type or next(g.run_type for g in catalog.courier_groups
+                                                              if g.name == group)) != "source"
+    follows = " (its build run follows, launched by sensor courier_groups__build)" if builds else ""
     console.print(f"run {launched.run_id}: {status}{follows}", highlight=False)
     sys.exit(0 if status == "SUCCESS" else 1)
 

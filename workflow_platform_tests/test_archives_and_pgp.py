@@ -138,9 +138,11 @@ def test_a_file_for_another_key_or_without_a_key_is_refused_naming_the_setting(t
     reasons = "\n".join(tenant.quarantined().values())
     assert "not encrypted to this key" in reasons and str(key) not in reasons
 
-    monkeypatch.delenv(KEY_ENV)
+    monkeypatch.delenv(KEY_ENV)  # a missing secret fails the step and leaves the (good) file where it is
     tenant.land("in/c_20260105.csv.pgp", encrypt(csv_text(1).encode(), key.extract_certificate(), tmp_path))
-    assert f"environment variable {KEY_ENV} is not set" in said(tenant.run(DAY, ingest_only=True))
+    assert f"environment variable {KEY_ENV} is not set (the file is left in place)" in said(
+        tenant.run(DAY, ingest_only=True))
+    assert (tenant.landing / "in/c_20260105.csv.pgp").exists()
 
     tenant.write_catalog(catalog(suffix=".csv.pgp"))
     tenant.land("in/c_20260105.csv.pgp", encrypt(csv_text(1).encode(), key.extract_certificate(), tmp_path))
@@ -182,8 +184,10 @@ def test_a_passphrase_protected_key_from_gnupg_decrypts_with_its_passphrase(tena
 
     monkeypatch.setenv("TEST_PARTNER_PGP_PASSPHRASE", "wrong")
     tenant.land("in/c_20260105.csv.gpg", sealed)
-    refused = said(tenant.run(DAY, ingest_only=True))
-    assert "cannot be decrypted with the key in TEST_PARTNER_PGP_KEY" in refused and "wrong" not in refused.lower()
+    refused = said(tenant.run(DAY, ingest_only=True))  # the operator's setting is wrong, not the file:
+    assert "in/c_20260105.csv.gpg cannot be decrypted: TEST_PARTNER_PGP_KEY: the key's passphrase is wrong or " \
+           "missing (the file is left in place)" in refused
+    assert "in/c_20260105.csv.gpg" not in tenant.quarantined()
 
     monkeypatch.setenv("TEST_PARTNER_PGP_PASSPHRASE", "s3cret phrase")
     tenant.land("in/c_20260105.csv.gpg", sealed)
@@ -205,6 +209,52 @@ def test_an_unsupported_packing_is_refused_as_what_it_is(tenant, suffix, content
     assert f"in/c_20260105{suffix}: not a csv text file: it looks like {kind}" in refused
     assert "supported: gzip, zip, tar, tar.gz/.tgz" in refused
     assert "\x00" not in refused and "\\x00" not in refused
+
+
+def test_awkward_archives_load_or_are_refused_without_a_traceback(tenant):
+    """Members written by `tar -C dir .` (./ prefix), a member name that is not UTF-8, an encrypted zip member."""
+    buffer = io.BytesIO()  # member names in Latin-1, as old tools write them
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT, encoding="latin-1") as archive:
+        for name, text in (("./customers_1.csv", csv_text(1)), ("café.csv", csv_text(2))):
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    raw = buffer.getvalue()
+    assert b"caf\xe9.csv" in raw
+    tenant.write_catalog(catalog(suffix=".tar"))
+    tenant.land("in/c_20260105.tar", raw)
+    outcome = tenant.run(DAY, ingest_only=True)
+    assert outcome.success, said(outcome)
+    assert sorted({r[1] for r in loaded(tenant)}) == ["in/c_20260105.tar!caf\ufffd.csv",
+                                                      "in/c_20260105.tar!customers_1.csv"]
+
+    tenant.write_catalog(catalog(suffix=".tar", file="{members: ['customers_*.csv']}"))
+    tenant.land("in/c_20260105.tar", raw)
+    assert tenant.run(DAY, ingest_only=True).success  # ./customers_1.csv matches customers_*.csv
+
+    zipped = io.BytesIO()  # a zip whose member says it is encrypted (general purpose flag bit 0)
+    with zipfile.ZipFile(zipped, "w") as archive:
+        archive.writestr("people.csv", csv_text(3))
+    data = bytearray(zipped.getvalue())
+    data[6] |= 1  # local header flag
+    central = data.rfind(b"PK\x01\x02")
+    data[central + 8] |= 1  # central directory flag
+    tenant.write_catalog(catalog(suffix=".zip"))
+    tenant.land("in/c_20260105.zip", bytes(data))
+    refused = said(tenant.run(DAY, ingest_only=True))
+    assert "a zip member uses a feature that cannot be read (encrypted zip members" in refused
+
+
+def test_a_zip_of_many_members_is_held_to_the_limits_as_a_whole(tenant):
+    zipped = io.BytesIO()
+    with zipfile.ZipFile(zipped, "w", zipfile.ZIP_DEFLATED) as archive:
+        for n in range(4):
+            archive.writestr(f"part{n}.csv", csv_text(n + 1) + "\n" * 3000)
+    tenant.write_catalog(catalog(suffix=".zip", file="{limits: {max_decompressed_bytes: 8000}}"))
+    tenant.land("in/c_20260105.zip", zipped.getvalue())
+    refused = said(tenant.run(DAY, ingest_only=True))
+    assert "in/c_20260105.zip: unpacks to more than 8,000 bytes (file.limits.max_decompressed_bytes)" in refused
 
 
 def test_a_damaged_tar_is_refused_and_nothing_of_it_loads(tenant):

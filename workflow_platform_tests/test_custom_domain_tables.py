@@ -154,3 +154,13 @@ def test_custom_domain_tables_are_checked_when_the_catalog_loads(tmp_path, chang
     with pytest.raises(CatalogInvalid) as error:
         load_catalog(tmp_path)
     assert message in str(error.value)
+
+
+def test_a_table_it_reads_that_no_load_created_yet_is_named(tenant):
+    tenant.write_catalog(CATALOG.replace("    couriers: [pos, web]\n", "    couriers: [pos]\n"
+                                         "  - name: web_only\n    couriers: [web]\n"))
+    tenant.land("in/pos_20260105.csv", "member_no,fname,lname,mail\n1,Ann,Lee,ann@example.org\n")
+    outcome = tenant.run(DAY1, group="daily")
+    assert not outcome.success
+    assert any("domain.all_customers reads domain.web_customers, which no load has created yet" in f
+               for f in outcome.failures), outcome.failures

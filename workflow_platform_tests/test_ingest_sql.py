@@ -120,3 +120,19 @@ def test_an_ingest_sql_that_reaches_outside_its_file_is_refused_when_the_catalog
     with pytest.raises(CatalogInvalid) as error:
         load_catalog(tmp_path)
     assert "couriers.web.ingest_sql" in str(error.value) and message in str(error.value)
+
+
+def test_an_ingest_sql_that_keeps_no_row_loads_the_file_empty_and_says_nothing_of_values(tenant):
+    tenant.write_catalog(catalog("'in/people_'yyyyMMdd'.csv'", """
+        SELECT id, given, surname, email, signed_up FROM file WHERE given = 'nobody'"""))
+    tenant.land("in/people_20260105.csv", "id,given,surname,email,signed_up\n1,Ann,Lee,ann@example.org,2025-01-01\n")
+    outcome = tenant.run(DAY, ingest_only=True)
+    assert outcome.success, said(outcome)
+    assert tenant.query("SELECT status, rows_loaded FROM audit.files") == [("loaded", 0)]
+
+    tenant.write_catalog(catalog("'in/people_'yyyyMMdd'.csv'", """
+        SELECT id, given, surname, CAST(email::JSON->>'x' AS VARCHAR) AS email, signed_up FROM file"""))
+    tenant.land("in/people_20260106.csv", "id,given,surname,email,signed_up\n2,Bo,Chu,secret.bo@example.org,x\n")
+    refused = said(tenant.run("2026-01-06", ingest_only=True))
+    assert "its courier's ingest_sql failed: Conversion Error (DuckDB's message is not shown" in refused
+    assert "secret.bo" not in refused and "example.org" not in refused

@@ -46,6 +46,23 @@ def test_without_a_webserver_launch_says_where_it_looked_and_what_to_do(tmp_path
     assert code == 2 and "unknown courier group 'nightly'; known: daily" in output
     code, output = invoke("--catalog", str(tmp_path), "--group", "daily", "--all-data", "--date", "2026-01-05")
     assert code == 2 and "give one of: days" in output
+    code, output = invoke("--catalog", str(tmp_path), "--group", "daily", "--scheduled-at", "2026-12-07T06:00:00")
+    assert code == 2 and "give the tick with its UTC offset" in output
+
+
+def test_a_tick_gives_the_window_of_the_scheduled_run(tmp_path):
+    """--scheduled-at: the tick, and the tick before it (`since`), as the schedule sensor's run carries them."""
+    import datetime as dt
+
+    from workflow_platform.automation.run_tags import run_tags
+    from workflow_platform.catalog.loader import load_catalog
+    from workflow_platform.ingest.window import run_days
+
+    (tmp_path / "catalog.yaml").write_text(CATALOG)
+    tick = dt.datetime(2026, 12, 7, 6, tzinfo=dt.timezone(dt.timedelta(hours=-8)))
+    tags = run_tags(load_catalog(tmp_path), scheduled_at=tick, since=tick - dt.timedelta(days=7))
+    assert [d.isoformat() for d in run_days(tags, 86400)] == [f"2026-11-{d:02d}" for d in range(30, 31)] + [
+        f"2026-12-{d:02d}" for d in range(1, 7)]
 
 
 @pytest.mark.slow  # dagster-webserver + dagster-daemon

@@ -76,8 +76,23 @@ def test_the_build_run_carries_the_refresh_mode_of_the_group_run():
     ("SELECT * FROM c360.customer_360 WHERE updated_at > now() - INTERVAL 1 DAY", True),
     ("SELECT customer_id, current_datetime_label FROM c360.customer_360", False),
     ("SELECT count(*) FROM c360.customer_360", False),
+    ("SELECT customer_id, age(birthdate) AS age FROM c360.customer_360", True),
+    ("SELECT customer_id, age(last_order_date, first_order_date) AS span FROM c360.customer_360", False),
 ])
 def test_time_dependent_sql_is_recognised(sql, expected):
     from workflow_platform.catalog.validate import is_time_dependent
 
     assert is_time_dependent(sql) is expected
+
+
+def test_a_version_sees_repeated_rows_change():
+    import duckdb
+
+    from workflow_platform.databases.versions import table_version
+
+    with duckdb.connect() as conn:
+        conn.execute("CREATE SCHEMA c360")
+        conn.execute("CREATE TABLE c360.t AS SELECT * FROM (VALUES ('a'), ('a')) v(x)")
+        before = table_version(conn, "sql", ["c360.t"])
+        conn.execute("UPDATE c360.t SET x = 'b'")
+        assert table_version(conn, "sql", ["c360.t"]) != before  # an XOR of {a, a} and of {b, b} is both 0

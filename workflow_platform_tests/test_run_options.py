@@ -112,3 +112,11 @@ def test_a_courier_the_run_leaves_out_shows_as_skipped_not_as_loaded(tenant):
     outcome = tenant.run("2026-01-05", group="daily", ingest_only=True, skip_couriers=["club"])
     assert outcome.success
     assert ("courier/club", None, "skipped") in [(r.key, r.rows, r.detail) for r in outcome.rows]
+
+
+def test_all_data_refuses_a_pattern_without_a_year(tenant):
+    tenant.write_catalog(CUSTOMER_SOURCE.replace("'in/c_'yyyyMMdd'.csv'", "'in/c_'MMdd'.csv'"))
+    tenant.land("in/c_0105.csv", customer_file(1))
+    outcome = tenant.run(ingest_only=True, all_data=True)
+    assert any("its pattern has no year (yyyy), so an all-data run cannot tell its files' dates" in f
+               for f in outcome.failures), outcome.failures

@@ -55,9 +55,10 @@ def sql_tables(sql: str) -> set[str]:
 
 # what makes a SELECT's result change with the clock, not with its tables (Amperity's "normal" refresh rebuilds
 # such tables every time): functions, and the SQL keywords DuckDB parses as column references
-TIME_FUNCTIONS = frozenset({"now", "today", "random", "uuid", "gen_random_uuid", "current_timestamp",
-                            "get_current_timestamp", "get_current_time", "current_time", "current_localtimestamp",
-                            "localtimestamp", "transaction_timestamp", "current_date"})
+TIME_FUNCTIONS = frozenset({"now", "today", "random", "uuid", "uuidv4", "uuidv7", "gen_random_uuid",
+                            "current_timestamp", "get_current_timestamp", "get_current_time", "current_time",
+                            "current_localtime", "current_localtimestamp", "localtimestamp", "transaction_timestamp",
+                            "current_date", "age/1"})  # age(x) with one argument: the age today
 
 
 def is_time_dependent(sql: str) -> bool:
@@ -73,7 +74,8 @@ def _time_names(node) -> set[str]:
         return set()
     found = set()
     if node.get("class") == "FUNCTION":
-        found.add(str(node.get("function_name", "")).lower())
+        name = str(node.get("function_name", "")).lower()
+        found.add(f"{name}/{len(node.get('children') or node.get('arguments') or [])}" if name == "age" else name)
     if node.get("class") == "COLUMN_REF" and len(node.get("column_names") or []) == 1:
         found.add(str(node["column_names"][0]).lower())
     return found.union(*(_time_names(v) for v in node.values()))

@@ -9,6 +9,8 @@ The module lives with the databases because it runs catalog SQL the way a databa
 within the time, row and memory limits of one catalog statement); its assets sit before Stitch in the graph.
 """
 
+import datetime as dt
+
 import dagster as dg
 import duckdb
 
@@ -21,7 +23,7 @@ from workflow_platform.keys import domain_key, table_key
 from workflow_platform.metadata import Stopwatch, catalog_schema, pii_columns, table_metadata
 from workflow_platform.resources import WAREHOUSE_POOL, WarehouseResource
 from workflow_platform.segments.build import SegmentSqlError, materialize_catalog_select
-from workflow_platform.sql import ident, transaction
+from workflow_platform.sql import ident, table_exists, transaction
 
 
 class CustomTableError(Exception):
@@ -53,6 +55,10 @@ def _asset(catalog: Catalog, table: CustomDomainTable) -> dg.AssetsDefinition:
         clock = Stopwatch()
         mode = refresh_mode(context.run)
         with warehouse.get_connection() as conn:
+            missing = [t for t in reads if not table_exists(conn, t)]
+            if missing:
+                raise dg.Failure(description=f"{feed.table} reads {', '.join(missing)}, which no load has created yet "
+                                             "(run the courier group of that feed first)", allow_retries=False)
             version = table_version(conn, [table.sql, [c.model_dump(mode="json") for c in table.columns],
                                            table.last_updated], reads)
             why = needs_rebuild(conn, feed.table, version, mode, time_dependent)
@@ -99,7 +105,8 @@ def build_custom_domain_table(conn: duckdb.DuckDBPyConnection, table: CustomDoma
             raise CustomTableError(f"{what}: values of its SELECT do not convert to the declared types: "
                                    f"{', '.join(bad)}")
         typed = {c.name: f"CAST({source[c.name]} AS {sql_type(c.type)})" for c in table.columns}
-        updated = "CAST(s._updated AS TIMESTAMP)" if "_updated" in found else "CAST(now() AS TIMESTAMP)"
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)  # UTC, as the feeds' _updated
+        updated = "CAST(s._updated AS TIMESTAMP)" if "_updated" in found else f"TIMESTAMP '{now.isoformat(sep=' ')}'"
         select = ", ".join(f"{expr} AS {ident(name)}" for name, expr in typed.items())
         with transaction(conn):
             conn.execute(f"CREATE OR REPLACE TABLE {feed.table_sql} AS SELECT {select}, "

@@ -1,7 +1,7 @@
 """When a catalog table needs rebuilding: its version is a digest of its definition and of what each table it
 reads holds now. A domain table (feed or custom) holds its rows' count and newest `_updated`; any other table its
-row count and the XOR of its rows' hashes (one scan; content, not the time it was written, so a Stitch table
-rebuilt with the same rows is unchanged). The version a table was built from is kept in the warehouse,
+row count and the sum of its rows' hashes (one scan; content, not the time it was written, so a Stitch table
+rebuilt with the same rows is unchanged; a sum, not an XOR, so repeated rows do not cancel out). The version a table was built from is kept in the warehouse,
 `audit.table_versions`, beside the data.
 
 Refresh modes (Amperity's, selectable per run with the tag `workflow_platform/refresh_mode`):
@@ -14,6 +14,7 @@ Refresh modes (Amperity's, selectable per run with the tag `workflow_platform/re
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 
@@ -50,7 +51,8 @@ def _contents(conn: duckdb.DuckDBPyConnection, qualified: str) -> list:
     if schema == "domain" and "_updated" in columns:
         row = conn.execute(f"SELECT count(*), CAST(max(_updated) AS VARCHAR) FROM {relation}").fetchone()
     else:
-        row = conn.execute(f"SELECT count(*), CAST(bit_xor(hash(t)) AS VARCHAR) FROM {relation} t").fetchone()
+        row = conn.execute(f"SELECT count(*), CAST(sum(CAST(hash(t) AS HUGEINT)) AS VARCHAR) FROM {relation} t"
+                           ).fetchone()
     return list(row)
 
 
@@ -65,8 +67,9 @@ def built_version(conn: duckdb.DuckDBPyConnection, qualified: str) -> str | None
 def record_version(conn: duckdb.DuckDBPyConnection, qualified: str, version: str) -> None:
     conn.execute("CREATE SCHEMA IF NOT EXISTS audit")
     conn.execute(f"CREATE TABLE IF NOT EXISTS {VERSIONS_TABLE} (name VARCHAR PRIMARY KEY, inputs_version VARCHAR, "
-                 "built_at TIMESTAMP)")
-    conn.execute(f"INSERT OR REPLACE INTO {VERSIONS_TABLE} VALUES (?, ?, now())", [qualified, version])
+                 "built_at TIMESTAMP)")  # built_at in UTC
+    conn.execute(f"INSERT OR REPLACE INTO {VERSIONS_TABLE} VALUES (?, ?, ?)",
+                 [qualified, version, dt.datetime.now(dt.UTC).replace(tzinfo=None)])
 
 
 def needs_rebuild(conn: duckdb.DuckDBPyConnection, qualified: str, version: str, mode: str,

@@ -80,6 +80,10 @@ class FilePattern:
     def dated(self) -> bool:
         return any(kind == "token" for kind, _ in self.parts)
 
+    @property
+    def has_year(self) -> bool:
+        return ("token", "yyyy") in self.parts
+
     def regex(self, day: dt.date | None = None) -> re.Pattern[str]:
         """A regex that fully matches relative paths for `day` (any date when None)."""
         out = []

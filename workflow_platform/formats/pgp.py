@@ -9,6 +9,8 @@ messages (with their backtraces) are reduced to their first line and never carry
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import json
 import os
 import resource
@@ -19,6 +21,7 @@ import warnings
 from pathlib import Path
 
 ENCRYPTED_SUFFIXES = (".pgp", ".gpg")
+KEY_PROBLEM = 3  # the decryption child's exit code when the key or its passphrase cannot be used
 SEQUOIA_ERRORS = (RuntimeError, ValueError, TypeError, OSError)  # what pysequoia raises for bad keys and data
 
 
@@ -39,7 +42,8 @@ def _first_line(exc: Exception) -> str:
 
 def public_key_problem(text: str) -> str | None:
     """Why `text` cannot be a recipient's public key (None when it can): not an OpenPGP key, a secret key (which
-    must never sit in a catalog), or a key that cannot encrypt."""
+    must never sit in a catalog), or a revoked key. (A key without an encryption subkey, or expired, fails when
+    a send encrypts to it.)"""
     ps = _sequoia()
     try:
         cert = ps.Cert.from_bytes(text.encode())
@@ -67,8 +71,9 @@ def encrypt_file(source: Path, target: Path, public_key: str) -> None:
 
 def decrypt_file(source: Path, target: Path, secret_key: str, passphrase: str | None, max_bytes: int) -> int:
     """Decrypt `source` into `target` with `secret_key` (armored or binary text), writing at most `max_bytes`;
-    returns the plaintext size. Raises PgpError (wrong key, not an OpenPGP message, damaged) or
-    PlaintextTooLarge. The key and passphrase reach the child through a pipe, never its arguments or environment."""
+    returns the plaintext size. Raises PgpKeyError (the key or passphrase cannot be used), PgpError (the file is
+    not encrypted to the key, not an OpenPGP message, damaged) or PlaintextTooLarge. The key and passphrase reach
+    the child through a pipe, never its arguments."""
     request = json.dumps({"source": str(source), "target": str(target), "key": secret_key,
                           "passphrase": passphrase, "max_bytes": max_bytes})
     child = subprocess.run([sys.executable, "-m", "workflow_platform.formats.pgp"], input=request.encode(),
@@ -79,8 +84,13 @@ def decrypt_file(source: Path, target: Path, secret_key: str, passphrase: str | 
     if child.returncode != 0:
         target.unlink(missing_ok=True)
         reason = child.stderr.decode(errors="replace").strip().splitlines()
-        raise PgpError(reason[-1][:300] if reason else f"the decryption process exited with {child.returncode}")
+        message = reason[-1][:300] if reason else f"the decryption process exited with {child.returncode}"
+        raise (PgpKeyError if child.returncode == KEY_PROBLEM else PgpError)(message)
     return target.stat().st_size
+
+
+class PgpKeyError(PgpError):
+    """The secret key (or its passphrase) cannot be used: the operator's setting, not the file, is wrong."""
 
 
 class PlaintextTooLarge(PgpError):
@@ -94,28 +104,37 @@ class PlaintextTooLarge(PgpError):
 def _child() -> int:
     """The decryption child: one request on stdin, the plaintext written under RLIMIT_FSIZE."""
     request = json.loads(sys.stdin.read())
+    _no_core_dumps()  # the key is in this process's memory
     resource.setrlimit(resource.RLIMIT_FSIZE, (request["max_bytes"], request["max_bytes"]))
-    signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # past the limit a write fails (EFBIG); the parent sees the size
     ps = _sequoia()
     try:
         key = ps.Tsk.from_bytes(request["key"].encode())
     except SEQUOIA_ERRORS as exc:
         print(f"the secret key is not an OpenPGP secret key ({_first_line(exc)})", file=sys.stderr)
-        return 2
+        return KEY_PROBLEM
     try:
         decryptor = key.decryptor(request["passphrase"]) if request["passphrase"] else key.decryptor()
         ps.decrypt_file(request["source"], request["target"], decryptor=decryptor)
     except SEQUOIA_ERRORS as exc:
-        detail = _first_line(exc)
+        detail, whole = _first_line(exc), str(exc)  # the whole text (a backtrace) only to tell the cases apart
         if "No key to decrypt" in detail:
-            detail = "the file is not encrypted to this key"
-        elif "password" in detail.lower() or "passphrase" in detail.lower():
-            detail = "the key's passphrase is wrong or missing"
-        else:
-            detail = f"not a readable OpenPGP message ({detail})"
-        print(detail, file=sys.stderr)
+            print("the file is not encrypted to this key", file=sys.stderr)
+            return 2
+        if "secret key material is encrypted" in whole or "SecretKeyMaterial" in whole:
+            print("the key's passphrase is wrong or missing", file=sys.stderr)  # it unlocked no key material
+            return KEY_PROBLEM
+        print(f"not a readable OpenPGP message ({detail})", file=sys.stderr)
         return 2
     return 0
+
+
+def _no_core_dumps() -> None:
+    """No core file and no ptrace-readable memory for a process that holds a secret key (Linux; elsewhere only
+    the core-size limit)."""
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 4, off
 
 
 if __name__ == "__main__":

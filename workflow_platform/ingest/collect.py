@@ -30,6 +30,7 @@ from workflow_platform.sql import transaction
 from workflow_platform.storage import MissingSecret
 from workflow_platform.tags import (
     ALL_DATA_TAG,
+    DATE_FROM_TAG,
     ERROR_THRESHOLD_TAG,
     SCHEDULED_AT_TAG,
     SKIP_COURIERS_TAG,
@@ -81,11 +82,18 @@ def collect_files(context: dg.AssetExecutionContext, conn: duckdb.DuckDBPyConnec
         return _skipped(context, conn, found)
     group = catalog.group_of_courier(courier.name)
     all_data = tags.get(ALL_DATA_TAG, "").strip().lower() == "true"
+    pattern = FilePattern.parse(courier.pattern)
+    if all_data and DATE_FROM_TAG in tags:
+        raise dg.Failure(description=f"run tags {ALL_DATA_TAG} and {DATE_FROM_TAG} together: give days or all data, "
+                                     "not both", allow_retries=False)
+    if all_data and pattern.dated and not pattern.has_year:
+        raise dg.Failure(description=f"courier {courier.name!r}: its pattern has no year (yyyy), so an all-data run "
+                                     "cannot tell its files' dates; load days instead (--date, --from/--to)",
+                         allow_retries=False)
     days = None if all_data else run_days(tags, group_settings(catalog, courier).look_back_seconds,
                                           zone=group.date_zone if group else "UTC",
                                           past_day_only=bool(group and group.past_day_only))
     search, fs = _search(conn, courier, location, days)
-    pattern = FilePattern.parse(courier.pattern)
     window = ("any date (undated pattern)" if not pattern.dated else "all data (every date)" if all_data
               else f"{days[0]} .. {days[-1]}")
     missing = [pattern.describe(d) + (f" for {d}" if d else "") for d in search.missing_days]

@@ -1,5 +1,5 @@
-"""Read landed files with DuckDB's own readers (no pandas on the data path), every option stated: the units of
-a file (itself, or the members of a zip), its header, the reader SQL, its columns, and the lines DuckDB could
+"""Read landed files with DuckDB's own readers (no pandas on the data path), every option stated: a readable
+unit (a landed file, or what unpack.py made of it: decrypted, an archive member), its header, the reader SQL, its columns, and the lines DuckDB could
 not parse. The courier check (ingest/couriers/check.py) and the feed (ingest/feeds/typing.py) both read through
 here.
 """
@@ -39,7 +39,7 @@ class UnreadableFile(Exception):
 
 @dataclass(frozen=True)
 class Readable:
-    """One readable unit: a landed file, or a member of a zip archive extracted to a scratch folder."""
+    """One readable unit: a landed file, or (unpack.py) a decrypted file or an archive member in a scratch folder."""
 
     url: str
     label: str  # the name recorded in _file: the path relative to the location (plus !member for archives)

@@ -21,8 +21,10 @@ import zlib
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
+import dagster as dg
+
 from workflow_platform.catalog.models import FileFormat
-from workflow_platform.formats.pgp import ENCRYPTED_SUFFIXES, PgpError, PlaintextTooLarge, decrypt_file
+from workflow_platform.formats.pgp import ENCRYPTED_SUFFIXES, PgpError, PgpKeyError, PlaintextTooLarge, decrypt_file
 from workflow_platform.ingest.files.landed import LandedFile
 from workflow_platform.ingest.files.reading import Readable, UnreadableFile
 from workflow_platform.ingest.files.textfiles import (
@@ -35,7 +37,6 @@ from workflow_platform.ingest.files.textfiles import (
 )
 from workflow_platform.storage import MissingSecret, secret
 
-ARCHIVES = ("zip", "tar", "tgz")
 _BY_NAME = (((".tar.gz", ".tgz"), "tgz"), ((".tar",), "tar"), ((".zip",), "zip"), ((".gz", ".gzip"), "gzip"))
 
 
@@ -83,11 +84,12 @@ def _decrypted(landed: LandedFile, fmt: FileFormat, scratch: Path) -> Path:
     if not fmt.pgp_key_env:
         raise UnreadableFile("is OpenPGP-encrypted (.pgp/.gpg) but the courier has no file.pgp_key_env naming the "
                              "secret key to decrypt it with")
-    try:
+    try:  # the operator's setting, not the file, is wrong: the step fails and the file stays where it is
         key = secret(fmt.pgp_key_env, "file.pgp_key_env")
         passphrase = secret(fmt.pgp_passphrase_env, "file.pgp_passphrase_env") if fmt.pgp_passphrase_env else None
     except MissingSecret as exc:
-        raise UnreadableFile(f"cannot be decrypted: {exc}") from exc
+        raise dg.Failure(description=f"{landed.relative} cannot be decrypted: {exc} (the file is left in place)",
+                         allow_retries=False) from exc
     source = Path(landed.url)
     if "://" in landed.url:
         source = scratch / "encrypted"
@@ -101,6 +103,9 @@ def _decrypted(landed: LandedFile, fmt: FileFormat, scratch: Path) -> Path:
     except PlaintextTooLarge as exc:
         raise UnreadableFile(f"decrypts to more than {exc.max_bytes - 1:,} bytes (file.limits.max_decompressed_bytes "
                              "or max_expansion_ratio): a decompression bomb or a broken export; not loaded") from exc
+    except PgpKeyError as exc:
+        raise dg.Failure(description=f"{landed.relative} cannot be decrypted: {fmt.pgp_key_env}: {exc} (the file is "
+                                     "left in place)", allow_retries=False) from exc
     except PgpError as exc:
         raise UnreadableFile(f"cannot be decrypted with the key in {fmt.pgp_key_env}: {exc}") from exc
     finally:
@@ -152,6 +157,7 @@ def _members(url: str, label: str, landed: LandedFile, fmt: FileFormat, packing:
 
 def _zip_members(url: str, label: str, landed: LandedFile, fmt: FileFormat, scratch: Path) -> list[Readable]:
     members = []
+    total = 0  # bytes unpacked from all members: the archive as a whole stays within the limits too
     try:
         with open_binary(url) as handle, zipfile.ZipFile(handle) as archive:
             infos = {i.filename: i for i in archive.infolist() if not i.is_dir()}
@@ -160,12 +166,14 @@ def _zip_members(url: str, label: str, landed: LandedFile, fmt: FileFormat, scra
                 member_label = f"{label}!{name}"
                 target = scratch / f"{index}-member"
                 check_expansion(member_label, info.file_size, max(info.compress_size, 1), fmt.limits)  # as declared
+                check_expansion(label, total + info.file_size, max(landed.size, 1), fmt.limits)
                 with archive.open(info) as src, open(target, "wb") as dst:  # zipfile stops at the declared size
-                    copy_limited(src, dst, member_label, info.compress_size, fmt.limits)
+                    total += copy_limited(src, dst, member_label, info.compress_size, fmt.limits)
+                check_expansion(label, total, max(landed.size, 1), fmt.limits)
                 members.append(Readable(str(target), member_label, landed.day, "none"))
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as exc:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, zlib.error) as exc:
         raise UnreadableFile(f"{label}: not a readable zip archive ({type(exc).__name__}: damaged or cut off)") from exc
-    except NotImplementedError as exc:  # an encrypted member, or a compression method zipfile lacks
+    except (NotImplementedError, RuntimeError) as exc:  # an encrypted member, or a compression method zipfile lacks
         raise UnreadableFile(f"{label}: a zip member uses a feature that cannot be read (encrypted zip members or "
                              "an unsupported compression method); export a plain zip") from exc
     return members
@@ -178,18 +186,20 @@ def _tar_members(url: str, label: str, landed: LandedFile, fmt: FileFormat, pack
     extracted: dict[str, Path] = {}
     total = 0
     try:
-        with open_binary(url) as handle, tarfile.open(fileobj=handle, mode="r|gz" if packing == "tgz" else "r|") as tar:
+        with open_binary(url) as handle, tarfile.open(fileobj=handle, mode="r|gz" if packing == "tgz" else "r|",
+                                                      errors="replace") as tar:  # a name not in UTF-8: U+FFFD
             for index, member in enumerate(tar):
-                if not member.isfile() or is_resource_fork(member.name):
+                name = member.name.removeprefix("./")  # `tar -C dir .` writes ./a.csv
+                if not member.isfile() or is_resource_fork(name):
                     continue
-                member_label = f"{label}!{member.name}"
+                member_label = f"{label}!{name}"
                 target = scratch / f"{index}-member"
                 with tar.extractfile(member) as src, open(target, "wb") as dst:
                     while chunk := src.read(CHUNK):
                         total += len(chunk)
                         check_expansion(member_label, total, max(landed.size, 1), fmt.limits)
                         dst.write(chunk)
-                extracted[member.name] = target  # a later entry of the same name replaces it, as tar does
+                extracted[name] = target  # a later entry of the same name replaces it, as tar does
     except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
         kind = "tar.gz" if packing == "tgz" else "tar"
         raise UnreadableFile(f"{label}: not a readable {kind} archive ({type(exc).__name__}: damaged, cut off, or "
