@@ -78,13 +78,15 @@ def _window(date: dt.date | None, start: dt.date | None, end: dt.date | None) ->
 @click.option("--error-threshold", type=click.FloatRange(0, 100), help="override every feed's error threshold (percent) "
               "for this run only")
 @click.option("--skip-courier", "skip_couriers", multiple=True, help="leave this courier out of this run (repeatable)")
+@click.option("--notify", help="this run's own alert subscribers, e.g. 'me@acme.example,#oncall' (the in-process run "
+                               "alerts from its steps only: file refusals, query thresholds, Stitch)")
 @click.option("--all-data", is_flag=True, help="every file the couriers' dated patterns match, on any date (no --date)")
 @click.option("--refresh-mode", type=click.Choice(["express", "normal", "full"]),
               help="what the build rebuilds: express (tables whose inputs changed), normal (also tables whose SQL "
                    "reads the clock; the default), full (every table)")
 @click.option("--verbose", is_flag=True, help="show Dagster's step logs")
 def run(catalog_dir, date, start, end, group, ingest_only, skip_missing, error_threshold, skip_couriers,
-        all_data, refresh_mode, verbose) -> None:
+        notify, all_data, refresh_mode, verbose) -> None:
     """Materialize the workflow in-process for a day or a date range and print a summary.
 
     Headless: no Dagster services needed. The run is not queued, the alert sensors do not see it and no
@@ -98,7 +100,7 @@ def run(catalog_dir, date, start, end, group, ingest_only, skip_missing, error_t
     try:
         outcome = run_workflow(catalog, window=window, group=group, ingest_only=ingest_only, skip_missing=skip_missing,
                                error_threshold=error_threshold, skip_couriers=list(skip_couriers),
-                               refresh_mode=refresh_mode, all_data=all_data, log_level="INFO" if verbose else "CRITICAL")
+                               refresh_mode=refresh_mode, all_data=all_data, notify=notify, log_level="INFO" if verbose else "CRITICAL")
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
     build = f" + build run {outcome.build_run_id[:8]}" if outcome.build_run_id else ""
@@ -214,11 +216,13 @@ def _print_outcome(outcome, title: str) -> None:
               "for this run only")
 @click.option("--skip-courier", "skip_couriers", multiple=True, help="leave this courier out of this run (repeatable)")
 @click.option("--refresh-mode", type=click.Choice(["express", "normal", "full"]), help="what the build rebuilds")
+@click.option("--notify", help="this run's own alert subscribers (failure, success, cancel, runtime, query thresholds), "
+                               "e.g. 'me@acme.example,#oncall'")
 @click.option("--url", help="the Dagster webserver (default: WORKFLOW_PLATFORM_UI_URL, else http://127.0.0.1:3000)")
 @click.option("--wait", is_flag=True, help="wait for the run to finish and exit 1 unless it succeeds")
 @click.option("--timeout", type=float, default=3600, show_default=True, help="seconds --wait waits")
 def launch(catalog_dir, group, orchestration_group, campaign, date, start, end, all_data, scheduled_at, run_type,
-           skip_missing, error_threshold, skip_couriers, refresh_mode, url, wait, timeout) -> None:
+           skip_missing, error_threshold, skip_couriers, refresh_mode, notify, url, wait, timeout) -> None:
     """Launch a run onto the running Dagster instance (webserver + daemon), as the UI does: it is queued,
     alerted, and followed by what follows a scheduled run. `run` instead runs in this process, without them."""
     from workflow_platform.alerts.model import ui_url
@@ -250,7 +254,7 @@ def launch(catalog_dir, group, orchestration_group, campaign, date, start, end, 
     try:
         tags = run_tags(catalog, window, skip_missing=skip_missing, error_threshold=error_threshold,
                         skip_couriers=list(skip_couriers), refresh_mode=refresh_mode, all_data=all_data,
-                        run_type=run_type, scheduled_at=scheduled_at, since=since)
+                        run_type=run_type, scheduled_at=scheduled_at, since=since, notify=notify)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
     target = (url or ui_url()).rstrip("/")

@@ -40,7 +40,7 @@ class RunOutcome:
 def run_workflow(catalog: Catalog, window: tuple[dt.date, dt.date] | None = None, group: str | None = None,
                  ingest_only: bool = False, skip_missing: bool = False, error_threshold: float | None = None,
                  skip_couriers: list[str] | None = None, job_name: str | None = None, refresh_mode: str | None = None,
-                 all_data: bool = False,
+                 all_data: bool = False, notify: str | None = None,
                  warehouse: str | None = None,
                  instance: dg.DagsterInstance | None = None, log_level: str = "CRITICAL") -> RunOutcome:
     """Run a courier group's job (or the whole workflow, or `job_name`) in this process and summarize it; after a
@@ -51,7 +51,7 @@ def run_workflow(catalog: Catalog, window: tuple[dt.date, dt.date] | None = None
         raise ValueError(f"unknown courier group {group!r}; groups: {', '.join(g.name for g in catalog.courier_groups)}")
     job = defs.resolve_job_def(job_name or (courier_group_job_name(group) if group else WORKFLOW_JOB))
     tags = run_tags(catalog, window, skip_missing=skip_missing, error_threshold=error_threshold,
-                    skip_couriers=skip_couriers, refresh_mode=refresh_mode, all_data=all_data)
+                    skip_couriers=skip_couriers, refresh_mode=refresh_mode, all_data=all_data, notify=notify)
     selection = None
     if ingest_only:
         couriers = ([c.courier for c in next(g for g in catalog.courier_groups if g.name == group).couriers]

@@ -15,6 +15,7 @@ SKIP_COURIERS_TAG = "workflow_platform/skip_couriers"  # comma-separated courier
 SCHEDULED_AT_TAG = "workflow_platform/scheduled_at"  # ISO time of the courier-group tick the look-back counts from
 ALL_DATA_TAG = "workflow_platform/all_data"  # "true": every file a dated pattern matches, on any date
 SINCE_TAG = "workflow_platform/since"  # ISO time of the group's previous tick: load every day since then too
+NOTIFY_TAG = "workflow_platform/notify"  # this run's own alert subscribers: emails and #channels, comma-separated
 REFRESH_MODE_TAG = "workflow_platform/refresh_mode"  # express | normal | full: what a build run rebuilds
 STITCH_MODE_TAG = "workflow_platform/stitch_mode"  # normal | force_refresh | incremental: a build run's Stitch mode
 

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 
 from workflow_platform.alerts.channels import EmailAlertResource, PermanentDeliveryError, SlackAlertResource
 from workflow_platform.alerts.model import Alert
-from workflow_platform.catalog.models import Alerts
+from workflow_platform.catalog.models import Alerts, Recipients
 
 LOG = logging.getLogger("workflow_platform.alerts")
 BUDGET_SECONDS = 20.0  # one deliver() call, all channels and retries together
@@ -69,7 +69,7 @@ def deliver(alert: Alert, settings: Alerts, slack: SlackAlertResource | None = N
     ("slack:#channel", "email") — a retry of what failed. With `failover`, a channel that still fails is
     reported on the channels that work and in the log. With no channel configured the alert goes to the log."""
     deadline = deadline if deadline is not None else time.monotonic() + BUDGET_SECONDS
-    recipients = getattr(settings, alert.audience)
+    recipients = recipients_of(alert, settings)
     deliveries: list[Delivery] = []
     if slack is not None:
         for channel in recipients.slack:
@@ -133,7 +133,7 @@ def deliver_all(alerts: list[Alert], outbox: list[dict], settings: Alerts, slack
     after OUTBOX_TRIES evaluations, or refused permanently, is given up and reported on the channels that work
     (default budget: SENSOR_BUDGET_SECONDS)."""
     deadline = time.monotonic() + (SENSOR_BUDGET_SECONDS if budget is None else budget)
-    queue = [(Alert(**e["alert"]), set(e["targets"]) if e["targets"] is not None else None, e["tries"])
+    queue = [(Alert(**{**e["alert"], "subscribers": tuple(e["alert"].get("subscribers") or ())}), set(e["targets"]) if e["targets"] is not None else None, e["tries"])
              for e in outbox] + [(alert, None, 0) for alert in alerts]
     left = []
     for alert, only, tries in queue:
@@ -158,7 +158,7 @@ def _entry(alert: Alert, only: set[str] | None, tries: int) -> dict:
 def _give_up(alert: Alert, failed: list[Delivery], tries: int, settings: Alerts, slack, email, log,
              deadline: float) -> None:
     """Report an alert that could not be delivered, on the targets that did not fail, and in the log."""
-    recipients = getattr(settings, alert.audience)
+    recipients = recipients_of(alert, settings)
     configured = {f"slack:{c}" for c in recipients.slack} if slack is not None else set()
     if email is not None and any(_allowed(a, settings.allowed_email_domains) for a in recipients.email):
         configured.add("email")
@@ -172,6 +172,16 @@ def _give_up(alert: Alert, failed: list[Delivery], tries: int, settings: Alerts,
     if working:
         deliver(notice, settings, slack, email, log, deadline=max(deadline, time.monotonic() + 2), only=working,
                 attempts=1, failover=False)
+
+
+def recipients_of(alert: Alert, settings: Alerts) -> Recipients:
+    """Who gets `alert`: the recipients the catalog sets for its audience, plus the run's own subscribers (or
+    those alone); emails still only to the allowed domains."""
+    group = Recipients() if alert.subscribers_only else getattr(settings, alert.audience)
+    slack = [c for c in alert.subscribers if c.startswith("#")]
+    emails = [a for a in alert.subscribers if not a.startswith("#")]
+    return Recipients(slack=list(dict.fromkeys([*group.slack, *slack])),
+                      email=list(dict.fromkeys([*group.email, *emails])))
 
 
 def _allowed(address: str, domains: list[str]) -> bool:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import quote
 
 import dagster as dg
 
-from workflow_platform.tags import CAMPAIGN_TAG, COURIER_GROUP_TAG, ORCHESTRATION_GROUP_TAG
+from workflow_platform.tags import CAMPAIGN_TAG, COURIER_GROUP_TAG, NOTIFY_TAG, ORCHESTRATION_GROUP_TAG
 
 AlertKind = Literal["missing_files", "failure", "success", "runtime_exceeded", "freshness", "canceled", "late_file",
                     "id_churn", "giant_cluster", "upstream_failed", "query_threshold", "file_refused",
@@ -44,6 +45,8 @@ class Alert:
     action: str  # what to do about it
     run_id: str | None = None
     run_key: str | None = None  # a run the sensor requested (its id is not known yet): linked by its run key
+    subscribers: tuple[str, ...] = ()  # the run's own recipients (tag workflow_platform/notify): emails, #channels
+    subscribers_only: bool = False  # for them alone (a success alert the group's recipients did not ask for)
 
     @property
     def run_url(self) -> str | None:
@@ -78,7 +81,30 @@ def audience_of(run: dg.DagsterRun) -> tuple[str, str]:
     return "courier_groups", run.tags.get(COURIER_GROUP_TAG) or f"(no group: job {run.job_name})"
 
 
-def run_alert(run: dg.DagsterRun, kind: AlertKind, severity: str, cause: str, action: str) -> Alert:
-    """An alert about `run`, addressed to the group its job belongs to."""
+def run_alert(run: dg.DagsterRun, kind: AlertKind, severity: str, cause: str, action: str,
+              subscribers_only: bool = False) -> Alert:
+    """An alert about `run`, addressed to the group its job belongs to and to the run's own subscribers."""
     audience, group = audience_of(run)
-    return Alert(kind, severity, audience, group, cause=cause, action=action, run_id=run.run_id)
+    return Alert(kind, severity, audience, group, cause=cause, action=action, run_id=run.run_id,
+                 subscribers=subscribers_of(run), subscribers_only=subscribers_only)
+
+
+SLACK_CHANNEL = re.compile(r"^#[a-z0-9][a-z0-9_-]*$")
+EMAIL = re.compile(r"^[^@\s,]+@[^@\s,]+\.[^@\s,]+$")
+
+
+def parse_subscribers(value: str) -> tuple[str, ...]:
+    """`a@acme.example, #ops`: the recipients a run names; ValueError names one that is neither."""
+    items = tuple(dict.fromkeys(item.strip() for item in value.split(",") if item.strip()))
+    bad = [item for item in items if not (SLACK_CHANNEL.match(item) or EMAIL.match(item))]
+    if bad:
+        raise ValueError(f"{', '.join(map(repr, bad))}: a run's alert subscriber is an email address or a Slack "
+                         "#channel")
+    return items
+
+
+def subscribers_of(run: dg.DagsterRun) -> tuple[str, ...]:
+    """The run's subscribers (tag workflow_platform/notify); malformed entries are left out (the tag may come
+    from the UI's launchpad, which checks nothing)."""
+    items = [item.strip() for item in run.tags.get(NOTIFY_TAG, "").split(",")]
+    return tuple(dict.fromkeys(i for i in items if SLACK_CHANNEL.match(i) or EMAIL.match(i)))

@@ -4,7 +4,7 @@ from collections.abc import Callable
 
 import dagster as dg
 
-from workflow_platform.alerts.model import audience_of, run_alert
+from workflow_platform.alerts.model import audience_of, run_alert, subscribers_of
 from workflow_platform.alerts.resource import AlertChannelsResource
 from workflow_platform.catalog.models import Catalog
 
@@ -32,20 +32,23 @@ def build_alert_sensors(catalog: Catalog, last_run: Callable[[dg.DagsterRun], bo
     @dg.run_status_sensor(
         run_status=dg.DagsterRunStatus.SUCCESS,
         name="workflow_success_alerts",
-        description="Alerts a courier group's recipients when its run succeeds, for groups with alert_on_success.",
+        description="Alerts a courier group's recipients when its run succeeds, for groups with alert_on_success, "
+                    "and a run's own subscribers (tag workflow_platform/notify) when that run succeeds.",
         default_status=dg.DefaultSensorStatus.RUNNING,
     )
     def workflow_success_alerts(context: dg.RunStatusSensorContext, alert_channels: AlertChannelsResource):
         run = context.dagster_run
         audience, group = audience_of(run)
         wanted = {g.name for g in catalog.courier_groups if g.alert_on_success}
-        if audience != "courier_groups" or group not in wanted:
-            return dg.SkipReason(f"no success alert for {run.job_name}")
+        group_wants = audience == "courier_groups" and group in wanted
+        if not group_wants and not subscribers_of(run):
+            return  # no success alert for this run: on to the next one in this tick
         if not last_run(run):
-            return dg.SkipReason(f"the group's workflow goes on after run {run.run_id} (its build run alerts)")
+            return  # the group's workflow goes on after this run (its build run alerts)
         alert_channels.send(run_alert(run, "success", "info", cause=f"run of job {run.job_name} succeeded",
-                                      action="nothing to do"), catalog.alerts, context.log)
-        return None
+                                      action="nothing to do", subscribers_only=not group_wants),
+                            catalog.alerts, context.log)
+        return
 
     @dg.run_status_sensor(
         run_status=dg.DagsterRunStatus.CANCELED,

@@ -28,6 +28,7 @@ from workflow_platform.automation.jobs import (
 from workflow_platform.catalog.models import Catalog
 from workflow_platform.tags import (
     COURIER_GROUP_TAG,
+    NOTIFY_TAG,
     PARENT_RUN_TAG,
     REFRESH_MODE_TAG,
     RUN_TYPE_TAG,
@@ -79,10 +80,10 @@ def _whole(run: dg.DagsterRun) -> bool:
 
 def build_run_tags(run: dg.DagsterRun) -> dict[str, str]:
     """The tags of the build run after a courier group's run: the group, its run type, the group run's id (and
-    its tick, refresh mode and Stitch mode, when it has them)."""
+    its tick, refresh mode, Stitch mode and alert subscribers, when it has them)."""
     tags = {COURIER_GROUP_TAG: run.tags[COURIER_GROUP_TAG], RUN_TYPE_TAG: run.tags.get(RUN_TYPE_TAG, "full"),
             UPSTREAM_RUN_TAG: run.run_id}
-    for carried in (SCHEDULED_AT_TAG, REFRESH_MODE_TAG, STITCH_MODE_TAG):
+    for carried in (SCHEDULED_AT_TAG, REFRESH_MODE_TAG, STITCH_MODE_TAG, NOTIFY_TAG):
         if carried in run.tags:
             tags[carried] = run.tags[carried]
     return tags

@@ -8,7 +8,7 @@ import json
 
 import dagster as dg
 
-from workflow_platform.alerts.model import Alert
+from workflow_platform.alerts.model import Alert, subscribers_of
 from workflow_platform.alerts.resource import AlertChannelsResource
 from workflow_platform.automation.jobs import ingest_keys
 from workflow_platform.catalog.models import Catalog, CourierGroup, duration_seconds
@@ -44,7 +44,7 @@ def build_runtime_sensors(catalog: Catalog) -> list[dg.SensorDefinition]:
                 key = f"runtime:{record.dagster_run.run_id}"
                 if now - started > threshold and key not in alerted:
                     alert = Alert("runtime_exceeded", "warning", "courier_groups", group.name,
-                                  run_id=record.dagster_run.run_id,
+                                  run_id=record.dagster_run.run_id, subscribers=subscribers_of(record.dagster_run),
                                   cause=f"the run has been going for {int((now - started) // 60)} min, over the "
                                         f"{group.runtime_threshold} threshold",
                                   action="open the run to see which step is slow; it keeps running")
