@@ -67,23 +67,35 @@ def _window(date: dt.date | None, start: dt.date | None, end: dt.date | None) ->
     return None
 
 
+def run_options(command):
+    """The options `run` and `launch` share: the run's days and its overrides (automation/run_tags.py)."""
+    options = [
+        click.option("--date", type=click.DateTime(["%Y-%m-%d"]), help="load files of this day"),
+        click.option("--from", "start", type=click.DateTime(["%Y-%m-%d"]), help="first day (inclusive)"),
+        click.option("--to", "end", type=click.DateTime(["%Y-%m-%d"]), help="last day (exclusive)"),
+        click.option("--all-data", is_flag=True, help="every file the couriers' dated patterns match, on any date "
+                                                      "(no --date)"),
+        click.option("--skip-missing", is_flag=True, help="a missing required file only warns"),
+        click.option("--error-threshold", type=click.FloatRange(0, 100),
+                     help="override every feed's error threshold (percent) for this run only"),
+        click.option("--skip-courier", "skip_couriers", multiple=True,
+                     help="leave this courier out of this run (repeatable)"),
+        click.option("--refresh-mode", type=click.Choice(["express", "normal", "full"]),
+                     help="what the build rebuilds: express (tables whose inputs changed), normal (also tables whose "
+                          "SQL reads the clock; the default), full (every table)"),
+        click.option("--notify", help="this run's own alert subscribers, e.g. 'me@acme.example,#oncall' (failure, "
+                                      "success, cancel, runtime, query thresholds, refused files)"),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 @main.command()
 @click.option("--catalog", "catalog_dir", type=click.Path(path_type=Path), help="catalog folder")
-@click.option("--date", type=click.DateTime(["%Y-%m-%d"]), help="load files of this day")
-@click.option("--from", "start", type=click.DateTime(["%Y-%m-%d"]), help="first day (inclusive)")
-@click.option("--to", "end", type=click.DateTime(["%Y-%m-%d"]), help="last day (exclusive)")
 @click.option("--group", help="run one courier group's job instead of the whole workflow")
 @click.option("--ingest-only", is_flag=True, help="couriers, feeds and domain tables only")
-@click.option("--skip-missing", is_flag=True, help="a missing required file only warns")
-@click.option("--error-threshold", type=click.FloatRange(0, 100), help="override every feed's error threshold (percent) "
-              "for this run only")
-@click.option("--skip-courier", "skip_couriers", multiple=True, help="leave this courier out of this run (repeatable)")
-@click.option("--notify", help="this run's own alert subscribers, e.g. 'me@acme.example,#oncall' (the in-process run "
-                               "alerts from its steps only: file refusals, query thresholds, Stitch)")
-@click.option("--all-data", is_flag=True, help="every file the couriers' dated patterns match, on any date (no --date)")
-@click.option("--refresh-mode", type=click.Choice(["express", "normal", "full"]),
-              help="what the build rebuilds: express (tables whose inputs changed), normal (also tables whose SQL "
-                   "reads the clock; the default), full (every table)")
+@run_options
 @click.option("--verbose", is_flag=True, help="show Dagster's step logs")
 def run(catalog_dir, date, start, end, group, ingest_only, skip_missing, error_threshold, skip_couriers,
         notify, all_data, refresh_mode, verbose) -> None:
@@ -203,21 +215,11 @@ def _print_outcome(outcome, title: str) -> None:
 @click.option("--group", help="launch this courier group's job (its build run and run_after groups follow)")
 @click.option("--orchestration-group", help="launch this orchestration group's job")
 @click.option("--campaign", help="launch this campaign's send")
-@click.option("--date", type=click.DateTime(["%Y-%m-%d"]), help="load files of this day")
-@click.option("--from", "start", type=click.DateTime(["%Y-%m-%d"]), help="first day (inclusive)")
-@click.option("--to", "end", type=click.DateTime(["%Y-%m-%d"]), help="last day (exclusive)")
-@click.option("--all-data", is_flag=True, help="every file the couriers' dated patterns match, on any date")
 @click.option("--scheduled-at", type=click.DateTime(["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S"]),
               help="load the window of this schedule tick (as an alert names it), e.g. 2026-12-07T06:00:00-08:00")
 @click.option("--run-type", type=click.Choice(["full", "refresh", "source"]),
               help="narrow this run: refresh (no activations after it), source (no build after it)")
-@click.option("--skip-missing", is_flag=True, help="a missing required file only warns")
-@click.option("--error-threshold", type=click.FloatRange(0, 100), help="override every feed's error threshold (percent) "
-              "for this run only")
-@click.option("--skip-courier", "skip_couriers", multiple=True, help="leave this courier out of this run (repeatable)")
-@click.option("--refresh-mode", type=click.Choice(["express", "normal", "full"]), help="what the build rebuilds")
-@click.option("--notify", help="this run's own alert subscribers (failure, success, cancel, runtime, query thresholds), "
-                               "e.g. 'me@acme.example,#oncall'")
+@run_options
 @click.option("--url", help="the Dagster webserver (default: WORKFLOW_PLATFORM_UI_URL, else http://127.0.0.1:3000)")
 @click.option("--wait", is_flag=True, help="wait for the run to finish and exit 1 unless it succeeds")
 @click.option("--timeout", type=float, default=3600, show_default=True, help="seconds --wait waits")

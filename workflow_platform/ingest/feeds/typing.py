@@ -249,13 +249,14 @@ def _read_unit(conn: duckdb.DuckDBPyConnection, feed: Feed, fmt: FileFormat, rea
     header = header_of(readable, fmt) if fmt.format in DELIMITED else None
     if header is not None and header.encoding == "utf-16":
         readable, header = _plain_copy(readable, header, fmt, scratch / f"{seq}.csv")
-    if ingest_sql:
-        rows_read, readable = _ingest_relation(conn, fmt, readable, header, seq, scratch, ingest_sql)
-        relation = f"wp_ingest_{seq}"
+    relation = f"wp_ingest_{seq}" if ingest_sql else None  # the ingest SQL's result, registered on `conn`
+    if relation:
+        rows_read, readable = _ingest_relation(conn, fmt, readable, header, seq, scratch, ingest_sql, relation)
         described = {d[0]: str(d[1]) for d in conn.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()}
         try:
             mapping = column_map(conn, readable, feed, fmt, list(described), by_name=True)
         except UnreadableFile as exc:
+            conn.unregister(relation)
             raise UnreadableFile(f"{exc} (the columns of the courier's ingest_sql result)") from exc
         temporal = frozenset(n for n, t in described.items() if t.startswith(("DATE", "TIMESTAMP")))
     else:
@@ -266,34 +267,36 @@ def _read_unit(conn: duckdb.DuckDBPyConnection, feed: Feed, fmt: FileFormat, rea
                                  if t.startswith(("DATE", "TIMESTAMP")))
 
     def sources() -> str:  # the reader of the unit as it is now (an LF copy replaces it below)
-        return f"wp_ingest_{seq}" if ingest_sql else reader_sql(readable, fmt, header, list(mapping.values()))
+        return relation or reader_sql(readable, fmt, header, list(mapping.values()))
 
     columns = _select_list(feed, mapping, settings, fmt.limits, temporal)
     day = f"CAST({literal(readable.day) if readable.day else 'NULL'} AS DATE)"
-    if not _exists(conn, feed):
-        conn.execute(f"{_create(staging_table(feed))} AS SELECT {columns}, NULL::VARCHAR AS _file, "
-                     f"{day} AS _file_date, 0 AS _seq FROM {sources()} LIMIT 0")
-    while True:
-        select = (f"SELECT {columns}, {literal(readable.label)} AS _file, {day} AS _file_date, {seq} AS _seq "
-                  f"FROM {sources()}")
-        first_rowid = conn.execute(f"SELECT count(*) FROM {staging_table(feed)}").fetchone()[0]
-        try:
-            rows = conn.execute(f"INSERT INTO {staging_table(feed)} {select}").fetchone()[0]
-            if ingest_sql:
-                conn.unregister(f"wp_ingest_{seq}")
-                return rows, first_rowid, readable, rows_read
-            return rows, first_rowid, readable, rows
-        except duckdb.Error as exc:
-            if ingest_sql or header is None or "state machine" not in str(exc) or readable.url.startswith(str(scratch)):
-                raise read_error(readable, fmt, exc) from exc
-        _clear_reader_rejects(conn)
-        readable, header = _plain_copy(readable, header, fmt, scratch / f"{seq}.csv")
+    try:
+        if not _exists(conn, feed):
+            conn.execute(f"{_create(staging_table(feed))} AS SELECT {columns}, NULL::VARCHAR AS _file, "
+                         f"{day} AS _file_date, 0 AS _seq FROM {sources()} LIMIT 0")
+        while True:
+            select = (f"SELECT {columns}, {literal(readable.label)} AS _file, {day} AS _file_date, {seq} AS _seq "
+                      f"FROM {sources()}")
+            first_rowid = conn.execute(f"SELECT count(*) FROM {staging_table(feed)}").fetchone()[0]
+            try:
+                rows = conn.execute(f"INSERT INTO {staging_table(feed)} {select}").fetchone()[0]
+                return rows, first_rowid, readable, rows_read if relation else rows
+            except duckdb.Error as exc:
+                if relation or header is None or "state machine" not in str(exc) or \
+                        readable.url.startswith(str(scratch)):
+                    raise read_error(readable, fmt, exc) from exc
+            _clear_reader_rejects(conn)
+            readable, header = _plain_copy(readable, header, fmt, scratch / f"{seq}.csv")
+    finally:
+        if relation:
+            conn.unregister(relation)
 
 
 def _ingest_relation(conn: duckdb.DuckDBPyConnection, fmt: FileFormat, readable: Readable, header: Header | None,
-                     seq: int, scratch: Path, ingest_sql: str) -> tuple[int, Readable]:
+                     seq: int, scratch: Path, ingest_sql: str, relation: str) -> tuple[int, Readable]:
     """Read the unit's rows (from an LF copy when the reader stops on its line endings) and register the ingest
-    SQL's result over them as `wp_ingest_<seq>`; returns the rows read and the unit as read."""
+    SQL's result over them as `relation`; returns the rows read and the unit as read."""
     while True:
         try:
             rows = conn.sql(f"SELECT * FROM {reader_sql(readable, fmt, header)}").to_arrow_table()
@@ -303,7 +306,7 @@ def _ingest_relation(conn: duckdb.DuckDBPyConnection, fmt: FileFormat, readable:
                 raise read_error(readable, fmt, exc) from exc
         _clear_reader_rejects(conn)
         readable, header = _plain_copy(readable, header, fmt, scratch / f"{seq}.csv")
-    run_ingest_sql(conn, rows, ingest_sql, readable.label, f"wp_ingest_{seq}")
+    run_ingest_sql(conn, rows, ingest_sql, readable.label, relation)
     return rows.num_rows, readable
 
 
