@@ -12,8 +12,14 @@ from aiosmtpd.controller import Controller
 from workflow_platform.settings import data_dir
 
 # real servers on loopback: S3 (moto in server mode), SFTP (asyncssh), a scripted webhook endpoint, Slack's Web API
-from workflow_platform_tests.servers import s3_server, sftp_server, slack, webhook_server  # noqa: F401
-from workflow_platform_tests.support import Inbox, Tenant, free_port
+from workflow_platform_tests.servers import (  # noqa: F401
+    postgres_server,
+    s3_server,
+    sftp_server,
+    slack,
+    webhook_server,
+)
+from workflow_platform_tests.support import LOCAL_INSTANCE, PRODUCTION_INSTANCE, Inbox, Tenant, free_port
 
 # what the operator of the test environment allows (the platform refuses anything else, issue #23): the loopback
 # addresses the test servers listen on, and remote prefixes the tests' catalogs name (the loopback SFTP servers on
@@ -61,3 +67,17 @@ def smtp():
     inbox.port = controller.port
     yield inbox
     controller.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def instance_yaml(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The dagster.yaml of a test's Dagster instance, once per storage: the local one (SQLite, as `make run`) and
+    the production one (deploy/dagster.yaml) on a fresh database of the loopback PostgreSQL server, whose
+    connection goes in DAGSTER_PG_* for this process and the services it starts."""
+    if request.param == "sqlite":
+        return LOCAL_INSTANCE
+    server = request.getfixturevalue("postgres_server")
+    for name, value in {"HOST": server.host, "PORT": str(server.port), "DB": server.create_database(),
+                        "USERNAME": server.user, "PASSWORD": ""}.items():
+        monkeypatch.setenv(f"DAGSTER_PG_{name}", value)
+    return PRODUCTION_INSTANCE

@@ -1,11 +1,11 @@
 """The demo tenant served as an operator runs it: dagster-webserver + dagster-daemon from the repo root on
-loopback, a fresh DAGSTER_HOME with the repo's dagster.yaml, and the GraphQL calls tests make to it."""
+loopback, a fresh DAGSTER_HOME with the repo's dagster.yaml (or deploy/dagster.yaml, on PostgreSQL), and the
+GraphQL calls tests make to it."""
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -14,10 +14,10 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import dagster as dg
+import yaml
 
 from workflow_platform.demo.generate import DemoSummary, generate_demo_data
-from workflow_platform_tests.support import REPO, free_port
+from workflow_platform_tests.support import LOCAL_INSTANCE, PRODUCTION_INSTANCE, REPO, free_port, instance_home
 
 LOCATION = "workflow_platform"
 IN_PROGRESS = ["QUEUED", "NOT_STARTED", "STARTING", "STARTED", "CANCELING"]
@@ -59,50 +59,76 @@ def location_loaded(port: int) -> bool:
 
 @dataclass
 class Services:
-    """dagster-webserver + dagster-daemon on the demo tenant, started from the repo root as `make run` does."""
+    """dagster-webserver + dagster-daemon on the demo tenant, started from the repo root as `make run` does; on
+    the production instance (PostgreSQL) as deploy/ deploys them: a code server of its own, which the webserver
+    and the daemon reach through deploy/workspace.yaml, and where the runs execute."""
 
     root: Path
     summary: DemoSummary | None  # None: a tenant of the test's own (see `env`)
     port: int = 0
     processes: list[subprocess.Popen] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)  # set for both services last, e.g. WORKFLOW_PLATFORM_CATALOG
+    instance_yaml: Path = LOCAL_INSTANCE  # PRODUCTION_INSTANCE: PostgreSQL storage (conftest's `instance_yaml`)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def deployed(self) -> bool:
+        return self.instance_yaml == PRODUCTION_INSTANCE
 
     def log(self, name: str) -> Path:
         return self.root / f"{name}.log"
 
     def logs(self, tail: int = 4000) -> str:
         parts = []
-        for name in ("webserver", "daemon"):
+        for name in ("code", "webserver", "daemon") if self.deployed else ("webserver", "daemon"):
             text = self.log(name).read_text(errors="replace") if self.log(name).exists() else "(no log)"
             parts.append(f"----- {name} log ({self.log(name)}, last {tail} chars) -----\n{text[-tail:]}")
         return "\n".join(parts)
 
     def start(self) -> None:
-        home, data = self.root / "dagster_home", self.root / "data"
-        home.mkdir(parents=True, exist_ok=True)
-        shutil.copy(REPO / ".dagster_home" / "dagster.yaml", home / "dagster.yaml")
-        # Create the instance's SQLite storages once, here: the webserver, its code server and the daemon each
-        # create them on a fresh DAGSTER_HOME, and when they race the schedule storage can end up with two
-        # alembic heads ("Version table 'alembic_version' has more than one head present").
-        with dg.DagsterInstance.from_config(str(home)):
-            pass
+        home, data = instance_home(self.root / "dagster_home", self.instance_yaml), self.root / "data"
         env = {**os.environ, "DAGSTER_HOME": str(home), "WORKFLOW_PLATFORM_DATA": str(data)}
         env.pop("WORKFLOW_PLATFORM_CATALOG", None)
         env.update(self.env)
         self.port = free_port()
         commands = {"webserver": [str(BIN / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(self.port)],
                     "daemon": [str(BIN / "dagster-daemon"), "run"]}
+        if self.deployed:
+            workspace = self._start_code_server(env)
+            for command in commands.values():
+                command += ["-w", str(workspace)]
         for name, command in commands.items():
-            with open(self.log(name), "w") as log:
-                self.processes.append(subprocess.Popen(command, cwd=REPO, env=env, stdout=log,
-                                                       stderr=subprocess.STDOUT, start_new_session=True))
+            self._spawn(name, command, env)
         wait_for(lambda: location_loaded(self.port), 180, "the webserver to load the code location")
         # the "Join the Dagster community" dialog a local webserver shows once would cover the first page
         graphql(self.port, "mutation { setNuxSeen }")
+
+    def _spawn(self, name: str, command: list[str], env: dict[str, str]) -> subprocess.Popen:
+        with open(self.log(name), "w") as log:
+            process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                       start_new_session=True)
+        self.processes.append(process)
+        return process
+
+    def _start_code_server(self, env: dict[str, str]) -> Path:
+        """The code server as deploy/docker-compose.yaml starts it (on loopback and a free port), and
+        deploy/workspace.yaml pointed at it; returns that workspace file."""
+        port = free_port()
+        compose = yaml.safe_load((REPO / "deploy" / "docker-compose.yaml").read_text())
+        command = compose["services"]["code"]["command"]
+        command = [str(BIN / command[0]), *command[1:]]
+        command[command.index("-h") + 1], command[command.index("-p") + 1] = "127.0.0.1", str(port)
+        self._spawn("code", command, env)
+        workspace = yaml.safe_load((REPO / "deploy" / "workspace.yaml").read_text())
+        workspace["load_from"][0]["grpc_server"].update(host="127.0.0.1", port=port)
+        (self.root / "workspace.yaml").write_text(yaml.safe_dump(workspace))
+        health = [str(BIN / "dagster"), "api", "grpc-health-check", "-h", "127.0.0.1", "-p", str(port)]
+        wait_for(lambda: subprocess.run(health, check=False, capture_output=True, env=env).returncode == 0, 120,
+                 "the code server to serve")
+        return self.root / "workspace.yaml"
 
     def stop(self) -> None:
         for process in self.processes:
@@ -188,6 +214,9 @@ def start_services(root: Path, days: int = 2, customers: int = 200, seed: int = 
     return _started(Services(root, summary))
 
 
-def start_services_for(root: Path, catalog: Path, env: dict[str, str] | None = None) -> Services:
-    """The services on the tenant of `catalog`, whose data folder is `<root>/data` (landing files already there)."""
-    return _started(Services(root, None, env={"WORKFLOW_PLATFORM_CATALOG": str(catalog), **(env or {})}))
+def start_services_for(root: Path, catalog: Path, env: dict[str, str] | None = None,
+                       instance_yaml: Path = LOCAL_INSTANCE) -> Services:
+    """The services on the tenant of `catalog`, whose data folder is `<root>/data` (landing files already there),
+    on the instance of `instance_yaml`."""
+    return _started(Services(root, None, env={"WORKFLOW_PLATFORM_CATALOG": str(catalog), **(env or {})},
+                             instance_yaml=instance_yaml))

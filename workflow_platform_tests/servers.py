@@ -1,4 +1,5 @@
-"""Real servers on 127.0.0.1 for tests: S3 (moto), SFTP (asyncssh) and an HTTP webhook receiver.
+"""Real servers on 127.0.0.1 for tests: S3 (moto), SFTP (asyncssh), an HTTP webhook receiver, Slack's Web API and
+PostgreSQL (initdb + postgres).
 
 Import the fixtures into a conftest or test module:
 `from workflow_platform_tests.servers import s3_server, sftp_server, webhook_server  # noqa: F401`.
@@ -10,7 +11,11 @@ import asyncio
 import email.utils
 import json
 import os
+import shutil
+import signal
 import socket
+import subprocess
+import tempfile
 import threading
 import time
 import urllib.parse
@@ -24,6 +29,8 @@ from typing import Any
 import asyncssh
 import pytest
 import requests
+
+from workflow_platform_tests.support import free_port
 
 # --------------------------------------------------------------------------------------------------------------- S3
 
@@ -433,3 +440,102 @@ class BlackHole:
         for connection in self.connections:
             connection.close()
         self.sock.close()
+
+
+# ------------------------------------------------------------------------------------------------------- PostgreSQL
+
+def postgres_binaries() -> Path | None:
+    """The folder of PostgreSQL's server programs (initdb, postgres): on PATH, or Debian's /usr/lib/postgresql/N/bin."""
+    found = shutil.which("initdb")
+    if found:
+        return Path(found).resolve().parent
+    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parent.parent.name))
+    return versions[-1].parent if versions else None
+
+
+@dataclass
+class PostgresServer:
+    """A throwaway PostgreSQL cluster on 127.0.0.1:`port`, user `postgres`, trust authentication."""
+
+    port: int
+    user: str = "postgres"
+    host: str = "127.0.0.1"
+    started_in: float = 0.0  # seconds from initdb to accepting connections
+
+    def connect(self, database: str = "postgres"):
+        import psycopg2  # comes with dagster-postgres
+
+        conn = psycopg2.connect(host=self.host, port=self.port, user=self.user, dbname=database)
+        conn.autocommit = True
+        return conn
+
+    def create_database(self) -> str:
+        """A new empty database; returns its name."""
+        name = f"wp_{uuid.uuid4().hex[:12]}"
+        conn = self.connect()  # not `with conn`: psycopg2 would open a transaction, where CREATE DATABASE can't run
+        try:
+            with conn.cursor() as cursor:
+                cursor.execute(f"CREATE DATABASE {name}")
+        finally:
+            conn.close()
+        return name
+
+    def url(self, database: str) -> str:
+        return f"postgresql+psycopg2://{self.user}@{self.host}:{self.port}/{database}"
+
+
+def _as_server_user() -> dict[str, Any]:
+    """initdb and postgres refuse to run as root: when the tests are root, run them as `nobody`."""
+    return {"user": "nobody", "group": "nogroup"} if os.geteuid() == 0 else {}
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A real PostgreSQL (Debian's `postgresql` package; `.ci/run` installs it) for this test session: initdb into
+    a fresh folder, fsync off, listening on a free loopback port only. Tests make their own databases with
+    `create_database()`. Without PostgreSQL the tests skip, unless CI is set (CI installs it, so there they fail)."""
+    binaries = postgres_binaries()
+    if binaries is None:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL's initdb was not found; CI must install the postgresql package (.ci/run)")
+        pytest.skip("PostgreSQL is not installed (Debian: apt-get install postgresql)")
+    root = Path(tempfile.mkdtemp(prefix="wp-postgres-"))  # not under pytest's 0700 folders: `nobody` must enter it
+    user = _as_server_user()
+    if user:
+        shutil.chown(root, user="nobody", group="nogroup")
+    started = time.monotonic()
+    server = PostgresServer(port=free_port())
+    subprocess.run([str(binaries / "initdb"), "-D", str(root / "data"), "-U", server.user, "-A", "trust",
+                    "--no-sync", "-E", "UTF8", "--locale=C"], check=True, capture_output=True, cwd=root, **user)
+    with open(root / "postgres.log", "w") as log:
+        process = subprocess.Popen(
+            [str(binaries / "postgres"), "-D", str(root / "data"), "-p", str(server.port), "-k", str(root),
+             "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off",
+             "-c", "full_page_writes=off", "-c", "max_connections=300"],
+            stdout=log, stderr=subprocess.STDOUT, cwd=root, start_new_session=True, **user)
+    try:
+        _wait_for_postgres(server, process, root / "postgres.log")
+        server.started_in = time.monotonic() - started
+        yield server
+    finally:
+        process.send_signal(signal.SIGINT)  # "fast" shutdown: disconnect the clients, stop
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _wait_for_postgres(server: PostgresServer, process: subprocess.Popen, log: Path) -> None:
+    import psycopg2
+
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            server.connect().close()
+            return
+        except psycopg2.OperationalError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"PostgreSQL did not start:\n{log.read_text()[-3000:]}") from None
+            time.sleep(0.05)

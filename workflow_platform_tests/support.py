@@ -361,15 +361,28 @@ def channels(slack, smtp: Inbox | None) -> AlertChannelsResource:
 # ------------------------------------------------------------------------------- the real dagster-daemon
 
 
-def daemon_tenant(root: Path) -> tuple[Path, Path, Path]:
-    """(DAGSTER_HOME with the repo's dagster.yaml and its storages created, data folder with `landing/`, catalog
-    folder) under `root`. The storages are created here, once, before the services race to create them."""
-    home, data, catalog = root / "home", root / "data", root / "catalog"
-    for folder in (home, data / "landing", catalog):
-        folder.mkdir(parents=True)
-    shutil.copy(REPO / ".dagster_home" / "dagster.yaml", home / "dagster.yaml")
+LOCAL_INSTANCE = REPO / ".dagster_home" / "dagster.yaml"  # SQLite storage, as `make run` uses it
+PRODUCTION_INSTANCE = REPO / "deploy" / "dagster.yaml"  # PostgreSQL storage (conftest's `instance_yaml`)
+
+
+def instance_home(home: Path, instance_yaml: Path = LOCAL_INSTANCE) -> Path:
+    """`home` as a DAGSTER_HOME with `instance_yaml` as its dagster.yaml, and its storages created here, once: the
+    webserver, its code server and the daemon each create them on a fresh instance, and when they race the
+    schedule storage can end up with two alembic heads ("Version table 'alembic_version' has more than one head
+    present")."""
+    home.mkdir(parents=True, exist_ok=True)
+    shutil.copy(instance_yaml, home / "dagster.yaml")
     with dg.DagsterInstance.from_config(str(home)):
         pass
+    return home
+
+
+def daemon_tenant(root: Path, instance_yaml: Path = LOCAL_INSTANCE) -> tuple[Path, Path, Path]:
+    """(DAGSTER_HOME with `instance_yaml` and its storages created, data folder with `landing/`, catalog folder)
+    under `root`."""
+    home, data, catalog = instance_home(root / "home", instance_yaml), root / "data", root / "catalog"
+    for folder in (data / "landing", catalog):
+        folder.mkdir(parents=True)
     return home, data, catalog
 
 

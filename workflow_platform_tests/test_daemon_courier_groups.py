@@ -1,6 +1,7 @@
 """The real dagster-daemon runs courier groups on their schedule: a complete group launches and loads, an
 incomplete one (stop when missing) launches nothing and alerts the local Slack and SMTP servers, once, and a
-run still going past its group's runtime threshold is warned about, once."""
+run still going past its group's runtime threshold is warned about, once. On the local instance (SQLite) and on
+the production one (deploy/dagster.yaml, PostgreSQL)."""
 
 import datetime as dt
 import textwrap
@@ -48,10 +49,10 @@ alerts:
 """
 
 
-def test_the_daemon_runs_scheduled_courier_groups_and_alerts_once(tmp_path, monkeypatch):
+def test_the_daemon_runs_scheduled_courier_groups_and_alerts_once(tmp_path, monkeypatch, instance_yaml):
     from aiosmtpd.controller import Controller
 
-    home, data, catalog = daemon_tenant(tmp_path)
+    home, data, catalog = daemon_tenant(tmp_path, instance_yaml)  # SQLite, then PostgreSQL storage
     (catalog / "catalog.yaml").write_text(textwrap.dedent(CATALOG))
     yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
     (data / "landing" / f"web_{yesterday:%Y%m%d}.csv").write_text("id,email\n1,a@example.org\n2,b@example.org\n")

@@ -66,7 +66,7 @@ def test_a_tick_gives_the_window_of_the_scheduled_run(tmp_path):
 
 
 @pytest.mark.slow  # dagster-webserver + dagster-daemon
-def test_a_launched_group_run_is_followed_like_a_scheduled_one(tmp_path):
+def test_a_launched_group_run_is_followed_like_a_scheduled_one(tmp_path, instance_yaml):
     catalog = tmp_path / "catalog"
     catalog.mkdir()
     (catalog / "catalog.yaml").write_text(CATALOG)
@@ -74,7 +74,8 @@ def test_a_launched_group_run_is_followed_like_a_scheduled_one(tmp_path):
     (landing / "in").mkdir(parents=True)
     (landing / "in" / "c_20260105.csv").write_text(customer_file(3))
     (landing / "in" / "c_20260106.csv").write_text(customer_file(4))
-    services = start_services_for(tmp_path, catalog, {"WORKFLOW_PLATFORM_SENSOR_INTERVAL": "2"})
+    services = start_services_for(tmp_path, catalog, {"WORKFLOW_PLATFORM_SENSOR_INTERVAL": "2"},
+                                  instance_yaml)  # SQLite, then PostgreSQL storage
     try:
         code, output = invoke("--catalog", str(catalog), "--group", "daily", "--date", "2026-01-05", "--url",
                               services.url, "--wait", "--timeout", "240")
