@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import re
 import threading
 import time
@@ -29,6 +30,13 @@ def table_exists(conn, qualified: str) -> bool:
     )
 
 
+def is_lake(conn) -> bool:
+    """Whether the connection's default database is a DuckLake (docs/scale-out.md): no generated columns, indexes or
+    PRIMARY KEY/UNIQUE constraints there, so computed keys are stored and upserts delete, then insert."""
+    row = conn.execute("SELECT type FROM duckdb_databases() WHERE database_name = current_database()").fetchone()
+    return bool(row) and row[0] == "ducklake"
+
+
 @contextmanager
 def transaction(conn):
     """BEGIN ... COMMIT, rolled back when the body raises."""
@@ -39,6 +47,26 @@ def transaction(conn):
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
+
+
+LAKE_COMMIT_ATTEMPTS = 6
+
+
+def committed(conn, body, attempts: int = LAKE_COMMIT_ATTEMPTS):
+    """`body()` inside one transaction; returns what it returns. On a DuckLake a commit fails when a concurrent
+    transaction changed the same things (both created `audit.files`, or a SQLite catalog stayed locked through
+    DuckLake's own retries): the transaction has rolled back whole, so it runs again, up to `attempts` times, after
+    a growing random pause. A DuckDB file has one writer: it never retries."""
+    lake = is_lake(conn)
+    for attempt in range(1, attempts + 1):
+        try:
+            with transaction(conn):
+                return body()
+        except duckdb.TransactionException as exc:
+            if not lake or attempt == attempts or "commit" not in str(exc).lower():
+                raise
+            time.sleep(random.uniform(0.1, 0.5) * 2 ** attempt)
+    raise AssertionError("unreachable")
 
 
 def user_select(sql: str) -> str:

@@ -14,7 +14,7 @@ import duckdb
 from workflow_platform.catalog.models import Feed
 from workflow_platform.ingest.audit import mark_dropped
 from workflow_platform.ingest.staging import key_expression, staging_table
-from workflow_platform.sql import ident, table_exists, transaction
+from workflow_platform.sql import ident, is_lake, table_exists, transaction
 
 SQL_TYPES = {"string": "VARCHAR", "integer": "BIGINT", "float": "DOUBLE", "boolean": "BOOLEAN", "date": "DATE",
              "datetime": "TIMESTAMP"}
@@ -33,7 +33,8 @@ def drop_domain_table(conn: duckdb.DuckDBPyConnection, feed: Feed, couriers: lis
     return rows
 
 
-# _pk is a virtual column computed from the key columns (staging.key_expression)
+# _pk is a virtual column computed from the key columns (staging.key_expression); on a DuckLake, which has no
+# generated columns, a stored column the load writes from the same expression
 SYSTEM_COLUMNS = {"_pk": "VARCHAR", "_updated": "TIMESTAMP", "_file": "VARCHAR", "_file_date": "DATE",
                   "_line": "BIGINT"}
 
@@ -79,8 +80,9 @@ def ensure_domain_table(conn: duckdb.DuckDBPyConnection, feed: Feed) -> None:
             )
         return
     key = key_expression(feed, {c.name: ident(c.name) for c in feed.columns})
+    computed = not is_lake(conn)
     columns = ", ".join(
-        f"{ident(name)} {kind}" + (f" GENERATED ALWAYS AS ({key}) VIRTUAL" if name == "_pk" else "")
+        f"{ident(name)} {kind}" + (f" GENERATED ALWAYS AS ({key}) VIRTUAL" if name == "_pk" and computed else "")
         for name, kind in wanted.items()
     )
     conn.execute(f"CREATE TABLE {feed.table_sql} ({columns})")
@@ -98,8 +100,9 @@ def merge_staged(conn: duckdb.DuckDBPyConnection, feed: Feed, operation: str, lo
     order = f"{updated_order}_file_date DESC NULLS LAST, _new DESC, _seq DESC, _line DESC"
     staged_rows = (f"SELECT {col_list}, _pk, _file, _file_date, _seq, _line FROM {staging_table(feed)} "
                    "WHERE _reject IS NULL")
-    target = f"{table} ({col_list}, _updated, _file, _file_date, _line)"  # _pk is computed by the table
-    stamped = f"{col_list}, ?::TIMESTAMP + to_microseconds(_seq), _file, _file_date, _line"
+    stored_pk = ", _pk" if is_lake(conn) else ""  # else the table computes _pk
+    target = f"{table} ({col_list}, _updated, _file, _file_date, _line{stored_pk})"
+    stamped = f"{col_list}, ?::TIMESTAMP + to_microseconds(_seq), _file, _file_date, _line{stored_pk}"
     staged, keys = conn.execute(
         f"SELECT count(*), count(DISTINCT _pk) FROM {staging_table(feed)} WHERE _reject IS NULL").fetchone()
     ensure_domain_table(conn, feed)  # inside the transaction: a failed first load leaves no empty table behind

@@ -1,0 +1,333 @@
+"""The warehouse as a DuckLake (`WORKFLOW_PLATFORM_WAREHOUSE_KIND=ducklake`, docs/scale-out.md): loads of different
+feeds run from two processes at once, not serialised by the `warehouse` pool, and a load killed with SIGKILL at a
+random moment loses and doubles nothing.
+
+The DuckLake catalog is in a real PostgreSQL on loopback (a private fixture here, `_postgres`, until the shared
+`postgres_server` of servers.py lands) or in SQLite; its Parquet files in the tenant's data folder. Needs DuckDB
+1.5.x with the `duckdb-extension-*` wheels (`pip install workflow_platform[ducklake]`); skipped without them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from workflow_platform.catalog.loader import load_catalog
+from workflow_platform.definitions import build_definitions
+from workflow_platform.resources import WAREHOUSE_POOL, WarehouseResource, load_pool
+from workflow_platform_tests.support import free_port
+
+pytest.importorskip("duckdb_extension_ducklake", reason="the ducklake warehouse needs workflow_platform[ducklake]")
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+CATALOG = """
+couriers:
+  - name: shop
+    pattern: "'in/c_'yyyyMMdd'_'*'.csv'"
+    feed: customers
+  - name: crm
+    pattern: "'crm/k_'yyyyMMdd'_'*'.csv'"
+    feed: contacts
+feeds:
+  - name: customers
+    source: shop
+    columns:
+      - {name: id, tag: pk}
+      - {name: first_name, tag: given-name}
+      - {name: email, tag: email}
+  - name: contacts
+    source: crm
+    columns:
+      - {name: id, tag: pk}
+      - {name: email, tag: email}
+courier_groups:
+  - name: g_shop
+    couriers: [shop]
+  - name: g_crm
+    couriers: [crm]
+"""
+GROUP = {"customers": "g_shop", "contacts": "g_crm"}
+FILES = {"customers": ("in/c_{day}_{n}.csv", 2, "id,first_name,email"), "contacts": ("crm/k_{day}_{n}.csv", 2, "id,email")}
+START = dt.date(2026, 1, 1)
+
+# One process per feed: it imports the platform once, then forks a child per run (a plain single-process run
+# worker; killing it with SIGKILL is the power cut). The child writes when its load step started and ended.
+ZYGOTE = textwrap.dedent("""
+    import datetime as dt, json, os, sys
+    import dagster as dg
+    from workflow_platform.runner import run_workflow
+    from workflow_platform.catalog.loader import load_catalog
+    import workflow_platform.definitions
+
+    NO_COMPUTE_LOGS = {"compute_logs": {"module": "dagster._core.storage.noop_compute_log_manager",
+                                        "class": "NoOpComputeLogManager"}}
+    print(json.dumps({"ready": True}), flush=True)
+    for line in sys.stdin:
+        job = json.loads(line)
+        pid = os.fork()
+        if pid == 0:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+            code = 2
+            try:
+                day = dt.date.fromisoformat(job["day"])
+                with dg.DagsterInstance.local_temp(tempdir=job["home"], overrides=NO_COMPUTE_LOGS) as instance:
+                    outcome = run_workflow(load_catalog(job["catalog"]), window=(day, day), group=job["group"],
+                                           ingest_only=True, instance=instance)
+                    steps = {}
+                    for record in instance.all_logs(outcome.run_id):
+                        event = record.dagster_event
+                        if event and event.step_key and event.step_key.startswith("load__"):
+                            steps.setdefault(event.event_type_value, record.timestamp)
+                    with open(job["report"], "w") as out:
+                        json.dump({"success": outcome.success, "failures": outcome.failures, "steps": steps}, out)
+                code = 0 if outcome.success else 1
+            finally:
+                os._exit(code)
+        print(json.dumps({"pid": pid}), flush=True)
+        _, status = os.waitpid(pid, 0)
+        print(json.dumps({"signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else 0,
+                          "code": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None}), flush=True)
+""")
+
+
+# --------------------------------------------------------------------------- a PostgreSQL for the lake's catalog
+
+
+@pytest.fixture(scope="module")
+def _postgres(tmp_path_factory: pytest.TempPathFactory):
+    """PostgreSQL 15 on a free loopback port (initdb as `nobody` when root: initdb refuses root); yields a libpq
+    connection string for DuckLake. Private to this module until servers.py's `postgres_server` is on main."""
+    if not (PG_BIN / "initdb").exists():
+        pytest.skip("PostgreSQL 15 binaries are not installed")
+    root = tmp_path_factory.mktemp("pg")
+    data, sock = root / "data", root / "sock"
+    sock.mkdir()
+    user = "nobody" if os.geteuid() == 0 else None
+    if user:
+        for folder in (root, *root.parents):
+            if folder == Path("/"):
+                break
+            folder.chmod(folder.stat().st_mode | 0o111)  # nobody must be able to reach its folder
+        shutil.chown(root, user)
+        shutil.chown(sock, user)
+    subprocess.run([str(PG_BIN / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync"],
+                   check=True, capture_output=True, user=user, cwd=root)
+    port = free_port()
+    server = subprocess.Popen([str(PG_BIN / "postgres"), "-D", str(data), "-p", str(port), "-c", "fsync=off",
+                               "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={sock}"],
+                              user=user, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while subprocess.run([str(PG_BIN / "pg_isready"), "-h", "127.0.0.1", "-p", str(port)],
+                             check=False, capture_output=True).returncode != 0:
+            assert time.monotonic() < deadline, "postgres did not start"
+            time.sleep(0.1)
+        yield f"host=127.0.0.1 port={port} user=postgres"
+    finally:
+        server.send_signal(signal.SIGINT)  # fast shutdown
+        server.wait(timeout=30)
+
+
+def lake_database(dsn: str, name: str) -> str:
+    """A fresh database for one test's lake catalog."""
+    subprocess.run([str(PG_BIN / "psql"), "-h", "127.0.0.1", "-p", dsn.split("port=")[1].split()[0], "-U", "postgres",
+                    "-c", f'CREATE DATABASE "{name}"'], check=True, capture_output=True)
+    return f"postgres:{dsn} dbname={name}"
+
+
+def lake_env(monkeypatch: pytest.MonkeyPatch, root: Path, catalog: str) -> None:
+    monkeypatch.setenv("WORKFLOW_PLATFORM_DATA", str(root / "data"))
+    monkeypatch.setenv("WORKFLOW_PLATFORM_WAREHOUSE_KIND", "ducklake")
+    monkeypatch.setenv("WORKFLOW_PLATFORM_LAKE_CATALOG", catalog)
+    monkeypatch.setenv("WORKFLOW_PLATFORM_LAKE_DATA", str(root / "data" / "lake"))
+    monkeypatch.delenv("WORKFLOW_PLATFORM_WAREHOUSE", raising=False)
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+
+
+class Tenant:
+    """Two feeds, each with its own courier group, landing files under root/data/landing."""
+
+    def __init__(self, root: Path, rows: int):
+        self.root, self.rows = root, rows
+        self.catalog, self.landing = root / "catalog", root / "data" / "landing"
+        for folder in (self.catalog, self.landing):
+            folder.mkdir(parents=True, exist_ok=True)
+        (self.catalog / "catalog.yaml").write_text(CATALOG)
+        self.source: dict[str, set[str]] = {feed: set() for feed in FILES}
+
+    def land_day(self, index: int) -> str:
+        day = START + dt.timedelta(days=index)
+        for feed, (pattern, files, header) in FILES.items():
+            for n in range(files):
+                ids = [f"{feed}-{index}-{n}-{i}" for i in range(self.rows)]
+                # every later day also updates the first rows of day 0 (an upsert, not only inserts)
+                updates = [f"{feed}-0-{n}-{i}" for i in range(self.rows // 10)] if index else []
+                rows = [",".join([key, f"Ann{index}", f"{key}@example.org"] if feed == "customers"
+                                 else [key, f"{key}@example.org"]) for key in ids + updates]
+                path = self.landing / pattern.format(day=day.strftime("%Y%m%d"), n=n)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(header + "\n" + "\n".join(rows) + "\n")
+                self.source[feed].update(ids)
+        return day.isoformat()
+
+    def check(self) -> dict:
+        """Per feed: lost and doubled keys against the source files, files loaded twice, and whether the domain
+        table agrees with the rows audit.files says were loaded into it."""
+        out = {}
+        with WarehouseResource.from_settings().get_connection() as conn:
+            for feed, ids in self.source.items():
+                keys = [k for (k,) in conn.execute(f"SELECT id FROM domain.{feed}").fetchall()]
+                pks = conn.execute(f"SELECT count(*) - count(DISTINCT _pk), count(*) FILTER (WHERE _pk IS NULL) "
+                                   f"FROM domain.{feed}").fetchone()
+                twice = conn.execute("SELECT count(*) FROM (SELECT sha256 FROM audit.files WHERE feed = ? AND "
+                                     "status = 'loaded' GROUP BY courier, sha256 HAVING count(*) > 1)",
+                                     [feed]).fetchone()[0]
+                out[feed] = {"rows": len(keys), "lost": len(ids - set(keys)),
+                             "doubled": len(keys) - len(set(keys)) + len(set(keys) - ids) + pks[0] + pks[1],
+                             "files_loaded_twice": twice}
+        return out
+
+    def agreement(self) -> dict[str, tuple[int, int]]:
+        """Per feed: (domain rows, new keys audit.files recorded): equal after every committed load, since each
+        file brings `rows` new keys (its update rows replace earlier ones)."""
+        out = {}
+        with WarehouseResource.from_settings().get_connection() as conn:
+            for feed in FILES:
+                if not conn.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'domain' AND "
+                                    "table_name = ?", [feed]).fetchone()[0]:
+                    continue
+                rows = conn.execute(f"SELECT count(*) FROM domain.{feed}").fetchone()[0]
+                files = conn.execute("SELECT count(*) FROM audit.files WHERE feed = ? AND status = 'loaded'",
+                                     [feed]).fetchone()[0]
+                out[feed] = (rows, files * self.rows)
+        return out
+
+
+class Zygote:
+    def __init__(self, tenant: Tenant, feed: str):
+        self.tenant, self.feed = tenant, feed
+        self.home = tenant.root / f"home_{feed}"
+        self.home.mkdir(exist_ok=True)
+        (self.home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+        self.proc = subprocess.Popen([sys.executable, "-c", ZYGOTE], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     text=True, env={**os.environ, "DAGSTER_HOME": str(self.home)})
+        assert json.loads(self.proc.stdout.readline()) == {"ready": True}
+
+    def start(self, day: str) -> int:
+        self.report = self.tenant.root / f"report_{self.feed}_{day}_{time.monotonic_ns()}.json"
+        job = {"day": day, "catalog": str(self.tenant.catalog), "home": str(self.home), "group": GROUP[self.feed],
+               "report": str(self.report)}
+        self.proc.stdin.write(json.dumps(job) + "\n")
+        self.proc.stdin.flush()
+        return json.loads(self.proc.stdout.readline())["pid"]
+
+    def wait(self) -> dict:
+        status = json.loads(self.proc.stdout.readline())
+        report = json.loads(self.report.read_text()) if self.report.exists() else {}
+        return {**status, **report}
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+
+
+# --------------------------------------------------------------------------- tests
+
+
+def test_the_setting_decides_the_load_pools(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    monkeypatch.setenv("WORKFLOW_PLATFORM_WAREHOUSE_KIND", "duckdb")
+    assert load_pool("customers") == WAREHOUSE_POOL
+    monkeypatch.setenv("WORKFLOW_PLATFORM_WAREHOUSE_KIND", "ducklake")
+    assert load_pool("customers") == "warehouse__customers"
+    (tmp_path / "catalog.yaml").write_text(CATALOG)
+    defs = build_definitions(load_catalog(tmp_path))
+    pools = {node.name: node.pool for node in defs.resolve_job_def("__ASSET_JOB").graph.node_defs}
+    assert pools == {"load__customers": "warehouse__customers", "load__contacts": "warehouse__contacts"}
+    monkeypatch.setenv("WORKFLOW_PLATFORM_WAREHOUSE_KIND", "iceberg")
+    with pytest.raises(ValueError, match="duckdb, ducklake"):
+        load_pool("customers")
+
+
+@pytest.mark.parametrize("catalog", ["sqlite", pytest.param("postgres", marks=pytest.mark.slow)])
+def test_loads_on_a_ducklake_upsert_and_load_each_file_once(request, monkeypatch, tmp_path: Path, catalog: str):
+    from workflow_platform.runner import run_workflow
+
+    where = (lake_database(request.getfixturevalue("_postgres"), "lake_upsert") if catalog == "postgres"
+             else f"sqlite:{tmp_path / 'data' / 'lake' / 'catalog.sqlite'}")
+    lake_env(monkeypatch, tmp_path, where)
+    tenant = Tenant(tmp_path, rows=200)
+    cat = load_catalog(tenant.catalog)
+    for index in range(2):
+        day = dt.date.fromisoformat(tenant.land_day(index))
+        for group in GROUP.values():
+            outcome = run_workflow(cat, window=(day, day), group=group, ingest_only=True)
+            assert outcome.success, outcome.failures
+    outcome = run_workflow(cat, window=(day, day), group="g_shop", ingest_only=True)  # every file loaded already
+    assert outcome.success, outcome.failures
+    assert {row.key: row.rows for row in outcome.rows}.get("domain/customers") in (None, 2 * 2 * 200)
+    assert tenant.check() == {feed: {"rows": 2 * 2 * 200, "lost": 0, "doubled": 0, "files_loaded_twice": 0}
+                              for feed in FILES}
+    assert not (tmp_path / "data" / "warehouse.duckdb").exists()  # everything went to the lake
+    with WarehouseResource.from_settings().get_connection() as conn:
+        updated = conn.execute("SELECT count(*) FROM domain.customers WHERE first_name = 'ANN1'").fetchone()[0]
+        assert updated == 2 * 200 + 2 * 20  # day 1's own rows and the day-0 rows it updated
+
+
+@pytest.mark.slow  # two processes, PostgreSQL, a dozen runs: about a minute
+def test_two_feeds_load_at_once_from_two_processes_and_killed_loads_lose_nothing(_postgres, monkeypatch,
+                                                                                  tmp_path: Path):
+    lake_env(monkeypatch, tmp_path, lake_database(_postgres, "lake_concurrent"))
+    tenant = Tenant(tmp_path, rows=20_000)  # a load of a few seconds: long enough to overlap and to be hit
+    zygotes = {feed: Zygote(tenant, feed) for feed in FILES}
+    rng = random.Random(20261207)
+    try:
+        # 1. both feeds at once: the two load steps overlap in time (a DuckDB file would serialise them)
+        day = tenant.land_day(0)
+        for z in zygotes.values():
+            z.start(day)
+        reports = {feed: z.wait() for feed, z in zygotes.items()}
+        assert all(r["code"] == 0 for r in reports.values()), reports
+        (a_start, a_end), (b_start, b_end) = [(r["steps"]["STEP_START"], r["steps"]["STEP_SUCCESS"])
+                                              for r in reports.values()]
+        overlap = min(a_end, b_end) - max(a_start, b_start)
+        assert overlap > 0, reports
+        load_seconds = max(a_end - a_start, b_end - b_start)
+        # 2. kill one feed's run at a random moment while the other loads; then run it again
+        trials = []
+        for index in range(1, 5):
+            day = tenant.land_day(index)
+            victim = "customers" if index % 2 else "contacts"
+            pids = {feed: z.start(day) for feed, z in zygotes.items()}
+            time.sleep(rng.uniform(0.3, 1.2) * load_seconds + 2.0)  # ~2 s before the load step starts
+            try:
+                os.kill(pids[victim], signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            reports = {feed: z.wait() for feed, z in zygotes.items()}
+            survivor = next(f for f in FILES if f != victim)
+            assert reports[survivor]["code"] == 0, reports
+            agreement = tenant.agreement()  # after the kill: each table old or new, never half
+            trials.append({"victim": victim, "killed": reports[victim]["signal"] == signal.SIGKILL,
+                           "agreement": agreement})
+            assert all(rows == recorded for rows, recorded in agreement.values()), trials
+            zygotes[victim].start(day)
+            assert zygotes[victim].wait()["code"] == 0
+    finally:
+        for z in zygotes.values():
+            z.close()
+    print(json.dumps({"overlap_s": overlap, "load_s": load_seconds, "trials": trials}, indent=1))
+    assert sum(t["killed"] for t in trials) >= 3, trials
+    assert tenant.check() == {feed: {"rows": 5 * 2 * 20_000, "lost": 0, "doubled": 0, "files_loaded_twice": 0}
+                              for feed in FILES}
