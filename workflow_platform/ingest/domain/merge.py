@@ -65,10 +65,12 @@ def ensure_domain_table(conn: duckdb.DuckDBPyConnection, feed: Feed) -> None:
             "SELECT column_name, data_type FROM duckdb_columns() WHERE schema_name = 'domain' AND table_name = ?",
             [feed.name],
         ).fetchall())
+        # a computed _pk has its expression as the column's default (information_schema's is_generated is NULL on
+        # DuckDB 1.5); on a DuckLake _pk is always stored, and written by the load
         stored_key = conn.execute(
-            "SELECT is_generated = 'NEVER' FROM information_schema.columns WHERE table_schema = 'domain' "
-            "AND table_name = ? AND column_name = '_pk'", [feed.name]).fetchone()
-        if stored_key and stored_key[0]:  # made by a version that stored _pk: loads would leave it NULL
+            "SELECT column_default IS NULL FROM duckdb_columns() WHERE database_name = current_database() "
+            "AND schema_name = 'domain' AND table_name = ? AND column_name = '_pk'", [feed.name]).fetchone()
+        if stored_key and stored_key[0] and not is_lake(conn):  # made by a version that stored _pk: left NULL
             have["_pk"] = "VARCHAR (stored, now computed)"
         if have != wanted:
             added, removed = sorted(set(wanted) - set(have)), sorted(set(have) - set(wanted))
