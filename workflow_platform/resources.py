@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import random
 import tempfile
 import time
 from collections.abc import Iterator
@@ -124,16 +125,19 @@ class WarehouseResource(DuckDBResource):
         conn = duckdb.connect(config={**config, "autoinstall_known_extensions": False,
                                       "autoload_known_extensions": True, "extension_directory": extension_directory()})
         try:
-            deadline, delay = time.monotonic() + self.lock_wait_seconds, 0.1
+            deadline, delay, attempts = time.monotonic() + self.lock_wait_seconds, 0.1, 0
             while True:
-                try:  # a SQLite catalog another process is writing, a database starting: wait a little
+                # A SQLite catalog another process is writing waits; so does a fresh catalog that two processes
+                # set up at once (the loser's CREATE of DuckLake's tables fails; its next ATTACH finds them).
+                try:
                     conn.execute(f"ATTACH {_literal('ducklake:' + catalog)} AS {LAKE_NAME} (DATA_PATH {_literal(data)})")
                     break
-                except (duckdb.IOException, duckdb.TransactionException) as exc:
-                    if time.monotonic() + delay > deadline:
+                except duckdb.Error as exc:
+                    attempts += 1
+                    transient = isinstance(exc, duckdb.IOException | duckdb.TransactionException) or attempts <= 3
+                    if not transient or time.monotonic() + delay > deadline:
                         raise
-                    last = exc  # noqa: F841
-                    time.sleep(delay)
+                    time.sleep(delay * random.uniform(1, 2))
                     delay = min(delay * 2, 5.0)
             conn.execute(f"USE {LAKE_NAME}")
         except BaseException:
