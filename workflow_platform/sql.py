@@ -69,6 +69,26 @@ def committed(conn, body, attempts: int = LAKE_COMMIT_ATTEMPTS):
     raise AssertionError("unreachable")
 
 
+def retry_conflicts(body, attempts: int = LAKE_COMMIT_ATTEMPTS):
+    """`body()` for statements that commit one by one (no open transaction), again after a DuckLake conflict: two
+    processes that set up the same schema or table at once on a fresh lake (a DuckDB file never conflicts)."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return body()
+        except duckdb.TransactionException as exc:
+            if attempt == attempts or "conflict" not in str(exc).lower():
+                raise
+            time.sleep(random.uniform(0.05, 0.25) * 2 ** attempt)
+    raise AssertionError("unreachable")
+
+
+def has_column(conn, schema: str, table: str, column: str) -> bool:
+    """Whether the connection's database has `schema.table` with `column` (no DDL needed)."""
+    return bool(conn.execute(
+        "SELECT count(*) FROM duckdb_columns() WHERE database_name = current_database() AND schema_name = ? "
+        "AND table_name = ? AND column_name = ?", [schema, table, column]).fetchone()[0])
+
+
 def user_select(sql: str) -> str:
     """A catalog SELECT wrapped as a subquery, so DuckDB refuses a data-modifying WITH clause inside it
     (`WITH d AS (DELETE ... RETURNING *) SELECT ...` would otherwise run)."""

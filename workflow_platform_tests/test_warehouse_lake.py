@@ -238,6 +238,20 @@ class Zygote:
         report = json.loads(self.report.read_text()) if self.report.exists() else {}
         return {**status, **report}
 
+    def step_at_kill(self) -> str:
+        """Where the last run was when it was killed: in its load step, before it, or after it."""
+        import dagster as dg
+
+        with dg.DagsterInstance.local_temp(tempdir=str(self.home)) as instance:
+            runs = instance.get_runs(limit=1)
+            if not runs:
+                return "before the run"
+            kinds = {r.dagster_event.event_type_value for r in instance.all_logs(runs[0].run_id)
+                     if r.dagster_event and (r.dagster_event.step_key or "").startswith("load__")}
+        if "STEP_START" not in kinds:
+            return "before the load step"
+        return "after the load step" if kinds & {"STEP_SUCCESS", "STEP_FAILURE"} else "in the load step"
+
     def close(self) -> None:
         self.proc.stdin.close()
         self.proc.wait(timeout=60)
@@ -285,7 +299,7 @@ def test_loads_on_a_ducklake_upsert_and_load_each_file_once(request, monkeypatch
         assert updated == 2 * 200 + 2 * 20  # day 1's own rows and the day-0 rows it updated
 
 
-@pytest.mark.slow  # two processes, PostgreSQL, a dozen runs: about a minute
+@pytest.mark.slow  # two processes, PostgreSQL, 9 runs of 40k rows per feed: 1-3 minutes on 2 busy cores
 def test_two_feeds_load_at_once_from_two_processes_and_killed_loads_lose_nothing(_postgres, monkeypatch,
                                                                                   tmp_path: Path):
     lake_env(monkeypatch, tmp_path, lake_database(_postgres, "lake_concurrent"))
@@ -319,8 +333,9 @@ def test_two_feeds_load_at_once_from_two_processes_and_killed_loads_lose_nothing
             survivor = next(f for f in FILES if f != victim)
             assert reports[survivor]["code"] == 0, reports
             agreement = tenant.agreement()  # after the kill: each table old or new, never half
-            trials.append({"victim": victim, "killed": reports[victim]["signal"] == signal.SIGKILL,
-                           "agreement": agreement})
+            killed = reports[victim]["signal"] == signal.SIGKILL
+            trials.append({"victim": victim, "killed": killed, "when": zygotes[victim].step_at_kill() if killed
+                           else "(run ended)", "agreement": agreement})
             assert all(rows == recorded for rows, recorded in agreement.values()), trials
             zygotes[victim].start(day)
             assert zygotes[victim].wait()["code"] == 0
@@ -328,6 +343,6 @@ def test_two_feeds_load_at_once_from_two_processes_and_killed_loads_lose_nothing
         for z in zygotes.values():
             z.close()
     print(json.dumps({"overlap_s": overlap, "load_s": load_seconds, "trials": trials}, indent=1))
-    assert sum(t["killed"] for t in trials) >= 3, trials
+    assert sum(t["when"] == "in the load step" for t in trials) >= 2, trials
     assert tenant.check() == {feed: {"rows": 5 * 2 * 20_000, "lost": 0, "doubled": 0, "files_loaded_twice": 0}
                               for feed in FILES}
