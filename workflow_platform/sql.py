@@ -96,7 +96,13 @@ def user_select(sql: str) -> str:
 
 
 def sandbox(conn: duckdb.DuckDBPyConnection) -> None:
-    """From here on this connection reads and writes the warehouse only: no files, no URLs (one way)."""
+    """From here on this connection reads and writes the warehouse only: no files, no URLs (one way). A DuckLake's
+    tables are Parquet files under its data path: that folder (only) stays reachable, or no table could be written."""
+    if is_lake(conn):
+        lake = conn.execute("SELECT current_database()").fetchone()[0]
+        data_path = conn.execute(f"SELECT value FROM {ident('__ducklake_metadata_' + lake)}.ducklake_metadata "
+                                 "WHERE key = 'data_path'").fetchone()[0]
+        conn.execute("SET allowed_directories = [?]", [data_path])
     conn.execute("SET enable_external_access = false")
 
 
