@@ -17,6 +17,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -26,6 +27,7 @@ import pytest
 from workflow_platform.catalog.loader import load_catalog
 from workflow_platform.definitions import build_definitions
 from workflow_platform.resources import WAREHOUSE_POOL, WarehouseResource, load_pool
+from workflow_platform_tests.fault_injection import FEED_OF, Harness
 from workflow_platform_tests.support import free_port
 
 pytest.importorskip("duckdb_extension_ducklake", reason="the ducklake warehouse needs workflow_platform[ducklake]")
@@ -106,29 +108,28 @@ ZYGOTE = textwrap.dedent("""
 
 
 @pytest.fixture(scope="module")
-def _postgres(tmp_path_factory: pytest.TempPathFactory):
+def _postgres():
     """PostgreSQL 15 on a free loopback port (initdb as `nobody` when root: initdb refuses root); yields a libpq
-    connection string for DuckLake. Private to this module until servers.py's `postgres_server` is on main."""
+    connection string for DuckLake. Its folder is a fresh one under /tmp, not under pytest's tmp_path (pytest keeps
+    pytest-of-<user> at mode 0700, which a concurrent session re-applies, so `nobody` could not reach it). Private
+    to this module until servers.py's `postgres_server` is on main."""
     if not (PG_BIN / "initdb").exists():
         pytest.skip("PostgreSQL 15 binaries are not installed")
-    root = tmp_path_factory.mktemp("pg")
+    root = Path(tempfile.mkdtemp(prefix="wp_lake_pg_"))
     data, sock = root / "data", root / "sock"
     sock.mkdir()
     user = "nobody" if os.geteuid() == 0 else None
     if user:
-        for folder in (root, *root.parents):
-            if folder == Path("/"):
-                break
-            folder.chmod(folder.stat().st_mode | 0o111)  # nobody must be able to reach its folder
         shutil.chown(root, user)
         shutil.chown(sock, user)
-    subprocess.run([str(PG_BIN / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync"],
-                   check=True, capture_output=True, user=user, cwd=root)
-    port = free_port()
-    server = subprocess.Popen([str(PG_BIN / "postgres"), "-D", str(data), "-p", str(port), "-c", "fsync=off",
-                               "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={sock}"],
-                              user=user, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = None
     try:
+        subprocess.run([str(PG_BIN / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync"],
+                       check=True, capture_output=True, user=user, cwd=root)
+        port = free_port()
+        server = subprocess.Popen([str(PG_BIN / "postgres"), "-D", str(data), "-p", str(port), "-c", "fsync=off",
+                                   "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={sock}"],
+                                  user=user, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 30
         while subprocess.run([str(PG_BIN / "pg_isready"), "-h", "127.0.0.1", "-p", str(port)],
                              check=False, capture_output=True).returncode != 0:
@@ -136,8 +137,10 @@ def _postgres(tmp_path_factory: pytest.TempPathFactory):
             time.sleep(0.1)
         yield f"host=127.0.0.1 port={port} user=postgres"
     finally:
-        server.send_signal(signal.SIGINT)  # fast shutdown
-        server.wait(timeout=30)
+        if server:
+            server.send_signal(signal.SIGINT)  # fast shutdown
+            server.wait(timeout=30)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def lake_database(dsn: str, name: str) -> str:
@@ -302,6 +305,9 @@ def test_loads_on_a_ducklake_upsert_and_load_each_file_once(request, monkeypatch
 @pytest.mark.slow  # two processes, PostgreSQL, 9 runs of 40k rows per feed: 1-3 minutes on 2 busy cores
 def test_two_feeds_load_at_once_from_two_processes_and_killed_loads_lose_nothing(_postgres, monkeypatch,
                                                                                   tmp_path: Path):
+    """The load steps of two feeds, one process each, overlap in time; then four times, one of the two runs is
+    SIGKILLed at a random moment while both load, the other finishes, and the killed one runs again: after every
+    kill each domain table agrees with audit.files, and in the end every source row is there exactly once."""
     lake_env(monkeypatch, tmp_path, lake_database(_postgres, "lake_concurrent"))
     tenant = Tenant(tmp_path, rows=20_000)  # a load of a few seconds: long enough to overlap and to be hit
     zygotes = {feed: Zygote(tenant, feed) for feed in FILES}
@@ -309,6 +315,7 @@ def test_two_feeds_load_at_once_from_two_processes_and_killed_loads_lose_nothing
     try:
         # 1. both feeds at once: the two load steps overlap in time (a DuckDB file would serialise them)
         day = tenant.land_day(0)
+        went = time.time()
         for z in zygotes.values():
             z.start(day)
         reports = {feed: z.wait() for feed, z in zygotes.items()}
@@ -318,13 +325,14 @@ def test_two_feeds_load_at_once_from_two_processes_and_killed_loads_lose_nothing
         overlap = min(a_end, b_end) - max(a_start, b_start)
         assert overlap > 0, reports
         load_seconds = max(a_end - a_start, b_end - b_start)
+        lead = min(a_start, b_start) - went  # from the start of a run to its load step
         # 2. kill one feed's run at a random moment while the other loads; then run it again
         trials = []
         for index in range(1, 5):
             day = tenant.land_day(index)
             victim = "customers" if index % 2 else "contacts"
             pids = {feed: z.start(day) for feed, z in zygotes.items()}
-            time.sleep(rng.uniform(0.3, 1.2) * load_seconds + 2.0)  # ~2 s before the load step starts
+            time.sleep(lead + rng.uniform(0.1, 0.9) * load_seconds)  # within the victim's load step
             try:
                 os.kill(pids[victim], signal.SIGKILL)
             except ProcessLookupError:
@@ -346,3 +354,81 @@ def test_two_feeds_load_at_once_from_two_processes_and_killed_loads_lose_nothing
     assert sum(t["when"] == "in the load step" for t in trials) >= 2, trials
     assert tenant.check() == {feed: {"rows": 5 * 2 * 20_000, "lost": 0, "doubled": 0, "files_loaded_twice": 0}
                               for feed in FILES}
+
+
+class LakeHarness(Harness):
+    """fault_injection.Harness on a DuckLake: the same tenant (two feeds, Stitch, a customer 360), the same kills
+    and checks, reading the lake instead of the DuckDB file (the environment names it; `warehouse` is the lake's
+    data folder, which exists once the first load has committed)."""
+
+    def __init__(self, root: Path, **kwargs):
+        super().__init__(root, **kwargs)
+        self.warehouse = root / "data" / "lake"
+
+    def _connect(self):
+        return WarehouseResource.from_settings().get_connection()
+
+    def tables(self) -> dict[str, str]:
+        with self._connect() as conn:
+            names = conn.execute(
+                "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = current_database() "
+                "AND schema_name IN ('domain', 'stitch', 'c360') AND table_name NOT IN ('runs', 'id_registry')"
+            ).fetchall()
+            out = {}
+            for schema, table in names:
+                columns = [c for (c,) in conn.execute(
+                    "SELECT column_name FROM duckdb_columns() WHERE database_name = current_database() AND "
+                    "schema_name = ? AND table_name = ? AND column_name NOT IN ('_updated')", [schema, table]).fetchall()]
+                select = ", ".join(f'"{c}"' for c in columns)
+                out[f"{schema}.{table}"] = str(conn.execute(
+                    f'SELECT count(*), sum(hash(row({select})))::HUGEINT FROM "{schema}"."{table}"').fetchone())
+            return out
+
+    def disagreements(self) -> list[str]:
+        out = []
+        with self._connect() as conn:
+            for feed in FEED_OF.values():
+                if not conn.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
+                                    "AND schema_name = 'domain' AND table_name = ?", [feed]).fetchone()[0]:
+                    continue
+                in_table = conn.execute(f"SELECT count(*) FROM domain.{feed}").fetchone()[0]
+                in_manifest = conn.execute("SELECT coalesce(sum(rows_loaded), 0) FROM audit.files WHERE feed = ? "
+                                           "AND status = 'loaded'", [feed]).fetchone()[0]
+                if in_table != in_manifest:
+                    out.append(f"domain.{feed}: {in_table} rows, audit.files says {in_manifest}")
+        return out
+
+    def check(self) -> tuple[int, int, int, int, list[str]]:
+        lost = duplicated = loaded = 0
+        with self._connect() as conn:
+            for feed, ids in self.source.items():
+                rows = [key for (key,) in conn.execute(f"SELECT id FROM domain.{feed}").fetchall()]
+                loaded += len(rows)
+                lost += len(ids - set(rows))
+                duplicated += len(rows) - len(set(rows)) + len(set(rows) - ids)
+            twice = [f"{courier}:{file}" for courier, file, n in conn.execute(
+                "SELECT courier, any_value(file), count(*) FROM audit.files WHERE status = 'loaded' "
+                "GROUP BY courier, sha256 HAVING count(*) > 1").fetchall()]
+        return sum(len(ids) for ids in self.source.values()), loaded, lost, duplicated, twice
+
+
+LAKE_KILLS = 10
+
+
+@pytest.mark.slow  # fault injection on a DuckLake in PostgreSQL: 10 killed runs and their re-runs, 5-10 minutes
+def test_killing_runs_at_random_points_on_a_ducklake_loses_and_doubles_nothing(_postgres, monkeypatch, tmp_path):
+    """test_fault_injection.py's harness on the lake: loads, Stitch and the customer-360 build, killed at random."""
+    lake_env(monkeypatch, tmp_path, lake_database(_postgres, "lake_faults"))
+    harness = LakeHarness(tmp_path, rows_per_file=50, seed=20261207)
+    try:
+        report = harness.run(LAKE_KILLS)
+    finally:
+        harness.close()
+    summary = report.summary()
+    print(json.dumps(summary, indent=2))
+    assert report.killed >= LAKE_KILLS, summary
+    assert report.source_rows == (3 + 2) * 50 * (len(report.trials) + 1)
+    assert report.lost == 0 and report.duplicated == 0, summary
+    assert report.loaded_rows == report.source_rows
+    assert report.files_loaded_twice == []
+    assert [t for t in report.trials if t.torn or t.disagreements] == [], summary
