@@ -241,6 +241,30 @@ class Zygote:
         report = json.loads(self.report.read_text()) if self.report.exists() else {}
         return {**status, **report}
 
+    def runs(self) -> int:
+        import dagster as dg
+
+        with dg.DagsterInstance.local_temp(tempdir=str(self.home)) as instance:
+            return instance.get_runs_count()
+
+    def wait_for_load_step(self, runs_before: int, timeout: float = 120) -> bool:
+        """Poll the run's event log until its load step has started (False: the run ended or time ran out)."""
+        import dagster as dg
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with dg.DagsterInstance.local_temp(tempdir=str(self.home)) as instance:
+                if instance.get_runs_count() > runs_before:
+                    run = instance.get_runs(limit=1)[0]
+                    kinds = {r.dagster_event.event_type_value for r in instance.all_logs(run.run_id)
+                             if r.dagster_event and (r.dagster_event.step_key or "").startswith("load__")}
+                    if kinds & {"STEP_SUCCESS", "STEP_FAILURE"} or run.is_finished:
+                        return False
+                    if "STEP_START" in kinds:
+                        return True
+            time.sleep(0.05)
+        return False
+
     def step_at_kill(self) -> str:
         """Where the last run was when it was killed: in its load step, before it, or after it."""
         import dagster as dg
@@ -316,7 +340,6 @@ def test_two_feeds_load_at_once_from_two_processes_and_killed_loads_lose_nothing
     try:
         # 1. both feeds at once: the two load steps overlap in time (a DuckDB file would serialise them)
         day = tenant.land_day(0)
-        went = time.time()
         for z in zygotes.values():
             z.start(day)
         reports = {feed: z.wait() for feed, z in zygotes.items()}
@@ -325,20 +348,23 @@ def test_two_feeds_load_at_once_from_two_processes_and_killed_loads_lose_nothing
                                               for r in reports.values()]
         overlap = min(a_end, b_end) - max(a_start, b_start)
         assert overlap > 0, reports
-        load_seconds = max(a_end - a_start, b_end - b_start)
-        lead = min(a_start, b_start) - went  # from the start of a run to its load step
+        load_seconds = {feed: r["steps"]["STEP_SUCCESS"] - r["steps"]["STEP_START"] for feed, r in reports.items()}
         # 2. kill one feed's run at a random moment while the other loads; then run it again
         trials = []
         for index in range(1, 5):
             day = tenant.land_day(index)
             victim = "customers" if index % 2 else "contacts"
+            runs_before = zygotes[victim].runs()
             pids = {feed: z.start(day) for feed, z in zygotes.items()}
-            time.sleep(lead + rng.uniform(0.1, 0.9) * load_seconds)  # within the victim's load step
+            if zygotes[victim].wait_for_load_step(runs_before):  # then a random moment within it
+                time.sleep(rng.uniform(0.05, 0.8) * load_seconds[victim])
             try:
                 os.kill(pids[victim], signal.SIGKILL)
             except ProcessLookupError:
                 pass
             reports = {feed: z.wait() for feed, z in zygotes.items()}
+            if reports[victim].get("steps"):  # not killed: the next kill falls within a load step this long
+                load_seconds[victim] = reports[victim]["steps"]["STEP_SUCCESS"] - reports[victim]["steps"]["STEP_START"]
             survivor = next(f for f in FILES if f != victim)
             assert reports[survivor]["code"] == 0, reports
             agreement = tenant.agreement()  # after the kill: each table old or new, never half
@@ -352,6 +378,7 @@ def test_two_feeds_load_at_once_from_two_processes_and_killed_loads_lose_nothing
         for z in zygotes.values():
             z.close()
     print(json.dumps({"overlap_s": overlap, "load_s": load_seconds, "trials": trials}, indent=1))
+    assert sum(t["killed"] for t in trials) >= 3, trials
     assert sum(t["when"] == "in the load step" for t in trials) >= 2, trials
     assert tenant.check() == {feed: {"rows": 5 * 2 * 20_000, "lost": 0, "doubled": 0, "files_loaded_twice": 0}
                               for feed in FILES}

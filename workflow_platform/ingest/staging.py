@@ -9,7 +9,7 @@ import duckdb
 
 from workflow_platform.catalog.models import Courier, Feed
 from workflow_platform.ingest.files.landed import LandedFile
-from workflow_platform.sql import ident, retry_conflicts
+from workflow_platform.sql import ident
 
 
 def files_table(courier: Courier) -> str:
@@ -19,7 +19,7 @@ def files_table(courier: Courier) -> str:
 
 def register_files(conn: duckdb.DuckDBPyConnection, courier: Courier, files: list[LandedFile]) -> None:
     """Record the files this run loads for the courier, in load order, in `raw.<courier>__files`."""
-    retry_conflicts(lambda: conn.execute("CREATE SCHEMA IF NOT EXISTS raw"))  # two feeds' first loads at once
+    conn.execute("CREATE SCHEMA IF NOT EXISTS raw")
     conn.execute(f"CREATE OR REPLACE TABLE {files_table(courier)} (_seq INTEGER, _file VARCHAR, url VARCHAR, "
                  "_file_date DATE, bytes BIGINT)")
     if files:
