@@ -311,9 +311,11 @@ def truncate(feed, catalog_dir, yes) -> None:
     catalog = _load(catalog_dir or settings.catalog_dir())
     if feed not in {f.name for f in catalog.feeds}:
         raise click.UsageError(f"unknown feed {feed!r}; feeds: {', '.join(f.name for f in catalog.feeds)}")
+    warehouse = WarehouseResource.from_settings()  # the file, or the DuckLake the environment names
     if not yes:
-        click.confirm(f"Drop domain.{feed} in {settings.warehouse_path()}?", abort=True)
-    with WarehouseResource(database=str(settings.warehouse_path())).get_connection() as conn:  # waits for a run
+        where = warehouse.lake_catalog if warehouse.kind == "ducklake" else warehouse.database
+        click.confirm(f"Drop domain.{feed} in {where}?", abort=True)
+    with warehouse.get_connection() as conn:  # waits for a run
         rows = drop_domain_table(conn, catalog.feed(feed), [c.name for c in catalog.couriers_of_feed(feed)])
     console.print(f"dropped domain.{feed} ({rows:,} rows)", highlight=False)
 
@@ -326,6 +328,16 @@ def stitch_report(warehouse: Path | None) -> None:
 
     from workflow_platform.stitch.qa import last_qa, report
 
+    if warehouse is None and settings.warehouse_kind() == "ducklake":
+        from workflow_platform.resources import WarehouseResource
+
+        with WarehouseResource.from_settings().get_connection() as conn:
+            qa = last_qa(conn)
+        if qa is None:
+            err_console.print("no Stitch run recorded in the DuckLake", highlight=False)
+            sys.exit(1)
+        print(report(qa))
+        return
     path = warehouse or settings.warehouse_path()
     if not path.exists():
         err_console.print(f"no warehouse at {path}", highlight=False)

@@ -22,7 +22,7 @@ from workflow_platform.orchestrations.assets import build_orchestration_asset
 from workflow_platform.presentation import presented
 from workflow_platform.resources import WarehouseResource
 from workflow_platform.segments.assets import build_segment_asset
-from workflow_platform.settings import catalog_dir, executor_choice, warehouse_path
+from workflow_platform.settings import catalog_dir, executor_choice
 from workflow_platform.stitch.assets import build_stitch_asset
 
 
@@ -58,7 +58,7 @@ def build_definitions(catalog: Catalog, warehouse: str | None = None) -> dg.Defi
         + build_courier_group_sensors(catalog) + ([follow] if follow else []) + build_runtime_sensors(catalog)
         + group_sensors + campaign_sensors,
         schedules=group_schedules + campaign_schedules,
-        resources={"warehouse": WarehouseResource(database=str(warehouse or warehouse_path())),
+        resources={"warehouse": WarehouseResource.from_settings(warehouse),
                    "alert_channels": channels_from_environment()},
         executor=_executor(),
     )

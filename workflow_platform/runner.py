@@ -13,7 +13,7 @@ from workflow_platform.automation.jobs import BUILD_JOB, WORKFLOW_JOB, courier_g
 from workflow_platform.automation.run_tags import run_tags
 from workflow_platform.catalog.models import Catalog
 from workflow_platform.definitions import build_definitions
-from workflow_platform.settings import warehouse_path
+from workflow_platform.settings import lake_catalog, warehouse_kind, warehouse_path
 
 ROW_KEYS = ("dagster/row_count", "rows", "customers")
 
@@ -75,7 +75,8 @@ def run_workflow(catalog: Catalog, window: tuple[dt.date, dt.date] | None = None
     outcome = RunOutcome(
         run_id=results[0].run_id, success=all(r.success for r in results),
         window_text=(f"{window[0]} .. {window[1]}" if window else "all data (every date)" if all_data
-                     else "default look-back window"), warehouse=warehouse,
+                     else "default look-back window"),
+        warehouse=f"DuckLake {lake_catalog()}" if warehouse_kind() == "ducklake" else warehouse,
         build_run_id=results[1].run_id if len(results) > 1 else None,
     )
     for result in results:

@@ -35,6 +35,34 @@ def warehouse_path() -> Path:
     return Path(os.environ.get("WORKFLOW_PLATFORM_WAREHOUSE") or data_dir() / "warehouse.duckdb")
 
 
+WAREHOUSE_KINDS = ("duckdb", "ducklake")
+
+
+def warehouse_kind() -> str:
+    """`WORKFLOW_PLATFORM_WAREHOUSE_KIND`: `duckdb` (default: one DuckDB file, one writer process at a time, every
+    writing step in the `warehouse` pool) or `ducklake` (a DuckLake: its catalog in PostgreSQL or SQLite, its data
+    as Parquet files in a folder; loads of different feeds commit concurrently; docs/scale-out.md)."""
+    value = (os.environ.get("WORKFLOW_PLATFORM_WAREHOUSE_KIND") or "duckdb").strip().lower()
+    if value not in WAREHOUSE_KINDS:
+        raise ValueError(f"WORKFLOW_PLATFORM_WAREHOUSE_KIND must be one of {', '.join(WAREHOUSE_KINDS)}, got {value!r}")
+    return value
+
+
+def lake_catalog() -> str:
+    """`WORKFLOW_PLATFORM_LAKE_CATALOG`: where a DuckLake keeps its catalog, as DuckLake names it:
+    `postgres:host=... port=... dbname=... user=...` (many machines; the password from libpq's PGPASSWORD or a
+    ~/.pgpass, never here) or `sqlite:/path/catalog.sqlite` (processes of one machine); default
+    `sqlite:<data dir>/lake/catalog.sqlite`."""
+    return os.environ.get("WORKFLOW_PLATFORM_LAKE_CATALOG") or f"sqlite:{data_dir() / 'lake' / 'catalog.sqlite'}"
+
+
+def lake_data() -> str:
+    """`WORKFLOW_PLATFORM_LAKE_DATA`: the folder (or object-store prefix) of a DuckLake's Parquet files; default
+    `<data dir>/lake/data/`. Every process that writes or reads the warehouse must reach the same one."""
+    value = os.environ.get("WORKFLOW_PLATFORM_LAKE_DATA") or str(data_dir() / "lake" / "data")
+    return value if value.endswith("/") else value + "/"
+
+
 def resolve_local(url: str) -> str:
     """A location/destination URL: fsspec URLs and absolute paths as they are, relative paths under data_dir()."""
     if "://" in url or Path(url).is_absolute():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import re
 import threading
 import time
@@ -29,6 +30,13 @@ def table_exists(conn, qualified: str) -> bool:
     )
 
 
+def is_lake(conn) -> bool:
+    """Whether the connection's default database is a DuckLake (docs/scale-out.md): no generated columns, indexes or
+    PRIMARY KEY/UNIQUE constraints there, so computed keys are stored and upserts delete, then insert."""
+    row = conn.execute("SELECT type FROM duckdb_databases() WHERE database_name = current_database()").fetchone()
+    return bool(row) and row[0] == "ducklake"
+
+
 @contextmanager
 def transaction(conn):
     """BEGIN ... COMMIT, rolled back when the body raises."""
@@ -41,6 +49,46 @@ def transaction(conn):
     conn.execute("COMMIT")
 
 
+LAKE_COMMIT_ATTEMPTS = 6
+
+
+def committed(conn, body, attempts: int = LAKE_COMMIT_ATTEMPTS):
+    """`body()` inside one transaction; returns what it returns. On a DuckLake a commit fails when a concurrent
+    transaction changed the same things (both created `audit.files`, or a SQLite catalog stayed locked through
+    DuckLake's own retries): the transaction has rolled back whole, so it runs again, up to `attempts` times, after
+    a growing random pause. A DuckDB file has one writer: it never retries."""
+    lake = is_lake(conn)
+    for attempt in range(1, attempts + 1):
+        try:
+            with transaction(conn):
+                return body()
+        except duckdb.TransactionException as exc:
+            if not lake or attempt == attempts or "commit" not in str(exc).lower():
+                raise
+            time.sleep(random.uniform(0.1, 0.5) * 2 ** attempt)
+    raise AssertionError("unreachable")
+
+
+def retry_conflicts(body, attempts: int = LAKE_COMMIT_ATTEMPTS):
+    """`body()` for statements that commit one by one (no open transaction), again after a DuckLake conflict: two
+    processes that set up the same schema or table at once on a fresh lake (a DuckDB file never conflicts)."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return body()
+        except duckdb.TransactionException as exc:
+            if attempt == attempts or "conflict" not in str(exc).lower():
+                raise
+            time.sleep(random.uniform(0.05, 0.25) * 2 ** attempt)
+    raise AssertionError("unreachable")
+
+
+def has_column(conn, schema: str, table: str, column: str) -> bool:
+    """Whether the connection's database has `schema.table` with `column` (no DDL needed)."""
+    return bool(conn.execute(
+        "SELECT count(*) FROM duckdb_columns() WHERE database_name = current_database() AND schema_name = ? "
+        "AND table_name = ? AND column_name = ?", [schema, table, column]).fetchone()[0])
+
+
 def user_select(sql: str) -> str:
     """A catalog SELECT wrapped as a subquery, so DuckDB refuses a data-modifying WITH clause inside it
     (`WITH d AS (DELETE ... RETURNING *) SELECT ...` would otherwise run)."""
@@ -48,7 +96,13 @@ def user_select(sql: str) -> str:
 
 
 def sandbox(conn: duckdb.DuckDBPyConnection) -> None:
-    """From here on this connection reads and writes the warehouse only: no files, no URLs (one way)."""
+    """From here on this connection reads and writes the warehouse only: no files, no URLs (one way). A DuckLake's
+    tables are Parquet files under its data path: that folder (only) stays reachable, or no table could be written."""
+    if is_lake(conn):
+        lake = conn.execute("SELECT current_database()").fetchone()[0]
+        data_path = conn.execute(f"SELECT value FROM {ident('__ducklake_metadata_' + lake)}.ducklake_metadata "
+                                 "WHERE key = 'data_path'").fetchone()[0]
+        conn.execute("SET allowed_directories = [?]", [data_path])
     conn.execute("SET enable_external_access = false")
 
 

@@ -9,6 +9,7 @@ import ipaddress
 import json
 import os
 import posixpath
+import re
 from urllib.parse import urlsplit
 
 import duckdb
@@ -44,6 +45,10 @@ def sql_tables(sql: str) -> set[str]:
         message = tree.get("error_message", "cannot parse")
         if "Only SELECT" in message or tree.get("error_type") == "not implemented":
             message = "must be a single SELECT statement"
+        elif "A CTE needs a SELECT" in message:  # DuckDB 1.5 does not parse DELETE/UPDATE/INSERT in a WITH clause
+            found = re.search(r"\bAS\s*(?:NOT\s+)?(?:MATERIALIZED\s*)?\(\s*(DELETE|UPDATE|INSERT)\b", sql, re.IGNORECASE)
+            kind = found.group(1).upper() if found else "data-modifying statement"
+            message = f"must be a single SELECT statement: it holds a {kind} in a WITH clause"
         raise SqlParseError(message)
     if len(tree.get("statements", [])) != 1:
         raise SqlParseError("must be a single SELECT statement")

@@ -21,7 +21,7 @@ import json
 import dagster as dg
 import duckdb
 
-from workflow_platform.sql import ident, table_exists
+from workflow_platform.sql import ident, is_lake, table_exists
 from workflow_platform.tags import REFRESH_MODE_TAG
 
 VERSIONS_TABLE = "audit.table_versions"
@@ -66,9 +66,12 @@ def built_version(conn: duckdb.DuckDBPyConnection, qualified: str) -> str | None
 
 def record_version(conn: duckdb.DuckDBPyConnection, qualified: str, version: str) -> None:
     conn.execute("CREATE SCHEMA IF NOT EXISTS audit")
-    conn.execute(f"CREATE TABLE IF NOT EXISTS {VERSIONS_TABLE} (name VARCHAR PRIMARY KEY, inputs_version VARCHAR, "
-                 "built_at TIMESTAMP)")  # built_at in UTC
-    conn.execute(f"INSERT OR REPLACE INTO {VERSIONS_TABLE} VALUES (?, ?, ?)",
+    lake = is_lake(conn)  # a DuckLake has no PRIMARY KEY: delete, then insert
+    conn.execute(f"CREATE TABLE IF NOT EXISTS {VERSIONS_TABLE} (name VARCHAR{'' if lake else ' PRIMARY KEY'}, "
+                 "inputs_version VARCHAR, built_at TIMESTAMP)")  # built_at in UTC
+    if lake:
+        conn.execute(f"DELETE FROM {VERSIONS_TABLE} WHERE name = ?", [qualified])
+    conn.execute(f"INSERT {'' if lake else 'OR REPLACE '}INTO {VERSIONS_TABLE} VALUES (?, ?, ?)",
                  [qualified, version, dt.datetime.now(dt.UTC).replace(tzinfo=None)])
 
 

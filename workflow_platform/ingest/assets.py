@@ -11,7 +11,7 @@ from workflow_platform.catalog.models import Catalog, Courier, Feed
 from workflow_platform.ingest.step import land_files, load_feed, load_operation
 from workflow_platform.keys import ACCEPTED_CHECK, FILES_CHECK, courier_key, domain_key, feed_key
 from workflow_platform.metadata import catalog_schema, same_name_lineage
-from workflow_platform.resources import WAREHOUSE_POOL, WarehouseResource
+from workflow_platform.resources import WarehouseResource, load_pool
 from workflow_platform.retries import TRANSIENT_RETRY
 
 
@@ -20,7 +20,7 @@ def build_load_asset(catalog: Catalog, feed: Feed) -> dg.AssetsDefinition:
     specs = [courier_spec(catalog, c) for c in couriers] + [feed_spec(feed, couriers), domain_spec(catalog, feed)]
     checks = [files_check_spec(c) for c in couriers] + [accepted_check_spec(c) for c in couriers]
 
-    @dg.multi_asset(specs=specs, check_specs=checks, name=f"load__{feed.name}", pool=WAREHOUSE_POOL, can_subset=False,
+    @dg.multi_asset(specs=specs, check_specs=checks, name=f"load__{feed.name}", pool=load_pool(feed.name), can_subset=False,
                     retry_policy=TRANSIENT_RETRY if is_remote(catalog, couriers) else None)
     def _load(context: dg.AssetExecutionContext, warehouse: WarehouseResource, alert_channels: AlertChannelsResource):
         with warehouse.get_connection() as conn:
@@ -34,7 +34,7 @@ def build_land_only_asset(catalog: Catalog, courier: Courier) -> dg.AssetsDefini
 
     @dg.multi_asset(specs=[courier_spec(catalog, courier)],
                     check_specs=[files_check_spec(courier), accepted_check_spec(courier)],
-                    name=f"courier__{courier.name}", pool=WAREHOUSE_POOL,
+                    name=f"courier__{courier.name}", pool=load_pool(courier.feed),
                     retry_policy=TRANSIENT_RETRY if is_remote(catalog, [courier]) else None)
     def _land(context: dg.AssetExecutionContext, warehouse: WarehouseResource, alert_channels: AlertChannelsResource):
         with warehouse.get_connection() as conn:

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 
 import duckdb
 
+from workflow_platform.sql import has_column, retry_conflicts
+
 MANIFEST_TABLE = "audit.files"
 REJECTS_TABLE = "audit.rejects"
 PENDING_REJECTS = "temp.main.wp_rejects"
@@ -54,14 +56,22 @@ class FileEntry:
 
 
 def ensure_manifest(conn: duckdb.DuckDBPyConnection) -> None:
-    conn.execute("CREATE SCHEMA IF NOT EXISTS audit")
-    conn.execute(
-        f"CREATE TABLE IF NOT EXISTS {MANIFEST_TABLE} (courier VARCHAR NOT NULL, feed VARCHAR, file VARCHAR NOT NULL, "
-        "bytes BIGINT, sha256 VARCHAR NOT NULL, status VARCHAR NOT NULL, reason VARCHAR, load_id VARCHAR, "
-        "rows_read BIGINT, rows_loaded BIGINT, rows_rejected BIGINT, columns JSON, same_as VARCHAR, "
-        "recorded_at TIMESTAMP)"
-    )
-    conn.execute(f"ALTER TABLE {MANIFEST_TABLE} ADD COLUMN IF NOT EXISTS values_nulled BIGINT DEFAULT 0")
+    """Create audit.files (or add its newer columns) unless it is there: no DDL at all when it is, so loads of
+    different feeds on a DuckLake never alter it at the same time."""
+    if has_column(conn, "audit", "files", "values_nulled"):
+        return
+
+    def create() -> None:
+        conn.execute("CREATE SCHEMA IF NOT EXISTS audit")
+        conn.execute(
+            f"CREATE TABLE IF NOT EXISTS {MANIFEST_TABLE} (courier VARCHAR NOT NULL, feed VARCHAR, "
+            "file VARCHAR NOT NULL, bytes BIGINT, sha256 VARCHAR NOT NULL, status VARCHAR NOT NULL, reason VARCHAR, "
+            "load_id VARCHAR, rows_read BIGINT, rows_loaded BIGINT, rows_rejected BIGINT, columns JSON, "
+            "same_as VARCHAR, recorded_at TIMESTAMP)"
+        )
+        conn.execute(f"ALTER TABLE {MANIFEST_TABLE} ADD COLUMN IF NOT EXISTS values_nulled BIGINT DEFAULT 0")
+
+    retry_conflicts(create)
 
 
 def earlier(conn: duckdb.DuckDBPyConnection, courier: str, digests: list[str]) -> dict[str, tuple[str, str]]:
@@ -107,9 +117,13 @@ def mark_dropped(conn: duckdb.DuckDBPyConnection, couriers: list[str]) -> int:
 
 
 def ensure_rejects_table(conn) -> None:
+    """audit.rejects and audit.value_problems, created (or given load_id) only when they are not there yet."""
+    if has_column(conn, "audit", "rejects", "load_id") and has_column(conn, "audit", "value_problems", "load_id"):
+        return
     conn.execute("CREATE SCHEMA IF NOT EXISTS audit")
     conn.execute(f"CREATE TABLE IF NOT EXISTS {REJECTS_TABLE} ({COLUMNS})")
     conn.execute(f"ALTER TABLE {REJECTS_TABLE} ADD COLUMN IF NOT EXISTS load_id VARCHAR")
+    conn.execute(f"CREATE TABLE IF NOT EXISTS {VALUE_PROBLEMS_TABLE} ({COLUMNS}, load_id VARCHAR)")
 
 
 def ensure_pending_rejects(conn) -> None:
@@ -123,7 +137,6 @@ def commit_rejects(conn, load_id: str, with_values: bool = True) -> int:
     rejected."""
     ensure_rejects_table(conn)
     ensure_pending_rejects(conn)
-    conn.execute(f"CREATE TABLE IF NOT EXISTS {VALUE_PROBLEMS_TABLE} ({COLUMNS}, load_id VARCHAR)")
     count = conn.execute(f"SELECT count(*) FROM {PENDING_REJECTS}").fetchone()[0]
     conn.execute(f"INSERT INTO {REJECTS_TABLE} SELECT *, ? FROM {PENDING_REJECTS}", [load_id])
     if with_values:

@@ -26,7 +26,7 @@ from workflow_platform.ingest.window import run_days
 from workflow_platform.keys import FILES_CHECK, courier_key
 from workflow_platform.metadata import Stopwatch, markdown_table
 from workflow_platform.retries import fail_fast, is_permanent
-from workflow_platform.sql import transaction
+from workflow_platform.sql import committed
 from workflow_platform.storage import MissingSecret
 from workflow_platform.tags import (
     ALL_DATA_TAG,
@@ -100,8 +100,7 @@ def collect_files(context: dg.AssetExecutionContext, conn: duckdb.DuckDBPyConnec
     if missing:
         _on_missing(context, catalog, courier, missing, window, channels)
     _decide(context, conn, catalog.feed(courier.feed), location, search, fs, found, skip_duplicates)
-    with transaction(conn):
-        register_files(conn, courier, found.to_load)
+    committed(conn, lambda: register_files(conn, courier, found.to_load))  # again after a lake conflict
     context.log.info(f"courier {courier.name}: {len(search.files)} file(s) for {window}: {len(found.to_load)} to "
                      f"load, {len(found.already_loaded)} loaded before, {len(found.skipped)} skipped, "
                      f"{len(found.quarantined)} quarantined")
@@ -114,8 +113,7 @@ def _skipped(context: dg.AssetExecutionContext, conn: duckdb.DuckDBPyConnection,
     materialized by the run (its spec is skippable), its files check passes saying why."""
     name = found.courier.name
     context.log.warning(f"courier {name}: skipped for this run ({SKIP_COURIERS_TAG})")
-    with transaction(conn):
-        register_files(conn, found.courier, [])
+    committed(conn, lambda: register_files(conn, found.courier, []))
     found.left_out = True
     found.result = dg.MaterializeResult(asset_key=courier_key(name), check_results=[dg.AssetCheckResult(
         asset_key=courier_key(name), check_name=FILES_CHECK, passed=True, metadata={"skipped": True},

@@ -26,7 +26,7 @@ from workflow_platform.ingest.files.reading import UnreadableFile
 from workflow_platform.ingest.staging import staging_name
 from workflow_platform.keys import ACCEPTED_CHECK, courier_key, domain_key, feed_key
 from workflow_platform.metadata import Stopwatch, markdown_table, pii_columns, table_metadata
-from workflow_platform.sql import transaction
+from workflow_platform.sql import committed
 from workflow_platform.tags import ERROR_THRESHOLD_TAG, SKIP_MISSING_TAG
 
 
@@ -102,18 +102,24 @@ def load_feed(context: dg.AssetExecutionContext, conn: duckdb.DuckDBPyConnection
     refused += rejected_now
     stopping = _stopping(context, catalog, found, refused)
     if stopping:
-        with transaction(conn):  # the refusals are recorded; nothing of the data loads
+        def refusals() -> None:  # the refusals are recorded; nothing of the data loads
             commit_rejects(conn, context.run.run_id, with_values=False)
             record(conn, rejected_now, context.run.run_id)
+
+        committed(conn, refusals)
         alert_refused(context, channels, catalog, refused, stopped=True)
         raise dg.Failure(description=f"feed {feed.name!r}: nothing loaded: " + "; ".join(stopping) + ":\n  "
                          + "\n  ".join(e.reason for e in refused), allow_retries=False)
     loaded = [e for f in found for e in f.entries.values() if e.status == "loaded"]
-    with transaction(conn):
+
+    def load() -> DomainResult | None:
         domain = merge(context, conn, catalog, feed, len(loaded))
         commit_rejects(conn, context.run.run_id)
         record(conn, loaded + rejected_now, context.run.run_id)
         record(conn, [e for f in found for e in f.skipped], context.run.run_id, once=True)
+        return domain
+
+    domain = committed(conn, load)  # on a DuckLake, a commit that conflicted with another feed's load runs again
     if refused:
         alert_refused(context, channels, catalog, refused, stopped=False)
     for files in found:

@@ -14,7 +14,7 @@ import duckdb
 from workflow_platform.catalog.models import Feed
 from workflow_platform.ingest.audit import mark_dropped
 from workflow_platform.ingest.staging import key_expression, staging_table
-from workflow_platform.sql import ident, table_exists, transaction
+from workflow_platform.sql import ident, is_lake, table_exists, transaction
 
 SQL_TYPES = {"string": "VARCHAR", "integer": "BIGINT", "float": "DOUBLE", "boolean": "BOOLEAN", "date": "DATE",
              "datetime": "TIMESTAMP"}
@@ -33,7 +33,8 @@ def drop_domain_table(conn: duckdb.DuckDBPyConnection, feed: Feed, couriers: lis
     return rows
 
 
-# _pk is a virtual column computed from the key columns (staging.key_expression)
+# _pk is a virtual column computed from the key columns (staging.key_expression); on a DuckLake, which has no
+# generated columns, a stored column the load writes from the same expression
 SYSTEM_COLUMNS = {"_pk": "VARCHAR", "_updated": "TIMESTAMP", "_file": "VARCHAR", "_file_date": "DATE",
                   "_line": "BIGINT"}
 
@@ -64,10 +65,12 @@ def ensure_domain_table(conn: duckdb.DuckDBPyConnection, feed: Feed) -> None:
             "SELECT column_name, data_type FROM duckdb_columns() WHERE schema_name = 'domain' AND table_name = ?",
             [feed.name],
         ).fetchall())
+        # a computed _pk has its expression as the column's default (information_schema's is_generated is NULL on
+        # DuckDB 1.5); on a DuckLake _pk is always stored, and written by the load
         stored_key = conn.execute(
-            "SELECT is_generated = 'NEVER' FROM information_schema.columns WHERE table_schema = 'domain' "
-            "AND table_name = ? AND column_name = '_pk'", [feed.name]).fetchone()
-        if stored_key and stored_key[0]:  # made by a version that stored _pk: loads would leave it NULL
+            "SELECT column_default IS NULL FROM duckdb_columns() WHERE database_name = current_database() "
+            "AND schema_name = 'domain' AND table_name = ? AND column_name = '_pk'", [feed.name]).fetchone()
+        if stored_key and stored_key[0] and not is_lake(conn):  # made by a version that stored _pk: left NULL
             have["_pk"] = "VARCHAR (stored, now computed)"
         if have != wanted:
             added, removed = sorted(set(wanted) - set(have)), sorted(set(have) - set(wanted))
@@ -79,8 +82,9 @@ def ensure_domain_table(conn: duckdb.DuckDBPyConnection, feed: Feed) -> None:
             )
         return
     key = key_expression(feed, {c.name: ident(c.name) for c in feed.columns})
+    computed = not is_lake(conn)
     columns = ", ".join(
-        f"{ident(name)} {kind}" + (f" GENERATED ALWAYS AS ({key}) VIRTUAL" if name == "_pk" else "")
+        f"{ident(name)} {kind}" + (f" GENERATED ALWAYS AS ({key}) VIRTUAL" if name == "_pk" and computed else "")
         for name, kind in wanted.items()
     )
     conn.execute(f"CREATE TABLE {feed.table_sql} ({columns})")
@@ -98,8 +102,9 @@ def merge_staged(conn: duckdb.DuckDBPyConnection, feed: Feed, operation: str, lo
     order = f"{updated_order}_file_date DESC NULLS LAST, _new DESC, _seq DESC, _line DESC"
     staged_rows = (f"SELECT {col_list}, _pk, _file, _file_date, _seq, _line FROM {staging_table(feed)} "
                    "WHERE _reject IS NULL")
-    target = f"{table} ({col_list}, _updated, _file, _file_date, _line)"  # _pk is computed by the table
-    stamped = f"{col_list}, ?::TIMESTAMP + to_microseconds(_seq), _file, _file_date, _line"
+    stored_pk = ", _pk" if is_lake(conn) else ""  # else the table computes _pk
+    target = f"{table} ({col_list}, _updated, _file, _file_date, _line{stored_pk})"
+    stamped = f"{col_list}, ?::TIMESTAMP + to_microseconds(_seq), _file, _file_date, _line{stored_pk}"
     staged, keys = conn.execute(
         f"SELECT count(*), count(DISTINCT _pk) FROM {staging_table(feed)} WHERE _reject IS NULL").fetchone()
     ensure_domain_table(conn, feed)  # inside the transaction: a failed first load leaves no empty table behind

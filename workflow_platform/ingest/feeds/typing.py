@@ -179,7 +179,7 @@ def _select_list(feed: Feed, mapping: dict[str, str], settings: StitchSettings, 
         return f"{{'column_name': {literal(name)}, 'value': left({raw}, 500), 'reason': {literal(reason)}}}"
 
     reject = " ".join(f"WHEN {cond} THEN {problem(name, raw, why)}" for name, raw, cond, why in rejecting)
-    nulled = "NULL"
+    nulled = "NULL::STRUCT(column_name VARCHAR, value VARCHAR, reason VARCHAR)[]"  # typed: unnest() needs a list
     if nulling:
         each = ", ".join(f"CASE WHEN {cond} THEN {problem(name, raw, why)} END" for name, raw, cond, why in nulling)
         nulled = f"CASE WHEN {' OR '.join(f'({c})' for _, _, c, _ in nulling)} THEN [{each}] END"

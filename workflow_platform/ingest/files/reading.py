@@ -92,6 +92,8 @@ def reader_sql(readable: Readable, fmt: FileFormat, header: Header | None = None
         columns = ""
         if text_columns:
             columns = ", columns = {" + ", ".join(f"{sql_literal(c)}: 'VARCHAR'" for c in text_columns) + "}"
+        # read_json names the plain and guessed cases its own way (DuckDB 1.5 refuses 'none' and 'auto' there)
+        compression = {"none": "uncompressed", "auto": "auto_detect"}.get(compression, compression)
         return f"read_json({path}, format = '{layout}', compression = {sql_literal(compression)}{columns})"
     return f"read_parquet({path})"
 
