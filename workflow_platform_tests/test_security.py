@@ -271,9 +271,9 @@ def test_catalog_sql_that_slips_past_the_check_still_cannot_write(tmp_path):
     with duckdb.connect(str(tmp_path / "w.duckdb")) as conn:
         conn.execute("CREATE SCHEMA domain; CREATE TABLE domain.customers AS SELECT 'a@x.org' AS email")
         for sql in attempts:  # model_construct skips validation, as a bug in the check would
-            with pytest.raises(SegmentSqlError, match="must be at the top level"):
+            with pytest.raises(SegmentSqlError, match="must be at the top level|A CTE needs a SELECT"):
                 build_segment(conn, Segment.model_construct(name="probe", sql=sql))
-            with pytest.raises(duckdb.Error, match="must be at the top level"):
+            with pytest.raises(duckdb.Error, match="must be at the top level|A CTE needs a SELECT"):
                 build_custom_table(conn, Database.model_construct(name="c360"),
                                    DatabaseTable.model_construct(name="probe", sql=sql))
         assert conn.execute("SELECT count(*) FROM domain.customers").fetchone()[0] == 1

@@ -2,8 +2,7 @@
 feeds run from two processes at once, not serialised by the `warehouse` pool, and a load killed with SIGKILL at a
 random moment loses and doubles nothing.
 
-The DuckLake catalog is in a real PostgreSQL on loopback (a private fixture here, `_postgres`, until the shared
-`postgres_server` of servers.py lands) or in SQLite; its Parquet files in the tenant's data folder. Needs DuckDB
+The DuckLake catalog is in a real PostgreSQL on loopback (servers.py's `postgres_server`) or in SQLite; its Parquet files in the tenant's data folder. Needs DuckDB
 1.5.x with the `duckdb-extension-*` wheels (`pip install workflow_platform[ducklake]`); skipped without them.
 """
 
@@ -13,11 +12,9 @@ import datetime as dt
 import json
 import os
 import random
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -28,11 +25,10 @@ from workflow_platform.catalog.loader import load_catalog
 from workflow_platform.definitions import build_definitions
 from workflow_platform.resources import WAREHOUSE_POOL, WarehouseResource, load_pool
 from workflow_platform_tests.fault_injection import FEED_OF, Harness
-from workflow_platform_tests.support import free_port
+from workflow_platform_tests.servers import PostgresServer
 
 pytest.importorskip("duckdb_extension_ducklake", reason="the ducklake warehouse needs workflow_platform[ducklake]")
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
 CATALOG = """
 couriers:
@@ -104,50 +100,9 @@ ZYGOTE = textwrap.dedent("""
 """)
 
 
-# --------------------------------------------------------------------------- a PostgreSQL for the lake's catalog
-
-
-@pytest.fixture(scope="module")
-def _postgres():
-    """PostgreSQL 15 on a free loopback port (initdb as `nobody` when root: initdb refuses root); yields a libpq
-    connection string for DuckLake. Its folder is a fresh one under /tmp, not under pytest's tmp_path (pytest keeps
-    pytest-of-<user> at mode 0700, which a concurrent session re-applies, so `nobody` could not reach it). Private
-    to this module until servers.py's `postgres_server` is on main."""
-    if not (PG_BIN / "initdb").exists():
-        pytest.skip("PostgreSQL 15 binaries are not installed")
-    root = Path(tempfile.mkdtemp(prefix="wp_lake_pg_"))
-    data, sock = root / "data", root / "sock"
-    sock.mkdir()
-    user = "nobody" if os.geteuid() == 0 else None
-    if user:
-        shutil.chown(root, user)
-        shutil.chown(sock, user)
-    server = None
-    try:
-        subprocess.run([str(PG_BIN / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync"],
-                       check=True, capture_output=True, user=user, cwd=root)
-        port = free_port()
-        server = subprocess.Popen([str(PG_BIN / "postgres"), "-D", str(data), "-p", str(port), "-c", "fsync=off",
-                                   "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={sock}"],
-                                  user=user, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 30
-        while subprocess.run([str(PG_BIN / "pg_isready"), "-h", "127.0.0.1", "-p", str(port)],
-                             check=False, capture_output=True).returncode != 0:
-            assert time.monotonic() < deadline, "postgres did not start"
-            time.sleep(0.1)
-        yield f"host=127.0.0.1 port={port} user=postgres"
-    finally:
-        if server:
-            server.send_signal(signal.SIGINT)  # fast shutdown
-            server.wait(timeout=30)
-        shutil.rmtree(root, ignore_errors=True)
-
-
-def lake_database(dsn: str, name: str) -> str:
-    """A fresh database for one test's lake catalog."""
-    subprocess.run([str(PG_BIN / "psql"), "-h", "127.0.0.1", "-p", dsn.split("port=")[1].split()[0], "-U", "postgres",
-                    "-c", f'CREATE DATABASE "{name}"'], check=True, capture_output=True)
-    return f"postgres:{dsn} dbname={name}"
+def lake_database(server: PostgresServer) -> str:
+    """A fresh database of the loopback PostgreSQL (conftest's `postgres_server`) for one test's lake catalog."""
+    return f"postgres:host={server.host} port={server.port} user={server.user} dbname={server.create_database()}"
 
 
 def lake_env(monkeypatch: pytest.MonkeyPatch, root: Path, catalog: str) -> None:
@@ -306,7 +261,7 @@ def test_the_setting_decides_the_load_pools(monkeypatch: pytest.MonkeyPatch, tmp
 def test_loads_on_a_ducklake_upsert_and_load_each_file_once(request, monkeypatch, tmp_path: Path, catalog: str):
     from workflow_platform.runner import run_workflow
 
-    where = (lake_database(request.getfixturevalue("_postgres"), "lake_upsert") if catalog == "postgres"
+    where = (lake_database(request.getfixturevalue("postgres_server")) if catalog == "postgres"
              else f"sqlite:{tmp_path / 'data' / 'lake' / 'catalog.sqlite'}")
     lake_env(monkeypatch, tmp_path, where)
     tenant = Tenant(tmp_path, rows=200)
@@ -328,12 +283,12 @@ def test_loads_on_a_ducklake_upsert_and_load_each_file_once(request, monkeypatch
 
 
 @pytest.mark.slow  # two processes, PostgreSQL, 9 runs of 40k rows per feed: 1-3 minutes on 2 busy cores
-def test_two_feeds_load_at_once_from_two_processes_and_killed_loads_lose_nothing(_postgres, monkeypatch,
+def test_two_feeds_load_at_once_from_two_processes_and_killed_loads_lose_nothing(postgres_server, monkeypatch,
                                                                                   tmp_path: Path):
     """The load steps of two feeds, one process each, overlap in time; then four times, one of the two runs is
     SIGKILLed at a random moment while both load, the other finishes, and the killed one runs again: after every
     kill each domain table agrees with audit.files, and in the end every source row is there exactly once."""
-    lake_env(monkeypatch, tmp_path, lake_database(_postgres, "lake_concurrent"))
+    lake_env(monkeypatch, tmp_path, lake_database(postgres_server))
     tenant = Tenant(tmp_path, rows=20_000)  # a load of a few seconds: long enough to overlap and to be hit
     zygotes = {feed: Zygote(tenant, feed) for feed in FILES}
     rng = random.Random(20261207)
@@ -444,9 +399,9 @@ LAKE_KILLS = 10
 
 
 @pytest.mark.slow  # fault injection on a DuckLake in PostgreSQL: 10 killed runs and their re-runs, 5-10 minutes
-def test_killing_runs_at_random_points_on_a_ducklake_loses_and_doubles_nothing(_postgres, monkeypatch, tmp_path):
+def test_killing_runs_at_random_points_on_a_ducklake_loses_and_doubles_nothing(postgres_server, monkeypatch, tmp_path):
     """test_fault_injection.py's harness on the lake: loads, Stitch and the customer-360 build, killed at random."""
-    lake_env(monkeypatch, tmp_path, lake_database(_postgres, "lake_faults"))
+    lake_env(monkeypatch, tmp_path, lake_database(postgres_server))
     harness = LakeHarness(tmp_path, rows_per_file=50, seed=20261207)
     try:
         report = harness.run(LAKE_KILLS)
