@@ -69,6 +69,10 @@ def extension_directory() -> str:
     return str(root)
 
 
+class WarehouseTooNew(Exception):
+    """The warehouse file was written by a newer DuckDB than the installed one."""
+
+
 class WarehouseResource(DuckDBResource):
     """The warehouse connection, always closed, so an exception never leaks the file lock.
 
@@ -111,6 +115,12 @@ class WarehouseResource(DuckDBResource):
             try:
                 return duckdb.connect(self.database, config=config)
             except duckdb.IOException as exc:
+                if "created with an newer version" in str(exc) or "newer version of DuckDB" in str(exc):
+                    raise WarehouseTooNew(
+                        f"the warehouse {self.database} was written by a newer DuckDB than this platform's "
+                        f"({duckdb.__version__}; DuckDB 2.x files cannot be read by 1.5): export it with the DuckDB "
+                        "that wrote it (EXPORT DATABASE) and IMPORT DATABASE into a new file, or for the demo start "
+                        "over with `make reset`") from None
                 if "lock" not in str(exc).lower() or time.monotonic() + delay > deadline:
                     raise
                 time.sleep(delay)
