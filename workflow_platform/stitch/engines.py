@@ -149,7 +149,8 @@ def spark_session(settings: SparkSettings) -> Iterator[Any]:
         builder = builder.config(key, value)
     try:
         try:
-            spark = builder.getOrCreate()
+            with _local_ip(settings.master):
+                spark = builder.getOrCreate()
         except (PySparkException, Py4JError, OSError) as exc:  # the JVM did not start: what, without a Java stack
             raise EngineUnavailable(f"the Spark session did not start ({type(exc).__name__}: "
                                     f"{str(exc).splitlines()[0][:200]}); check stitch.spark and Java 17") from None
@@ -162,6 +163,22 @@ def spark_session(settings: SparkSettings) -> Iterator[Any]:
             _end_gateway(SparkContext)
     finally:
         shutil.rmtree(local, ignore_errors=True)
+
+
+@contextmanager
+def _local_ip(master: str) -> Iterator[None]:
+    """A local JVM started inside: bound to loopback (SPARK_LOCAL_IP; spark.driver.bindAddress alone leaves
+    Spark picking the host's address for its other services)."""
+    before = os.environ.get("SPARK_LOCAL_IP")
+    if master.startswith("local"):
+        os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("SPARK_LOCAL_IP", None)
+        else:
+            os.environ["SPARK_LOCAL_IP"] = before
 
 
 def _end_gateway(context: Any) -> None:
