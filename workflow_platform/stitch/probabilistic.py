@@ -19,6 +19,11 @@
    one holding two values of a separation key, or two such household members (bridged by a record without a
    given name), is rebuilt from its links, strongest first, without joining them (components.py `separate`).
 
+Steps 2 and 3 run on `stitch.engine` (stitch/engines.py): the scratch DuckDB itself, or Splink's Spark backend
+over a copy of the prepared records, from which only the pairs at `weak` or better come back; everything else
+runs in the scratch DuckDB on either engine (its tables grow with the records and the links, not with the
+candidate pairs).
+
 Splink (and stitch/model.py, which builds on it) is imported inside the methods that run it: it takes ~0.6 s
 to import, which every load of the code location would otherwise pay, also for tenants on exact rules.
 """
