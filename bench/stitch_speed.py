@@ -85,9 +85,10 @@ def tree_rss_kb(pid: int) -> int:
 
 
 def run_child(root: Path, mode: str, engine: str = "duckdb", spark: dict | None = None) -> dict:
+    errors = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - the child's stderr, shown when it fails
     proc = subprocess.Popen([sys.executable, __file__, "--child", str(root), "--mode", mode, "--engine", engine,
                              "--spark", json.dumps(spark or {})],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            stdout=subprocess.PIPE, stderr=errors, text=True,
                             env={**os.environ, "WORKFLOW_PLATFORM_DATA": str(root / "data")})
     peak = [0]
     done = threading.Event()
@@ -103,7 +104,10 @@ def run_child(root: Path, mode: str, engine: str = "duckdb", spark: dict | None 
     done.set()
     poller.join()
     if status != 0:
-        raise SystemExit(f"the Stitch child failed (status {status})")
+        errors.seek(0)
+        tail = "".join(errors.readlines()[-15:])
+        raise SystemExit(f"the Stitch child ({mode}) failed (status {status}):\n{tail}")
+    errors.close()
     result = json.loads(out.strip().splitlines()[-1])
     result["peak_rss_mb"] = round(usage.ru_maxrss / 1024, 1)  # the Python process (DuckDB scratch, driver)
     result["tree_peak_rss_mb"] = round(peak[0] / 1024, 1)  # Python + JVM at once, polled every 0.25 s

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 import warnings
 from collections.abc import Iterator
@@ -124,6 +125,8 @@ def spark_conf(settings: SparkSettings, checkpoint_dir: str, jar: str) -> dict[s
     })
     if settings.master.startswith("local"):  # a local JVM: nothing listens beyond loopback
         conf.update({"spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1"})
+        # its Python workers: this interpreter (with pyarrow), not whichever python3 is first on PATH
+        conf.setdefault("spark.pyspark.python", sys.executable)
     return conf
 
 
