@@ -66,16 +66,26 @@ class SparkEngine:
 
     dialect = "spark"
 
-    def __init__(self, mem: duckdb.DuckDBPyConnection, spark: Any, settings: SparkSettings):
-        self.mem, self.spark, self.settings = mem, spark, settings
+    def __init__(self, mem: duckdb.DuckDBPyConnection, spark: Any, settings: SparkSettings, folder: str | None):
+        self.mem, self.spark, self.settings, self.folder = mem, spark, settings, folder
 
     def frame(self, table: str):
         from splink import SparkAPI  # deferred: optional dependency
 
-        records = self.spark.createDataFrame(_arrow(self.mem, f"SELECT * FROM {table}"))
+        records = _arrow(self.mem, f"SELECT * FROM {table}")
+        if self.folder:  # a local master: Parquet files Spark reads, not a copy in the JVM's heap
+            import pyarrow.parquet as pq  # deferred: only this engine needs it
+
+            path = os.path.join(self.folder, "records.parquet")
+            pq.write_table(records, path)
+            frame = self.spark.read.parquet(path)
+        else:  # a cluster: shipped once, then held by the executors (a local relation is re-read by every query)
+            frame = self.spark.createDataFrame(records).repartition(self.settings.shuffle_partitions) \
+                .localCheckpoint(eager=True)
+        del records
         db_api = SparkAPI(spark_session=self.spark, num_partitions_on_repartition=self.settings.shuffle_partitions,
                           break_lineage_method=self.settings.break_lineage)
-        return db_api.register(records, table_name="records")
+        return db_api.register(frame, table_name="records")
 
     def count(self, table: str) -> int:
         return self.spark.table(table).count()
@@ -97,8 +107,9 @@ def engine(settings: StitchSettings, mem: duckdb.DuckDBPyConnection) -> Iterator
     if settings.engine == "duckdb":
         yield DuckDBEngine(mem)
         return
-    with spark_session(settings.spark) as spark:
-        yield SparkEngine(mem, spark, settings.spark)
+    local = settings.spark.master.startswith("local")
+    with spark_session(settings.spark) as spark, tempfile.TemporaryDirectory(prefix="wp-stitch-records-") as folder:
+        yield SparkEngine(mem, spark, settings.spark, folder if local else None)
 
 
 def java_missing() -> bool:
