@@ -57,8 +57,10 @@ def child(root: Path, mode: str, engine: str, spark: dict) -> None:
         qa = run_stitch(conn, catalog, mode)
     # the JVM (engine spark) is this process's child, waited for when the session stops
     jvm_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    python_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"wall_seconds": round(time.perf_counter() - started, 2), **asdict(qa),
-                      "comparisons_per_second": qa.comparisons_per_second, "jvm_peak_rss_mb": round(jvm_mb, 1)}))
+                      "comparisons_per_second": qa.comparisons_per_second, "jvm_peak_rss_mb": round(jvm_mb, 1),
+                      "python_peak_rss_mb": round(python_mb, 1)}))
 
 
 def tree_rss_kb(pid: int) -> int:
@@ -109,7 +111,7 @@ def run_child(root: Path, mode: str, engine: str = "duckdb", spark: dict | None 
         raise SystemExit(f"the Stitch child ({mode}) failed (status {status}):\n{tail}")
     errors.close()
     result = json.loads(out.strip().splitlines()[-1])
-    result["peak_rss_mb"] = round(usage.ru_maxrss / 1024, 1)  # the Python process (DuckDB scratch, driver)
+    result["peak_rss_mb"] = round(usage.ru_maxrss / 1024, 1)  # the child, or its JVM if larger (wait4)
     result["tree_peak_rss_mb"] = round(peak[0] / 1024, 1)  # Python + JVM at once, polled every 0.25 s
     return result
 
@@ -164,8 +166,8 @@ def main() -> None:
           f"{result['load_average'][0]:.1f})")
     for mode, r in result["runs"].items():
         phases = ", ".join(f"{k} {v:.1f}" for k, v in r["phases"].items())
-        jvm = f", JVM peak RSS {r['jvm_peak_rss_mb']:>6.0f} MB, both at once {r['tree_peak_rss_mb']:>6.0f} MB" \
-            if args.engine == "spark" else ""
+        jvm = (f" (Python {r['python_peak_rss_mb']:.0f} MB, JVM {r['jvm_peak_rss_mb']:.0f} MB, both at once "
+               f"{r['tree_peak_rss_mb']:.0f} MB)") if args.engine == "spark" else ""
         print(f"  {mode:<14} {r['wall_seconds']:>7.1f} s wall, peak RSS {r['peak_rss_mb']:>8.0f} MB{jvm}, "
               f"{r['candidate_pairs']:,} candidate pairs, {r['comparisons_per_second']:,.0f} comparisons/s")
         print(f"  {'':<14} phases: {phases}")
