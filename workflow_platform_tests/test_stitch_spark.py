@@ -158,7 +158,6 @@ def test_the_session_settings_bind_loopback_turn_the_ui_off_and_read_secrets_fro
     assert conf["spark.jars"] == "/x/similarity.jar" and conf["spark.executor.cores"] == "2"
     assert conf["spark.hadoop.fs.s3a.secret.key"] == "s3cr3t"
     assert conf["spark.pyspark.python"] == sys.executable  # a local JVM's Python workers: this interpreter
-    assert conf["spark.driver.extraJavaOptions"] == "-XX:+ExitOnOutOfMemoryError"  # fails, never hangs
     monkeypatch.delenv("WP_TEST_S3_SECRET")
     with pytest.raises(MissingSecret, match="WP_TEST_S3_SECRET is not set"):
         spark_conf(settings, "/tmp/checkpoints", "/x/similarity.jar")

@@ -138,8 +138,6 @@ def spark_conf(settings: SparkSettings, checkpoint_dir: str, jar: str) -> dict[s
         conf.update({"spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1"})
         # its Python workers: this interpreter (with pyarrow), not whichever python3 is first on PATH
         conf.setdefault("spark.pyspark.python", sys.executable)
-        # a heap that runs out ends the JVM (the step fails) instead of leaving the step waiting on it forever
-        conf.setdefault("spark.driver.extraJavaOptions", "-XX:+ExitOnOutOfMemoryError")
     return conf
 
 
