@@ -9,6 +9,7 @@ from workflow_platform.alerts.resource import AlertChannelsResource
 from workflow_platform.catalog.models import Catalog
 from workflow_platform.keys import STITCH_KEY, domain_key
 from workflow_platform.resources import WAREHOUSE_POOL, WarehouseResource
+from workflow_platform.stitch.engines import EngineUnavailable
 from workflow_platform.stitch.qa import StitchQA, qa_metadata, run_stitch
 from workflow_platform.tags import STITCH_MODE_TAG
 
@@ -34,7 +35,8 @@ def build_stitch_asset(catalog: Catalog) -> dg.AssetsDefinition:
         deps=[domain_key(f.name) for f in feeds],
         description=f"Identity resolution over the Stitch feeds ({', '.join(f.name for f in feeds)}): {how}; "
         "connected components; stable customer ids (stitch.customer_ids).",
-        kinds={"duckdb", "splink"} if settings.resolver == "probabilistic" else {"duckdb", "sql"},
+        kinds=({"duckdb", "splink"} | ({"spark"} if settings.engine == "spark" else set())
+               if settings.resolver == "probabilistic" else {"duckdb", "sql"}),
         pool=WAREHOUSE_POOL,
     )
     def _stitch(context: dg.AssetExecutionContext, config: StitchConfig, warehouse: WarehouseResource,
@@ -43,7 +45,10 @@ def build_stitch_asset(catalog: Catalog) -> dg.AssetsDefinition:
         if mode not in ("normal", "force_refresh", "incremental"):
             raise dg.Failure(description=f"stitch mode {mode!r}: use normal, force_refresh or incremental")
         with warehouse.get_connection() as conn:
-            qa = run_stitch(conn, catalog, mode)
+            try:
+                qa = run_stitch(conn, catalog, mode)
+            except EngineUnavailable as exc:  # what to install, not a stack
+                raise dg.Failure(description=str(exc), allow_retries=False) from None
         for problem in qa.warnings(settings):
             context.log.warning(problem)
             _alert(context, alert_channels, catalog, qa, problem)

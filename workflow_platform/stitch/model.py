@@ -107,10 +107,12 @@ def blocking_rules(present: set[str], settings: StitchSettings) -> list[Any]:
     return rules
 
 
-def comparisons(present: set[str], settings: StitchSettings) -> list[Any]:
-    """One comparison per kind of evidence; correlated columns (address and postal) share one comparison."""
+def comparisons(present: set[str], settings: StitchSettings, dialect: str = "duckdb") -> list[Any]:
+    """One comparison per kind of evidence; correlated columns (address and postal) share one comparison.
+    `dialect`: the SQL of the custom levels, duckdb or spark (the same conditions in the engine's functions)."""
     if settings.comparisons:
         return list(settings.comparisons)
+    first, jw = _functions(dialect)
     out: list[Any] = []
     if {"given_name", "surname"} <= present:
         given, surname = "given_name", "surname"
@@ -129,11 +131,13 @@ def comparisons(present: set[str], settings: StitchSettings) -> list[Any]:
                         cll.Or(cll.JaroWinklerLevel(surname, 0.88), cll.DamerauLevenshteinLevel(surname, 1))).configure(
                     label_for_charts="Given name and surname each a typo or nickname apart"),
                 # the first letters first: most pairs fail that cheap test and skip the two similarities
-                cll.CustomLevel("(given_name_l[1] = surname_r[1] OR surname_l[1] = given_name_r[1]) AND "
-                                "jaro_winkler_similarity(given_name_l, surname_r) >= 0.88 AND "
-                                "jaro_winkler_similarity(surname_l, given_name_r) >= 0.88").configure(
+                cll.CustomLevel(f"({first('given_name_l')} = {first('surname_r')} OR "
+                                f"{first('surname_l')} = {first('given_name_r')}) AND "
+                                f"{jw('given_name_l', 'surname_r')} >= 0.88 AND "
+                                f"{jw('surname_l', 'given_name_r')} >= 0.88").configure(
                     label_for_charts="Given name and surname swapped, each a typo apart"),
-                cll.And(cll.CustomLevel(initial_sql("given_name_l", "given_name_r")), cll.ExactMatchLevel(surname)).configure(
+                cll.And(cll.CustomLevel(initial_sql("given_name_l", "given_name_r", dialect)),
+                        cll.ExactMatchLevel(surname)).configure(
                     label_for_charts="Initial of the given name, same surname"),
                 # a missing part is no evidence; a different one is: "same given name" with the surname missing
                 # on one side says much more than with two different surnames
@@ -204,7 +208,7 @@ def comparisons(present: set[str], settings: StitchSettings) -> list[Any]:
             cll.CustomLevel(" OR ".join(["city_l IS NULL", "city_r IS NULL", *same_place])).configure(
                 is_null_level=True, label_for_charts="No city to compare, or the same address or postal code"),
             cll.ExactMatchLevel("city").configure(tf_adjustment_column="city"),
-            cll.CustomLevel("city_l[1] = city_r[1] AND jaro_winkler_similarity(city_l, city_r) >= 0.9").configure(
+            cll.CustomLevel(f"{first('city_l')} = {first('city_r')} AND {jw('city_l', 'city_r')} >= 0.9").configure(
                 label_for_charts="Jaro-Winkler distance of city >= 0.9"),
             cll.ElseLevel(),
         ]).configure(**PRIORS["city"]))
@@ -242,11 +246,19 @@ def training_rules(present: set[str]) -> list[tuple[str, ...]]:
     return rules
 
 
-def settings_creator(present: set[str], settings: StitchSettings) -> SettingsCreator:
+def _functions(dialect: str):
+    """(first letter, Jaro-Winkler similarity) as SQL of `dialect`: Spark has no string subscript, and Splink's
+    Spark jar names Jaro-Winkler `jaro_winkler`."""
+    if dialect == "spark":
+        return (lambda x: f"substring({x}, 1, 1)"), (lambda a, b: f"jaro_winkler({a}, {b})")
+    return (lambda x: f"{x}[1]"), (lambda a, b: f"jaro_winkler_similarity({a}, {b})")
+
+
+def settings_creator(present: set[str], settings: StitchSettings, dialect: str = "duckdb") -> SettingsCreator:
     return SettingsCreator(
         link_type="dedupe_only",
         unique_id_column_name="unique_id",
-        comparisons=comparisons(present, settings),
+        comparisons=comparisons(present, settings, dialect),
         blocking_rules_to_generate_predictions=blocking_rules(present, settings),
         retain_intermediate_calculation_columns=False,
         retain_matching_columns=True,
@@ -254,10 +266,11 @@ def settings_creator(present: set[str], settings: StitchSettings) -> SettingsCre
     )
 
 
-def model_fingerprint(present: set[str], settings: StitchSettings) -> str:
+def model_fingerprint(present: set[str], settings: StitchSettings, dialect: str = "duckdb") -> str:
     """A hash of the untrained model's full Splink settings (columns, rules, comparison levels, starting values):
-    when any of it changes — in the catalog or in this module — the stored model is retrained."""
-    spec = settings_creator(present, settings).create_settings_dict("duckdb")
+    when any of it changes — in the catalog or in this module — the stored model is retrained. Each engine's
+    dialect has its own: a model stored by one engine is SQL of its dialect."""
+    spec = settings_creator(present, settings, dialect).create_settings_dict(dialect)
     return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 

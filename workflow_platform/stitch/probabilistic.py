@@ -19,6 +19,11 @@
    one holding two values of a separation key, or two such household members (bridged by a record without a
    given name), is rebuilt from its links, strongest first, without joining them (components.py `separate`).
 
+Steps 2 and 3 run on `stitch.engine` (stitch/engines.py): the scratch DuckDB itself, or Splink's Spark backend
+over a copy of the prepared records, from which only the pairs at `weak` or better come back; everything else
+runs in the scratch DuckDB on either engine (its tables grow with the records and the links, not with the
+candidate pairs).
+
 Splink (and stitch/model.py, which builds on it) is imported inside the methods that run it: it takes ~0.6 s
 to import, which every load of the code location would otherwise pay, also for tenants on exact rules.
 """
@@ -37,7 +42,9 @@ from nicknames import name_triplets
 
 from workflow_platform.catalog.models import Catalog, StitchSettings
 from workflow_platform.sql import ident, literal, table_exists
+from workflow_platform.stitch import engines
 from workflow_platform.stitch.components import connected_components, separate
+from workflow_platform.stitch.engines import Engine
 from workflow_platform.stitch.records import (
     RECORDS_TABLE,
     fk_namespaces,
@@ -171,18 +178,20 @@ class SplinkResolver:
         return blocked
 
     # ------------------------------------------------------------------ model
-    def linker(self, mem: duckdb.DuckDBPyConnection, catalog: Catalog, present: set[str], stored: str | None,
+    def linker(self, engine: Engine, catalog: Catalog, present: set[str], stored: str | None,
                only_new: bool = False):
-        """The Splink linker: the stored model, or a newly trained one. With only_new (an incremental run on a
-        stored model), candidate pairs are those of the model's blocking rules that hold a new record."""
-        from splink import DuckDBAPI, Linker
+        """The Splink linker on the engine's copy of wp_input: the stored model, or a newly trained one. With
+        only_new (an incremental run on a stored model), candidate pairs are those of the model's blocking rules
+        that hold a new record."""
+        from splink import Linker
 
         from workflow_platform.stitch import model as spec
 
-        db_api = DuckDBAPI(connection=mem.cursor())  # its own connection: Splink reads results with .sql()
-        frame = db_api.register("wp_input", table_name="records")
+        frame = engine.frame("wp_input")
+        mem = engine.mem
         if stored is None:
-            untrained = Linker(frame, spec.settings_creator(present, catalog.stitch), log_level=logging.ERROR)
+            untrained = Linker(frame, spec.settings_creator(present, catalog.stitch, engine.dialect),
+                               log_level=logging.ERROR)
             model, self.weights = spec.train(untrained, mem, present, catalog.stitch)
             return Linker(frame, model, log_level=logging.ERROR), "trained"
         model = json.loads(stored)
@@ -217,7 +226,7 @@ class SplinkResolver:
         blocked = self.prepare(conn, mem, catalog, present)
         records = mem.execute("SELECT count(*) FROM wp_input").fetchone()[0]
         # incremental: a previous run and a stored model to attach new records with; else a normal run
-        fingerprint = spec.model_fingerprint(present, settings)
+        fingerprint = spec.model_fingerprint(present, settings, "spark" if settings.engine == "spark" else "duckdb")
         stored = None if mode == "force_refresh" else self.stored_model(conn, fingerprint)
         incremental = mode == "incremental" and stored is not None and self._load_previous(conn, mem)
         if incremental:
@@ -225,16 +234,18 @@ class SplinkResolver:
                         "FROM wp_input i LEFT JOIN wp_prev p USING (record_key)")
         mem.execute("SET enable_external_access = false")  # catalog blocking rules and comparisons are user SQL
         phases.mark("prepare")
-        linker, how = self.linker(mem, catalog, present, stored, only_new=incremental)
-        phases.mark("train")
-        threshold = link_threshold(settings)
-        # blocked pairs are computed once: predict() scores the cached table
-        blocked_pairs = linker.inference.compute_blocked_pairs_for_predict()
-        candidate_pairs = mem.execute(f"SELECT count(*) FROM {blocked_pairs.physical_name}").fetchone()[0]
-        predictions = linker.inference.predict(threshold_match_probability=LEVEL_PROBABILITY["weak"])
-        mem.execute(f"CREATE OR REPLACE TABLE wp_pairs AS SELECT unique_id_l AS a, unique_id_r AS b, match_probability "
-                    f"AS p FROM {predictions.physical_name}")
+        with engines.engine(settings, mem) as engine:  # Spark: a session for the Splink calls only
+            phases.mark("engine")
+            linker, how = self.linker(engine, catalog, present, stored, only_new=incremental)
+            phases.mark("train")
+            # blocked pairs are computed once: predict() scores the cached table
+            blocked_pairs = linker.inference.compute_blocked_pairs_for_predict()
+            candidate_pairs = engine.count(blocked_pairs.physical_name)
+            predictions = linker.inference.predict(threshold_match_probability=LEVEL_PROBABILITY["weak"])
+            engine.pairs(predictions.physical_name, "wp_pairs")
+            model_json = json.dumps(linker.misc.save_model_to_json())
         phases.mark("predict")
+        threshold = link_threshold(settings)
         result = self.cluster(mem, catalog, threshold, present, incremental)
         phases.mark("cluster")
         result.records = records
@@ -246,7 +257,7 @@ class SplinkResolver:
         if how != "reused":
             conn.execute(f"DELETE FROM {MODEL_TABLE} WHERE fingerprint = ?", [fingerprint])
             conn.execute(f"INSERT INTO {MODEL_TABLE} VALUES (?, now(), ?, ?, ?)",
-                         [fingerprint, records, json.dumps(linker.misc.save_model_to_json()), json.dumps(self.weights)])
+                         [fingerprint, records, model_json, json.dumps(self.weights)])
         clusters = _arrow(mem,  # noqa: F841 - read by name below
                            "SELECT record_key, cluster, match_rule, match_score, match_level FROM wp_clusters")
         conn.execute(f"CREATE OR REPLACE TABLE {CLUSTERS_TABLE} AS SELECT * FROM clusters ORDER BY record_key")

@@ -21,11 +21,12 @@ def mailbox(email: str) -> str:
     return f"regexp_replace({email}, '\\+[^@]*@', '@')"
 
 
-def initial_sql(left: str, right: str) -> str:
+def initial_sql(left: str, right: str, dialect: str = "duckdb") -> str:
     """SQL: one given name is the initial of the other (J ~ JAMES). The name comparison (stitch/model.py) and the
-    household guard (stitch/probabilistic.py) share it."""
-    return (f"((length({left}) = 1 AND starts_with({right}, {left})) OR "
-            f"(length({right}) = 1 AND starts_with({left}, {right})))")
+    household guard (stitch/probabilistic.py) share it; Spark SQL spells starts_with `startswith`."""
+    starts = "startswith" if dialect == "spark" else "starts_with"
+    return (f"((length({left}) = 1 AND {starts}({right}, {left})) OR "
+            f"(length({right}) = 1 AND {starts}({left}, {right})))")
 
 
 def fk_namespaces(catalog: Catalog) -> list[str]:
