@@ -129,6 +129,17 @@ class Report:
                 "killed_in_step": dict(Counter(t.step for t in self.trials if t.killed)),
                 "seconds": round(self.seconds, 1)}
 
+    def assert_nothing_lost_or_doubled(self, kills: int) -> None:
+        """At least `kills` runs were killed, and after the re-runs every source row (3 + 2 files of
+        rows_per_file=50 rows per trial day) is loaded once, no file twice, no table torn or out of step."""
+        summary = self.summary()
+        assert self.killed >= kills, summary
+        assert self.source_rows == (3 + 2) * 50 * (len(self.trials) + 1)
+        assert self.lost == 0 and self.duplicated == 0, summary
+        assert self.loaded_rows == self.source_rows
+        assert self.files_loaded_twice == []
+        assert [t for t in self.trials if t.torn or t.disagreements] == [], summary
+
 
 class Harness:
     """A tenant under `root` and a zygote that runs its courier group `daily`."""

@@ -409,9 +409,4 @@ def test_killing_runs_at_random_points_on_a_ducklake_loses_and_doubles_nothing(p
         harness.close()
     summary = report.summary()
     print(json.dumps(summary, indent=2))
-    assert report.killed >= LAKE_KILLS, summary
-    assert report.source_rows == (3 + 2) * 50 * (len(report.trials) + 1)
-    assert report.lost == 0 and report.duplicated == 0, summary
-    assert report.loaded_rows == report.source_rows
-    assert report.files_loaded_twice == []
-    assert [t for t in report.trials if t.torn or t.disagreements] == [], summary
+    report.assert_nothing_lost_or_doubled(LAKE_KILLS)
